@@ -90,6 +90,8 @@ export interface Node {
   readonly attrs: Readonly<Record<string, Attr>>;
   /** Outputs in ONNX order. */
   readonly outputs: readonly Value[];
+  /** True when gradients must not flow through this node (see `stopGradient`). */
+  readonly noGrad: boolean;
 }
 
 /** A traced computation: graph inputs, constants and nodes in topological (creation) order. */
@@ -130,6 +132,7 @@ export class Graph {
     inputs: readonly (Value | null)[],
     attrs: Record<string, Attr>,
     outputs: readonly { dtype: DType; shape: readonly Dim[] }[],
+    options: { noGrad?: boolean } = {},
   ): Value[] {
     for (const v of inputs) {
       if (v !== null && v.graph !== this) {
@@ -137,7 +140,13 @@ export class Graph {
       }
     }
     const outs: Value[] = [];
-    const node: Node = { op, inputs: [...inputs], attrs: { ...attrs }, outputs: outs };
+    const node: Node = {
+      op,
+      inputs: [...inputs],
+      attrs: { ...attrs },
+      outputs: outs,
+      noGrad: options.noGrad ?? false,
+    };
     outputs.forEach((o, index) =>
       outs.push(this.#value(o.dtype, o.shape, { kind: "node", node, index }))
     );
