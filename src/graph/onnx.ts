@@ -107,6 +107,7 @@ const TENSOR_TYPE = { elemType: 1, shape: 2 } as const;
 const SHAPE = { dim: 1 } as const;
 const DIM = { value: 1, param: 2 } as const;
 
+const MAX_PROTO_BYTES = 2 ** 31 - 1;
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
@@ -173,6 +174,12 @@ export function toModelProto(
     o.string(OPSET.domain, "");
     o.int64(OPSET.version, opset);
   });
+  if (w.length > MAX_PROTO_BYTES) {
+    throw new Error(
+      `toModelProto: the model is ${w.length} bytes, over the 2 GiB protobuf limit; store large ` +
+        `weights as external data (Graph.external) instead of constants`,
+    );
+  }
   return w.finish();
 }
 

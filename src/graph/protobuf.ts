@@ -105,12 +105,6 @@ export class ProtoWriter {
     this.varint(value);
   }
 
-  /** Writes a `bool` field. */
-  bool(field: number, value: boolean): void {
-    this.tag(field, WIRE_VARINT);
-    this.#varint32(value ? 1 : 0);
-  }
-
   /** Writes a `float` field (fixed 32-bit). */
   float(field: number, value: number): void {
     this.tag(field, WIRE_FIXED32);
@@ -195,18 +189,6 @@ export class ProtoWriter {
     for (let i = 0; i < values.length; i++) {
       this.#view.setFloat32(this.#pos, values[i], true);
       this.#pos += 4;
-    }
-  }
-
-  /** Writes a packed repeated `double` field (nothing when `values` is empty). */
-  packedDoubles(field: number, values: ArrayLike<number>): void {
-    if (values.length === 0) return;
-    this.tag(field, WIRE_LEN);
-    this.#varint32(values.length * 8);
-    this.#ensure(values.length * 8);
-    for (let i = 0; i < values.length; i++) {
-      this.#view.setFloat64(this.#pos, values[i], true);
-      this.#pos += 8;
     }
   }
 

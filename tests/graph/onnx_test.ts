@@ -98,37 +98,16 @@ Deno.test("ProtoWriter: fields, nested messages longer than 127 bytes and packed
   p.fixed32(6, 7);
   p.double(7, -2);
   p.string(8, "é");
-  assert.deepEqual(Array.from(p.finish()), [
-    0x22,
-    0x03,
-    0x01,
-    0xac,
-    0x02,
-    0x2a,
-    0x04,
-    0x00,
-    0x00,
-    0xc0,
-    0x3f,
-    0x35,
-    0x07,
-    0x00,
-    0x00,
-    0x00,
-    0x39,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0xc0,
-    0x42,
-    0x02,
-    0xc3,
-    0xa9,
-  ]);
+  p.fixed64(9, -2);
+  const expected = [
+    [0x22, 0x03, 0x01, 0xac, 0x02], // packed varints 1, 300
+    [0x2a, 0x04, 0x00, 0x00, 0xc0, 0x3f], // packed float 1.5
+    [0x35, 0x07, 0x00, 0x00, 0x00], // fixed32 7
+    [0x39, 0, 0, 0, 0, 0, 0, 0, 0xc0], // double -2
+    [0x42, 0x02, 0xc3, 0xa9], // "é" in UTF-8
+    [0x49, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], // fixed64 -2
+  ];
+  assert.deepEqual(Array.from(p.finish()), expected.flat());
 });
 
 Deno.test("toModelProto: Add and MatMul give hand-computed results", async () => {
