@@ -1,0 +1,294 @@
+/**
+ * Sessions: the {@linkcode Session} interface shared by in-thread and worker sessions, feed
+ * validation, and {@linkcode LocalSession}, the one place that runs an ONNX Runtime session
+ * (device workers run `LocalSession`s too).
+ *
+ * @module
+ */
+import * as ort from "onnxruntime-node";
+import type { DType } from "../tensor/dtype.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import { dtypeOfOrt, fromOrt, toOrt } from "../tensor/ort.ts";
+import type { Dim, Graph } from "../graph/ir.ts";
+import {
+  assertDeviceAvailable,
+  type DeviceOptions,
+  type DeviceSpec,
+  explainProviderError,
+  sessionOptions,
+  toDeviceSpec,
+} from "./device.ts";
+
+/** Name, dtype and shape of a model input or output; string dims are named dynamic dims. */
+export interface ValueSpec {
+  /** Input or output name. */
+  readonly name: string;
+  /** Element type. */
+  readonly dtype: DType;
+  /** Static sizes and named dynamic dims (`""` for an unnamed dynamic dim). */
+  readonly shape: readonly Dim[];
+}
+
+/** Options for loading a model into a session. */
+export interface LoadOptions {
+  /** Name used in error messages. Default: the model file's name, or `"model"` for bytes. */
+  readonly name?: string;
+  /**
+   * Expected inputs, e.g. {@linkcode inputsSpecOf} of the traced graph. Their shapes are used to
+   * validate feeds instead of ONNX Runtime's metadata; dtype and rank must match the model's.
+   * Entries for inputs the model does not have are ignored.
+   */
+  readonly inputsSpec?: readonly ValueSpec[];
+}
+
+/** A loaded model that can be run; implemented by {@linkcode LocalSession} and `RemoteSession`. */
+export interface Session {
+  /** Name used in error messages. */
+  readonly name: string;
+  /** The device the session runs on. */
+  readonly device: DeviceSpec;
+  /** Model input names, in model order. */
+  readonly inputNames: readonly string[];
+  /** Model output names, in model order. */
+  readonly outputNames: readonly string[];
+  /** Input dtypes and shapes that feeds are validated against. */
+  readonly inputs: readonly ValueSpec[];
+  /** Output dtypes and shapes as the model declares them. */
+  readonly outputs: readonly ValueSpec[];
+  /** Runs the model on `feeds`; returns `outputNames` (default: all outputs). */
+  run(
+    feeds: Record<string, Tensor>,
+    outputNames?: readonly string[],
+  ): Promise<Record<string, Tensor>>;
+  /** Frees the session; later runs reject. */
+  release(): Promise<void>;
+}
+
+/** The input specs of a traced graph, in declaration order, for {@linkcode LoadOptions.inputsSpec}. */
+export function inputsSpecOf(graph: Graph): ValueSpec[] {
+  return [...graph.inputs].map(([name, v]) => ({ name, dtype: v.dtype, shape: v.shape }));
+}
+
+const fmtShape = (shape: readonly Dim[]) => `[${shape.map((d) => d === "" ? "?" : d).join(", ")}]`;
+
+/** `"session 'mm' on cpu:0"`: the prefix of every error about a session. */
+export function sessionLabel(name: string, device: DeviceSpec): string {
+  return `session '${name}' on ${device.name}`;
+}
+
+/**
+ * Throws unless `feeds` has exactly the inputs of `inputs`, each with the right dtype, rank and
+ * static dims, and each named dynamic dim has one size across all inputs of the run.
+ */
+export function checkFeeds(
+  label: string,
+  inputs: readonly ValueSpec[],
+  feeds: Record<string, Tensor>,
+): void {
+  const names = inputs.map((s) => s.name);
+  for (const name of Object.keys(feeds)) {
+    if (!names.includes(name)) {
+      throw new Error(`${label}: unknown input '${name}'; the inputs are ${names.join(", ")}`);
+    }
+  }
+  const bound = new Map<string, { size: number; input: string }>();
+  for (const spec of inputs) {
+    const t = feeds[spec.name];
+    const want = `${spec.dtype}${fmtShape(spec.shape)}`;
+    if (t === undefined) throw new Error(`${label}: missing input '${spec.name}' (${want})`);
+    const got = `${t.dtype}${fmtShape(t.shape)}`;
+    const bad = (why: string) =>
+      new Error(`${label}: input '${spec.name}' expects ${want}, got ${got}: ${why}`);
+    if (t.dtype !== spec.dtype) throw bad(`dtype ${t.dtype} is not ${spec.dtype}`);
+    if (t.rank !== spec.shape.length) throw bad(`rank ${t.rank} is not ${spec.shape.length}`);
+    spec.shape.forEach((dim, i) => {
+      const size = t.shape[i];
+      if (typeof dim === "number") {
+        if (size !== dim) throw bad(`dim ${i} is ${size}, expected ${dim}`);
+      } else if (dim !== "") {
+        const prev = bound.get(dim);
+        if (prev === undefined) bound.set(dim, { size, input: spec.name });
+        else if (prev.size !== size) {
+          throw bad(
+            `dim ${i} '${dim}' is ${size} but input '${prev.input}' has '${dim}' = ${prev.size}`,
+          );
+        }
+      }
+    });
+  }
+}
+
+/** Throws unless every name in `requested` is one of `outputs`. */
+export function checkOutputNames(
+  label: string,
+  outputs: readonly ValueSpec[],
+  requested: readonly string[],
+): void {
+  const names = outputs.map((s) => s.name);
+  for (const name of requested) {
+    if (!names.includes(name)) {
+      throw new Error(`${label}: unknown output '${name}'; the outputs are ${names.join(", ")}`);
+    }
+  }
+}
+
+function specsFromMetadata(
+  label: string,
+  what: "input" | "output",
+  metadata: readonly ort.InferenceSession.ValueMetadata[],
+): ValueSpec[] {
+  return metadata.map((m) => {
+    if (!m.isTensor) {
+      throw new Error(`${label}: ${what} '${m.name}' is not a tensor, which is not supported`);
+    }
+    let dtype: DType;
+    try {
+      dtype = dtypeOfOrt(m.type);
+    } catch (e) {
+      throw new Error(`${label}: ${what} '${m.name}': ${(e as Error).message}`);
+    }
+    return { name: m.name, dtype, shape: [...m.shape] };
+  });
+}
+
+/**
+ * Replaces the model's input specs by the declared ones, after checking that dtype, rank and
+ * static dims agree. Declared inputs the model lacks are ignored (lowering drops inputs that no output
+ * depends on); model inputs not declared keep ONNX Runtime's metadata.
+ */
+function mergeInputsSpec(
+  label: string,
+  model: readonly ValueSpec[],
+  declared: readonly ValueSpec[] | undefined,
+): readonly ValueSpec[] {
+  return model.map((m) => {
+    const d = declared?.find((s) => s.name === m.name);
+    if (d === undefined) return m;
+    const clash = m.shape.some((x, i) =>
+      typeof x === "number" && typeof d.shape[i] === "number" && x !== d.shape[i]
+    );
+    if (m.dtype !== d.dtype || m.shape.length !== d.shape.length || clash) {
+      throw new Error(
+        `${label}: inputsSpec declares input '${d.name}' as ${d.dtype}${fmtShape(d.shape)} ` +
+          `but the model has ${m.dtype}${fmtShape(m.shape)}`,
+      );
+    }
+    return { name: m.name, dtype: d.dtype, shape: [...d.shape] };
+  });
+}
+
+/** The default session name for a model path or bytes. */
+export function defaultModelName(model: string | Uint8Array): string {
+  return typeof model === "string" ? model.split(/[\\/]/).pop()! : "model";
+}
+
+/**
+ * A session run on the calling thread. `run` blocks the thread while ONNX Runtime computes;
+ * use a device worker (`DeviceWorker`) to run several sessions in parallel.
+ *
+ * @example
+ * ```ts ignore
+ * const s = await LocalSession.create("model.onnx", { device: "cpu" });
+ * const { y } = await s.run({ x });
+ * await s.release();
+ * ```
+ */
+export class LocalSession implements Session {
+  /** Name used in error messages. */
+  readonly name: string;
+  /** The device the session runs on. */
+  readonly device: DeviceSpec;
+  /** Model input names, in model order. */
+  readonly inputNames: readonly string[];
+  /** Model output names, in model order. */
+  readonly outputNames: readonly string[];
+  /** Input dtypes and shapes that feeds are validated against. */
+  readonly inputs: readonly ValueSpec[];
+  /** Output dtypes and shapes as the model declares them. */
+  readonly outputs: readonly ValueSpec[];
+  #session: ort.InferenceSession | null;
+  #label: string;
+
+  private constructor(
+    session: ort.InferenceSession,
+    name: string,
+    device: DeviceSpec,
+    inputsSpec: readonly ValueSpec[] | undefined,
+  ) {
+    this.#session = session;
+    this.name = name;
+    this.device = device;
+    this.#label = sessionLabel(name, device);
+    this.inputNames = [...session.inputNames];
+    this.outputNames = [...session.outputNames];
+    const modelInputs = specsFromMetadata(this.#label, "input", session.inputMetadata);
+    this.inputs = mergeInputsSpec(this.#label, modelInputs, inputsSpec);
+    this.outputs = specsFromMetadata(this.#label, "output", session.outputMetadata);
+  }
+
+  /**
+   * Loads `model` (an `.onnx` path or its bytes) on `device` (default `"cpu"`). Rejects, naming
+   * the session and device, when the model cannot be loaded or the device cannot be used.
+   */
+  static async create(
+    model: string | Uint8Array,
+    options: LoadOptions & {
+      readonly device?: string | DeviceSpec;
+      readonly deviceOptions?: DeviceOptions;
+    } = {},
+  ): Promise<LocalSession> {
+    const device = toDeviceSpec(options.device ?? "cpu");
+    const name = options.name ?? defaultModelName(model);
+    const label = sessionLabel(name, device);
+    assertDeviceAvailable(device);
+    const opts = sessionOptions(device, options.deviceOptions);
+    let session: ort.InferenceSession;
+    try {
+      // two calls because `create` is overloaded on path vs bytes
+      session = typeof model === "string"
+        ? await ort.InferenceSession.create(model, opts)
+        : await ort.InferenceSession.create(model, opts);
+    } catch (e) {
+      throw new Error(`${label}: could not create the session: ${explainProviderError(device, e)}`);
+    }
+    try {
+      return new LocalSession(session, name, device, options.inputsSpec);
+    } catch (e) {
+      await session.release();
+      throw e;
+    }
+  }
+
+  /** Validates `feeds` (see {@linkcode checkFeeds}) and runs the model. */
+  async run(
+    feeds: Record<string, Tensor>,
+    outputNames?: readonly string[],
+  ): Promise<Record<string, Tensor>> {
+    const session = this.#session;
+    if (session === null) throw new Error(`${this.#label} was released`);
+    checkFeeds(this.#label, this.inputs, feeds);
+    if (outputNames !== undefined) checkOutputNames(this.#label, this.outputs, outputNames);
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const [k, t] of Object.entries(feeds)) {
+      ortFeeds[k] = toOrt(t, `${this.#label}: input '${k}'`);
+    }
+    let result: ort.InferenceSession.OnnxValueMapType;
+    try {
+      result = await session.run(ortFeeds, outputNames ?? this.outputNames);
+    } catch (e) {
+      throw new Error(`${this.#label}: run failed: ${e instanceof Error ? e.message : e}`);
+    }
+    const out: Record<string, Tensor> = {};
+    for (const [k, v] of Object.entries(result)) {
+      out[k] = fromOrt(v as ort.Tensor, `${this.#label}: output '${k}'`);
+    }
+    return out;
+  }
+
+  /** Frees the ONNX Runtime session. Releasing twice is a no-op. */
+  async release(): Promise<void> {
+    const session = this.#session;
+    this.#session = null;
+    await session?.release();
+  }
+}
