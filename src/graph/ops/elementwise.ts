@@ -5,6 +5,7 @@
  */
 import type { DType } from "../../tensor/dtype.ts";
 import type { Value } from "../ir.ts";
+import { ONNX_DTYPE } from "../onnx.ts";
 import { broadcastShapes } from "../shape.ts";
 import { emit, lift, liftPair, requireFloat, requireSameDtype, type ValueLike } from "./core.ts";
 
@@ -154,18 +155,6 @@ export function where(cond: Value, a: ValueLike, b: ValueLike): Value {
   const shape = broadcastShapes("Where", cond.shape, x.shape, y.shape);
   return emit("Where", [cond, x, y], {}, x.dtype, shape);
 }
-
-/** ONNX TensorProto element types, used by `Cast`. */
-export const ONNX_DTYPE: Readonly<Record<DType, number>> = {
-  f32: 1,
-  u8: 2,
-  i32: 6,
-  i64: 7,
-  bool: 9,
-  f16: 10,
-  f64: 11,
-  bf16: 16,
-};
 
 /** Converts `x` to `dtype` (a no-op when it already has it). */
 export function cast(x: Value, dtype: DType): Value {
