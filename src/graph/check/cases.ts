@@ -7,8 +7,8 @@
  */
 import type { DType } from "../../tensor/dtype.ts";
 import { storeNumbers, toNumbers } from "../../tensor/elements.ts";
-import { Rng } from "../../tensor/rng.ts";
-import { shapeSize, Tensor } from "../../tensor/tensor.ts";
+import type { Rng } from "../../tensor/rng.ts";
+import { shapeSize, type Tensor } from "../../tensor/tensor.ts";
 import * as ref from "../../tensor/ops.ts";
 import type { Dim, Value } from "../ir.ts";
 import * as op from "../ops.ts";
