@@ -1,0 +1,75 @@
+/**
+ * Multi-head attention as every backbone here uses it: split heads, scaled dot products with
+ * an additive mask, softmax over keys, weighted sum, merge heads. Projections stay with the
+ * architectures (their weight names differ).
+ *
+ * @module
+ */
+import type { Value } from "../graph/ir.ts";
+import * as op from "../graph/ops.ts";
+
+/** The most negative finite float32, which HF adds at masked attention positions. */
+export const F32_MIN = -3.4028234663852886e38;
+
+/** `[b, s, h·d] → [b, h, s, d]`. */
+export function splitHeads(x: Value, heads: number): Value {
+  const [b, s, width] = x.shape;
+  if (typeof width !== "number" || width % heads !== 0) {
+    throw new Error(
+      `splitHeads: width ${width} of ${x.describe()} is not divisible by ${heads} heads`,
+    );
+  }
+  return op.transpose(op.reshape(x, [b, s, heads, width / heads]), [0, 2, 1, 3]);
+}
+
+/** `[b, h, s, d] → [b, s, h·d]`. */
+export function mergeHeads(x: Value): Value {
+  const [b, h, s, d] = x.shape;
+  return op.reshape(op.transpose(x, [0, 2, 1, 3]), [b, s, (h as number) * (d as number)]);
+}
+
+/** Options of {@linkcode attend}. */
+export interface AttendOptions {
+  /** Number of heads. */
+  readonly heads: number;
+  /** Score scale (default `1/sqrt(head_dim)`). */
+  readonly scale?: number;
+  /** Additive mask broadcastable to `[b, h, s_q, s_k]` (0 = keep, {@linkcode F32_MIN} = drop). */
+  readonly mask?: Value | null;
+}
+
+/**
+ * Attention of projected queries `[b, s_q, h·d]` over keys and values `[b, s_k, h·d]`, heads
+ * concatenated in the result `[b, s_q, h·d_v]`.
+ */
+export function attend(q: Value, k: Value, v: Value, options: AttendOptions): Value {
+  const qh = splitHeads(q, options.heads);
+  const kh = splitHeads(k, options.heads);
+  const vh = splitHeads(v, options.heads);
+  const headDim = qh.shape[3] as number;
+  let scores = op.mul(op.matmul(qh, op.transposeLast(kh)), options.scale ?? 1 / Math.sqrt(headDim));
+  if (options.mask) scores = op.add(scores, op.cast(options.mask, scores.dtype));
+  return mergeHeads(op.matmul(op.softmax(scores, -1), vh));
+}
+
+/**
+ * The additive mask `[b, 1, s, s]` of a decoder: position `j` is visible from `i` when
+ * `j <= i` and `attentionMask[b, j] = 1` (`attentionMask`: int64 `[b, s]`).
+ */
+export function causalMask(attentionMask: Value, dtype: "f32" | "f16" | "f64" = "f32"): Value {
+  const g = attentionMask.graph;
+  const s = attentionMask.shape[1];
+  const limit = op.squeeze(op.dimOf(attentionMask, 1), [0]);
+  const pos = op.range(op.scalar(g, "i64", 0), limit, op.scalar(g, "i64", 1), s);
+  const past = op.lessOrEqual(op.unsqueeze(pos, [0]), op.unsqueeze(pos, [1])); // [s_q, s_k]: j <= i
+  const keys = op.greater(op.unsqueeze(attentionMask, [1]), op.scalar(g, attentionMask.dtype, 0));
+  const visible = op.and(past, keys); // [b, s, s]
+  return op.unsqueeze(op.where(visible, op.scalar(g, dtype, 0), op.scalar(g, dtype, F32_MIN)), [1]);
+}
+
+/** The additive mask `[b, 1, 1, s]` that hides padded keys (`attentionMask`: int64 `[b, s]`). */
+export function paddingMask(attentionMask: Value, dtype: "f32" | "f16" | "f64" = "f32"): Value {
+  const g = attentionMask.graph;
+  const keep = op.greater(attentionMask, op.scalar(g, attentionMask.dtype, 0));
+  return op.unsqueeze(op.where(keep, op.scalar(g, dtype, 0), op.scalar(g, dtype, F32_MIN)), [1, 2]);
+}
