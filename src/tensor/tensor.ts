@@ -4,6 +4,7 @@
  * @module
  */
 import { type DType, type DTypeArrays, DTYPES } from "./dtype.ts";
+import { formatTensor } from "./format.ts";
 
 /** Number of elements of a shape (1 for a scalar). */
 export function shapeSize(shape: readonly number[]): number {
@@ -58,5 +59,15 @@ export class Tensor<D extends DType = DType> {
   /** Number of dimensions. */
   get rank(): number {
     return this.shape.length;
+  }
+
+  /** `Tensor f32[2, 3] [[1, 2, 3], [4, 5, 6]]`, previewed when big (see `formatTensor`). */
+  toString(): string {
+    return formatTensor(this);
+  }
+
+  /** Makes `console.log` and `Deno.inspect` print {@linkcode Tensor.toString}. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return formatTensor(this);
   }
 }
