@@ -2,8 +2,33 @@
  * @liveedit/core: lifelong knowledge editing for vision-language models (LiveEdit), on
  * ONNX Runtime.
  *
+ * - Host tensors: {@linkcode Tensor}, creation helpers, a seeded {@linkcode Rng}, comparisons;
+ *   the naive reference ops under `host`.
+ * - Graphs: {@linkcode Graph}, the op builders under `op`, {@linkcode grad}, lowering to ONNX
+ *   ({@linkcode toModelProto}) and the compile cache ({@linkcode compileModel}).
+ * - Runtime: devices, {@linkcode LocalSession}, {@linkcode DeviceWorker}.
+ * - IO: safetensors, sharded checkpoints, atomic writes.
+ *
  * @module
  */
 export * from "./src/tensor/dtype.ts";
 export * from "./src/tensor/tensor.ts";
+export * from "./src/tensor/create.ts";
+export * from "./src/tensor/elements.ts";
+export * from "./src/tensor/rng.ts";
+export * from "./src/tensor/compare.ts";
+export * from "./src/tensor/format.ts";
+export * from "./src/tensor/ort.ts";
+export * as host from "./src/tensor/ops.ts";
 export * from "./src/graph/ir.ts";
+export * as op from "./src/graph/ops.ts";
+export { grad } from "./src/graph/grad.ts";
+export * from "./src/graph/onnx.ts";
+export * from "./src/graph/compile.ts";
+export * from "./src/runtime/device.ts";
+export * from "./src/runtime/session.ts";
+export * from "./src/runtime/device_worker.ts";
+export * from "./src/io/atomic.ts";
+export * from "./src/io/safetensors.ts";
+export * from "./src/io/sharded.ts";
+export * from "./src/models/weights.ts";
