@@ -32,3 +32,5 @@ export * from "./src/io/atomic.ts";
 export * from "./src/io/safetensors.ts";
 export * from "./src/io/sharded.ts";
 export * from "./src/models/weights.ts";
+export * from "./src/train/adam.ts";
+export * from "./src/train/schedule.ts";
