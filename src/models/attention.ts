@@ -43,13 +43,25 @@ export interface AttendOptions {
  * concatenated in the result `[b, s_q, h·d_v]`.
  */
 export function attend(q: Value, k: Value, v: Value, options: AttendOptions): Value {
-  const qh = splitHeads(q, options.heads);
-  const kh = splitHeads(k, options.heads);
-  const vh = splitHeads(v, options.heads);
-  const headDim = qh.shape[3] as number;
+  const [qh, kh, vh] = [q, k, v].map((x) => splitHeads(x, options.heads));
+  return mergeHeads(attendHeads(qh, kh, vh, options));
+}
+
+/**
+ * The core of {@linkcode attend} on queries, keys and values already split into heads
+ * (`[…, s_q, d]`, `[…, s_k, d]`, `[…, s_k, d_v]`; leading dims broadcast): softmax of the
+ * scaled scores plus `mask`, times the values. Decoders with a KV cache call it directly.
+ */
+export function attendHeads(
+  qh: Value,
+  kh: Value,
+  vh: Value,
+  options: Omit<AttendOptions, "heads"> = {},
+): Value {
+  const headDim = qh.shape[qh.rank - 1] as number;
   let scores = op.mul(op.matmul(qh, op.transposeLast(kh)), options.scale ?? 1 / Math.sqrt(headDim));
   if (options.mask) scores = op.add(scores, op.cast(options.mask, scores.dtype));
-  return mergeHeads(op.matmul(op.softmax(scores, -1), vh));
+  return op.matmul(op.softmax(scores, -1), vh);
 }
 
 /**
