@@ -8,8 +8,23 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { compileModel } from "../../src/graph/compile.ts";
 import { SafetensorsFile, writeSafetensors } from "../../src/io/safetensors.ts";
-import { buildDecodeStep, type CausalDecoder, DECODE_NAMES } from "../../src/models/decoder.ts";
-import { forwardGraph, type TracedGraph } from "../../src/models/fixtures/decoder.ts";
+import { Graph, type Value } from "../../src/graph/ir.ts";
+import {
+  buildDecodeStep,
+  type CausalDecoder,
+  DECODE_NAMES,
+  runLayers,
+} from "../../src/models/decoder.ts";
+import {
+  compareAtTokens,
+  forwardGraph,
+  runTraced,
+  type TracedGraph,
+} from "../../src/models/fixtures/decoder.ts";
+import { ConfigFields } from "../../src/models/hf_config.ts";
+import { loadDecoder } from "../../src/models/load_decoder.ts";
+import { openCheckpoint } from "../../src/io/sharded.ts";
+import { WeightStore } from "../../src/models/weights.ts";
 import { inputsSpecOf, LocalSession } from "../../src/runtime/session.ts";
 import { relErr } from "../../src/tensor/compare.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
@@ -172,5 +187,41 @@ export async function assertCachedGreedyMatches(
   } finally {
     await cached.release();
     await uncached.release();
+  }
+}
+
+/**
+ * Checks the language model inside VLLM fixture `family` (`blip2_opt`, `llava`): loads it from
+ * `text_config` under `language_model.`, runs it from the reference `lm.inputs_embeds` and
+ * `mask`, and asserts `lm.layer_out.*` and `logits` within 1e-4 on the token positions.
+ */
+export async function assertVllmLanguageModel(
+  family: string,
+  maskName: string,
+  logitsName: string,
+  cacheDir: string,
+): Promise<void> {
+  const dir = join(FIXTURES, family);
+  const config = (await ConfigFields.read(join(dir, "config.json"))).section("text_config");
+  const store = await WeightStore.open(await openCheckpoint(dir));
+  const lm = await loadDecoder({ config, store, prefix: "language_model." });
+  const refs = await readAll(join(dir, "refs.safetensors"));
+  const g = new Graph();
+  const embeds = g.input("inputs_embeds", "f32", ["batch", "seq", lm.config.hiddenSize]);
+  const mask = g.input("attention_mask", "i64", ["batch", "seq"]);
+  let state = lm.begin(g, embeds, mask);
+  const outputs: Record<string, Value> = {};
+  for (let i = 0; i < lm.config.numLayers; i++) {
+    state = runLayers(lm, state, i, i + 1);
+    outputs[`lm.layer_out.${i}`] = state.hidden;
+  }
+  outputs[logitsName] = lm.head(g, state.hidden);
+  const ours = await runTraced({ graph: g, outputs }, {
+    inputs_embeds: refs["lm.inputs_embeds"],
+    attention_mask: refs[maskName],
+  }, { cacheDir });
+  for (const [name, t] of Object.entries(ours)) {
+    const row = compareAtTokens(name, t, refs[name], refs[maskName]);
+    assert.ok(row.maxRelErr <= 1e-4, `${family} ${name}: ${row.maxRelErr}`);
   }
 }

@@ -12,6 +12,7 @@ import { Rng } from "../../src/tensor/rng.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import {
   assertCachedGreedyMatches,
+  assertVllmLanguageModel,
   DECODER_REFS,
   FIXTURES,
   i64,
@@ -175,4 +176,10 @@ Deno.test("opt: config errors name the file and field", async () => {
 Deno.test("opt: a layer index outside the model is an error", async () => {
   const opt = await loadOpt(OPT);
   assert.throws(() => hookedGraph(opt, 2), /layer 2 does not exist \(2 layers\)/);
+});
+
+Deno.test("opt: BLIP-2's language model (text_config, language_model. keys) from its input embeddings", async () => {
+  await withTempDir(async (dir) => {
+    await assertVllmLanguageModel("blip2_opt", "lm.attention_mask", "lm.logits", dir);
+  });
 });
