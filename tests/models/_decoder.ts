@@ -131,14 +131,10 @@ export async function assertCachedGreedyMatches(
   const [b, s] = prompt.shape;
   const step = buildDecodeStep(decoder, { input: "input_ids" });
   const full = forwardGraph(decoder);
-  const open = async (
-    t: { graph: Parameters<typeof compileModel>[0]; outputs: Record<string, unknown> },
-  ) =>
-    await LocalSession.create(
-      (await compileModel(t.graph, t.outputs as Parameters<typeof compileModel>[1], { cacheDir }))
-        .path,
-      { inputsSpec: inputsSpecOf(t.graph) },
-    );
+  const open = async (t: TracedGraph) =>
+    await LocalSession.create((await compileModel(t.graph, t.outputs, { cacheDir })).path, {
+      inputsSpec: inputsSpecOf(t.graph),
+    });
   const cached = await open(step);
   const uncached = await open(full);
   try {

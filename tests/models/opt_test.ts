@@ -3,11 +3,18 @@ import { join } from "node:path";
 import { compileModel } from "../../src/graph/compile.ts";
 import { grad } from "../../src/graph/grad.ts";
 import * as op from "../../src/graph/ops.ts";
-import { checkDecoderFixture, hookedGraph, runTraced } from "../../src/models/fixtures/decoder.ts";
+import {
+  checkDecoderFixture,
+  forwardGraph,
+  hookedGraph,
+  runTraced,
+} from "../../src/models/fixtures/decoder.ts";
 import { loadDecoder } from "../../src/models/load_decoder.ts";
 import { loadOpt, OptDecoder } from "../../src/models/opt.ts";
 import { inputsSpecOf, LocalSession } from "../../src/runtime/session.ts";
 import { randn } from "../../src/tensor/create.ts";
+import { relErr } from "../../src/tensor/compare.ts";
+import * as t from "../../src/tensor/ops.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import {
@@ -181,5 +188,69 @@ Deno.test("opt: a layer index outside the model is an error", async () => {
 Deno.test("opt: BLIP-2's language model (text_config, language_model. keys) from its input embeddings", async () => {
   await withTempDir(async (dir) => {
     await assertVllmLanguageModel("blip2_opt", "lm.attention_mask", "lm.logits", dir);
+  });
+});
+
+/**
+ * A naive OPT forward pass on the host (one unpadded sequence), independent of the graph code:
+ * logits `[s, vocab]`. `before` selects pre-LN (`do_layer_norm_before`) or post-LN blocks.
+ */
+function naiveOpt(w: Record<string, Tensor>, ids: number[], before: boolean): Tensor {
+  const [heads, layers] = [4, 2];
+  const p = "model.decoder.";
+  const s = ids.length;
+  const d = w[p + "embed_tokens.weight"].shape[1];
+  const hd = d / heads;
+  const lin = (x: Tensor, name: string) =>
+    t.add(t.matmul(x, t.transpose(w[`${p}${name}.weight`])), w[`${p}${name}.bias`]);
+  const ln = (x: Tensor, name: string) =>
+    t.layerNorm(x, w[`${p}${name}.weight`], w[`${p}${name}.bias`]);
+  const causal = new Tensor(
+    "f32",
+    [s, s],
+    Float32Array.from({ length: s * s }, (_, k) => (k % s <= Math.floor(k / s) ? 0 : -1e30)),
+  );
+  const toHeads = (x: Tensor) => t.transpose(t.reshape(x, [s, heads, hd]), [1, 0, 2]);
+  let x = t.add(
+    t.gather(w[p + "embed_tokens.weight"], i64([s], ids), 0),
+    t.gather(w[p + "embed_positions.weight"], i64([s], ids.map((_, i) => i + 2)), 0),
+  );
+  for (let l = 0; l < layers; l++) {
+    const a = `layers.${l}.`;
+    let h = before ? ln(x, a + "self_attn_layer_norm") : x;
+    const [q, k, v] = ["q_proj", "k_proj", "v_proj"].map((n) =>
+      toHeads(lin(h, a + "self_attn." + n))
+    );
+    const scores = t.add(t.mul(t.matmul(q, t.transpose(k, [0, 2, 1])), hd ** -0.5), causal);
+    const o = t.reshape(t.transpose(t.matmul(t.softmax(scores, -1), v), [1, 0, 2]), [s, d]);
+    x = t.add(x, lin(o, a + "self_attn.out_proj"));
+    if (!before) x = ln(x, a + "self_attn_layer_norm");
+    h = before ? ln(x, a + "final_layer_norm") : x;
+    x = t.add(x, lin(t.maximum(lin(h, a + "fc1"), 0), a + "fc2"));
+    if (!before) x = ln(x, a + "final_layer_norm");
+  }
+  if (before) x = ln(x, "final_layer_norm");
+  return t.matmul(x, t.transpose(w[p + "embed_tokens.weight"]));
+}
+
+Deno.test("opt: post-LN blocks (do_layer_norm_before: false) match a naive host implementation", async () => {
+  await withTempDir(async (dir) => {
+    const weights = await readAll(join(OPT, "model.safetensors"));
+    const refs = await readAll(join(OPT, "refs.safetensors"));
+    const ids = Array.from(refs.input_ids.data.subarray(0, 9), Number);
+    const feeds = { input_ids: i64([1, 9], ids), attention_mask: i64([1, 9], Array(9).fill(1)) };
+    // the naive reference reproduces HF on the pre-LN fixture (row 0 is unpadded)
+    const refRow = t.slice(refs.logits, [0], [1], [0]);
+    assert.ok(relErr(t.reshape(naiveOpt(weights, ids, true), [1, 9, 128]), refRow) <= 1e-4);
+    const postDir = join(dir, "post");
+    await Deno.mkdir(postDir);
+    await patchedFixture("opt", postDir, { do_layer_norm_before: false });
+    const post = await loadOpt(postDir);
+    assert.equal(post.config.finalLayerNorm, false);
+    const ours =
+      (await runTraced(forwardGraph(post), feeds, { cacheDir: join(dir, "cache") })).logits;
+    const naive = t.reshape(naiveOpt(weights, ids, false), [1, 9, 128]);
+    assert.ok(relErr(ours, naive) <= 1e-4, `${relErr(ours, naive)}`);
+    assert.ok(relErr(ours, refRow) > 1e-2, "post-LN differs from pre-LN");
   });
 });
