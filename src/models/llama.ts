@@ -295,7 +295,8 @@ export class LlamaDecoder implements CausalDecoder {
 /**
  * Loads LLaMA from a model directory or a config section and weight store (see
  * {@linkcode DecoderSource}); every weight is checked against the config (missing key or
- * wrong shape: an error naming the checkpoint file and key).
+ * wrong shape: an error naming the checkpoint file and key). `computeDtype` applies when
+ * loading from a directory; a given store keeps its own.
  */
 export async function loadLlama(
   source: DecoderSource,

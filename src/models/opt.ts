@@ -262,7 +262,8 @@ export class OptDecoder implements CausalDecoder {
 /**
  * Loads OPT from a model directory or a config section and weight store (see
  * {@linkcode DecoderSource}); every weight is checked against the config (missing key or
- * wrong shape: an error naming the checkpoint file and key).
+ * wrong shape: an error naming the checkpoint file and key). `computeDtype` applies when
+ * loading from a directory; a given store keeps its own.
  */
 export async function loadOpt(
   source: DecoderSource,
