@@ -29,7 +29,6 @@ import {
   encodeRecord,
   RECORD_HEADER_BYTES,
   RECORD_MAGIC,
-  type RecordBody,
 } from "./format.ts";
 import { acquireLock, type HeldLock } from "./lock.ts";
 import { type ExpertBatch, loadEditorState, saveEditorState } from "./state.ts";
