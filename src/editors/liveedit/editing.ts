@@ -1,0 +1,102 @@
+/**
+ * Editing (spec §2) as a graph: from the layer-`l_e` representation of a request split into
+ * vision, query and answer, `evr = edit_extractor.extract_vision(query, vision)`,
+ * `eqr = edit_extractor.extract_query(query)`, `C = moegen_c(cat[vision, query, answer])`,
+ * `R = moegen_r(cat[vision, query, answer])`. Batched over requests; each row equals the
+ * authors' one-request `get_new_edit`.
+ *
+ * @module
+ */
+import { Graph, type Value } from "../../graph/ir.ts";
+import type { EditorDims } from "./config.ts";
+import { extractQuery, extractVision, lowRankGenerator, type Tokens } from "./modules.ts";
+import { paramInputs, type ParamValues } from "./params.ts";
+import type { Tensor } from "../../tensor/tensor.ts";
+import {
+  flattenTokens,
+  gatherTokens,
+  type Range,
+  type Selection,
+  selectionFeeds,
+  selectionInputs,
+  selectTokens,
+  type SequenceParts,
+  sequenceParts,
+  stackSequences,
+} from "./tokens.ts";
+
+/** A new expert as graph values (one row per request). */
+export interface NewEdit {
+  /** `[k, e, m]`. */
+  readonly eqr: Value;
+  /** `[k, e, m]`. */
+  readonly evr: Value;
+  /** C `[k, r, d]`. */
+  readonly moeC: Value;
+  /** R `[k, r, d]`. */
+  readonly moeR: Value;
+}
+
+/** `get_new_edit(vision, query, answer)`; `edit` holds `cat[vision, query, answer]` per row. */
+export function newEdit(
+  p: ParamValues,
+  dims: EditorDims,
+  vision: Tokens,
+  query: Tokens,
+  edit: Tokens,
+): NewEdit {
+  return {
+    evr: extractVision(p, "edit_extractor", dims, query, vision),
+    eqr: extractQuery(p, "edit_extractor", dims, query),
+    moeC: lowRankGenerator(p, "moegen_c", dims, edit),
+    moeR: lowRankGenerator(p, "moegen_r", dims, edit),
+  };
+}
+
+/**
+ * The editing graph. Inputs: `reps` `[edits, seq, d]` (layer-`l_e` outputs of prompt+target),
+ * the selections `vision/*`, `query/*` and `edit/*` (vision, query, answer) with one row per
+ * request, and the parameters. Outputs `eqr`, `evr`, `moe_c`, `moe_r`.
+ */
+export function buildEditGraph(dims: EditorDims): { graph: Graph; outputs: Record<string, Value> } {
+  const g = new Graph();
+  const p = paramInputs(g, dims);
+  const flat = flattenTokens(g.input("reps", "f32", ["edits", "seq", dims.llmMidDim]));
+  const sel = (name: string) =>
+    gatherTokens(flat, selectionInputs(g, name, "edits", `${name}_len`));
+  const e = newEdit(p, dims, sel("vision"), sel("query"), sel("edit"));
+  return { graph: g, outputs: { eqr: e.eqr, evr: e.evr, moe_c: e.moeC, moe_r: e.moeR } };
+}
+
+/** A request's layer-`l_e` representation and its parts. */
+export interface EditSequence {
+  /** `f32 [1, L, d]` of prompt+target. */
+  readonly reps: Tensor<"f32">;
+  /** `[4, 2]` ranges: pre-vision, vision, query, answer (see `sequenceParts`). */
+  readonly ranges: Tensor | readonly Range[];
+}
+
+/**
+ * The feeds of {@linkcode buildEditGraph} (all but the parameters) for `requests`, one row
+ * each. Vision and query must not be empty; errors name the request.
+ */
+export function editFeeds(dims: EditorDims, requests: readonly EditSequence[]) {
+  const what = (i: number) => `newEdit: request ${i}`;
+  const reps = stackSequences(requests.map((r) => r.reps), dims.llmMidDim, what);
+  const L = reps.shape[1];
+  const parts = requests.map((r, i) => {
+    const pt = sequenceParts(r.ranges, r.reps.shape[1], what(i));
+    for (const k of ["vision", "query"] as const) {
+      if (pt[k][1] === pt[k][0]) throw new Error(`${what(i)}: the ${k} is empty`);
+    }
+    return pt;
+  });
+  const rows = (pick: (pt: SequenceParts) => Range[]): Selection[] =>
+    parts.map((pt, seq) => ({ seq, ranges: pick(pt) }));
+  return {
+    reps,
+    ...selectionFeeds("vision", selectTokens(rows((pt) => [pt.vision]), L)),
+    ...selectionFeeds("query", selectTokens(rows((pt) => [pt.query]), L)),
+    ...selectionFeeds("edit", selectTokens(rows((pt) => [pt.vision, pt.query, pt.answer]), L)),
+  } as Record<string, Tensor>;
+}

@@ -1,0 +1,156 @@
+/**
+ * The LiveEdit editor on the host: editing (spec §2) appends experts built from a request's
+ * layer-`l_e` representation to an {@linkcode ExpertPool}; inference (spec §3) routes a batch
+ * of layer-`l_e` outputs through the pool, each input on its own. The backbone stays frozen
+ * and is not part of this class: callers hand in the hidden states of layer `l_e` and
+ * continue at layer `l_e + 1` from the result.
+ *
+ * @example
+ * ```ts ignore
+ * const editor = await LiveEditor.create(cfg.dims, params);
+ * const id = await editor.edit(reps, ranges); // reps [1, L, d] of prompt+target at layer l_e
+ * const out = await editor.route(hidden, [{ vision: [0, 32], queryEnd: 40 }]);
+ * editor.undo(id);
+ * ```
+ *
+ * @module
+ */
+import { Tensor } from "../../tensor/tensor.ts";
+import type { DeviceSpec } from "../../runtime/device.ts";
+import type { EditorDims } from "./config.ts";
+import { buildEditGraph, editFeeds } from "./editing.ts";
+import { type Expert, ExpertPool } from "./pool.ts";
+import { checkParams, type EditorParams } from "./params.ts";
+import { buildRouteGraph, routeFeeds, type RouteInput } from "./routing.ts";
+import { GraphRunner } from "./runner.ts";
+import type { Range } from "./tokens.ts";
+
+export type { RouteInput } from "./routing.ts";
+
+/** Options of {@linkcode LiveEditor.create}. */
+export interface LiveEditorOptions {
+  /** Device of the editor's sessions (default `"cpu"`). */
+  readonly device?: string | DeviceSpec;
+  /** Initial pool capacity (default 16; the pool doubles when full). */
+  readonly capacity?: number;
+}
+
+/** The result of {@linkcode LiveEditor.route}. */
+export interface Routed {
+  /** `H' = H + residual`, `[B, L, d]` (the input tensor itself when nothing was routed). */
+  readonly output: Tensor<"f32">;
+  /** Bool `[B, n]`: which experts each input used (empty when nothing was routed). */
+  readonly retrievalMap: Tensor<"bool">;
+  /** `[B, n]`: each expert's weight `w_k` (0 for experts not used). */
+  readonly fuseCoe: Tensor<"f32">;
+}
+
+/** A LiveEdit editor: parameters, an expert pool, and the edit and route sessions. */
+export class LiveEditor {
+  /** Module sizes. */
+  readonly dims: EditorDims;
+  /** The experts added so far. */
+  readonly pool: ExpertPool;
+  readonly #params: EditorParams;
+  readonly #edit: GraphRunner;
+  readonly #route: GraphRunner;
+
+  private constructor(
+    dims: EditorDims,
+    params: EditorParams,
+    pool: ExpertPool,
+    edit: GraphRunner,
+    route: GraphRunner,
+  ) {
+    this.dims = dims;
+    this.#params = params;
+    this.pool = pool;
+    this.#edit = edit;
+    this.#route = route;
+  }
+
+  /** Compiles the edit and route graphs for `params` (checked against `dims`). */
+  static async create(
+    dims: EditorDims,
+    params: EditorParams,
+    options: LiveEditorOptions = {},
+  ): Promise<LiveEditor> {
+    checkParams(params, dims, "LiveEditor.create");
+    const device = options.device ?? "cpu";
+    const e = buildEditGraph(dims);
+    const edit = await GraphRunner.create(e.graph, e.outputs, { device, name: "liveedit-edit" });
+    const r = buildRouteGraph(dims);
+    const { hooked_output, retrieval_map, fuse_coe } = r.outputs;
+    const route = await GraphRunner.create(r.graph, { hooked_output, retrieval_map, fuse_coe }, {
+      device,
+      name: "liveedit-route",
+    }).catch(async (err) => {
+      await edit.release();
+      throw err;
+    });
+    return new LiveEditor(dims, params, new ExpertPool(dims, options.capacity), edit, route);
+  }
+
+  /**
+   * `get_new_edit`: the expert (eqr, evr, C, R) of one request, from its layer-`l_e`
+   * representation `reps` `[1, L, d]` of prompt+target and `ranges` (pre-vision, vision,
+   * query, answer; see `sequenceParts`). Vision and query must not be empty.
+   */
+  async newEdit(reps: Tensor<"f32">, ranges: Tensor | readonly Range[]): Promise<Expert> {
+    const out = await this.#edit.run({
+      ...this.#params,
+      ...editFeeds(this.dims, [{ reps, ranges }]),
+    });
+    const f32 = (t: Tensor) => t.data as Float32Array;
+    return { eqr: f32(out.eqr), evr: f32(out.evr), moeC: f32(out.moe_c), moeR: f32(out.moe_r) };
+  }
+
+  /** Edits: builds the request's expert and appends it to the pool; returns its id. */
+  async edit(reps: Tensor<"f32">, ranges: Tensor | readonly Range[]): Promise<number> {
+    return this.pool.add(await this.newEdit(reps, ranges));
+  }
+
+  /** Removes the expert of edit `id`; false when there is none. */
+  undo(id: number): boolean {
+    return this.pool.remove(id);
+  }
+
+  /**
+   * Inference at the output of layer `l_e`: `hidden` `[B, L, d]` and, per input, where its
+   * image and query are. Each input is routed on its own (hard routing against the vision
+   * prototype, soft routing, residual); inputs without an image, and every input when the
+   * pool is empty, pass through unchanged.
+   */
+  async route(hidden: Tensor<"f32">, inputs: readonly RouteInput[]): Promise<Routed> {
+    const [B, , d] = hidden.shape;
+    if (hidden.rank !== 3 || d !== this.dims.llmMidDim || inputs.length !== B) {
+      throw new Error(
+        `LiveEditor.route: hidden must be f32[B, L, ${this.dims.llmMidDim}] with one input per ` +
+          `row, got [${hidden.shape}] and ${inputs.length} inputs`,
+      );
+    }
+    const n = this.pool.size;
+    if (n === 0 || inputs.every((x) => x.vision == null)) {
+      return {
+        output: hidden,
+        retrievalMap: new Tensor("bool", [B, n], new Uint8Array(B * n)),
+        fuseCoe: new Tensor("f32", [B, n], new Float32Array(B * n)),
+      };
+    }
+    const out = await this.#route.run({
+      ...this.#params,
+      ...routeFeeds(hidden, inputs, this.pool.views()),
+    });
+    return {
+      output: out.hooked_output as Tensor<"f32">,
+      retrievalMap: out.retrieval_map as Tensor<"bool">,
+      fuseCoe: out.fuse_coe as Tensor<"f32">,
+    };
+  }
+
+  /** Frees the sessions. */
+  async release(): Promise<void> {
+    await this.#edit.release();
+    await this.#route.release();
+  }
+}

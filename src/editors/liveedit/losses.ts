@@ -1,0 +1,449 @@
+/**
+ * Training the editor (spec §4, backbone frozen) as ONE differentiable graph: experts for
+ * every request of the batch, the edit residual of every reliability / generality /
+ * locality example under its expert mask, the soft routing loss and the two hard routing
+ * losses; the total, each part, and the gradients of all editor parameters via `grad()`.
+ *
+ * The backbone part is pluggable: a {@linkcode BackboneLoss} gets the residual of a group of
+ * examples and returns their mean loss (the real one continues the decoder from layer
+ * `l_e + 1` on `H + residual`: cross-entropy for reliability and generality, KL to the
+ * unedited model for locality). The graph is built once with dynamic dims (batch size,
+ * sequence lengths, number of requests); {@linkcode packTrainBatch} makes the feeds of one
+ * batch, and {@linkcode sampleExpertMasks} / {@linkcode samplePairs} draw its masks and pairs.
+ *
+ * @module
+ */
+import { grad } from "../../graph/grad.ts";
+import { Graph, type Value } from "../../graph/ir.ts";
+import * as op from "../../graph/ops.ts";
+import type { Rng } from "../../tensor/rng.ts";
+import { Tensor } from "../../tensor/tensor.ts";
+import type { EditorDims, TrainConfig } from "./config.ts";
+import {
+  extractFromVisprot,
+  extractQuery,
+  extractVision,
+  lowRankGenerator,
+  type Tokens,
+} from "./modules.ts";
+import { paramInputs, paramSpecs, type ParamValues } from "./params.ts";
+import { editResidual, pairedSimilarity, similarity, softRouting } from "./routing.ts";
+import {
+  flattenTokens,
+  gatherTokens,
+  type Range,
+  type Selection,
+  selectionFeeds,
+  selectionInputs,
+  selectTokens,
+  sequenceParts,
+  stackSequences,
+} from "./tokens.ts";
+
+/** Eps inside every log of the routing losses. */
+export const LOSS_EPS = 1e-8;
+
+/** The three kinds of training example; a kind selects the expert mask and the lambda. */
+export type ExampleKind = "rel" | "gen" | "loc";
+
+/** A group of training examples, one per sample (e.g. `rel`, `text_rephrase`, `image_loc`). */
+export interface ExampleGroup {
+  /** Name; also the prefix of the group's graph inputs and outputs. */
+  readonly name: string;
+  /** Kind. */
+  readonly kind: ExampleKind;
+}
+
+/** What a {@linkcode BackboneLoss} sees of a group. */
+export interface GroupValues extends ExampleGroup {
+  /** The graph being built (for the loss's own inputs, e.g. labels or original logits). */
+  readonly graph: Graph;
+  /** Layer-`l_e` outputs of the group's examples, `[name, name_len, d]`, padded at the end. */
+  readonly hidden: Value;
+}
+
+/**
+ * The backbone part of the loss: from the residual `[b, L, d]` of a group's examples (to be
+ * added to `group.hidden`) to their mean loss, a scalar.
+ */
+export type BackboneLoss = (residual: Value, group: GroupValues) => Value;
+
+/** The loss weights (`train_cfg` lambdas). */
+export type LossWeights = Pick<
+  TrainConfig,
+  "relLambda" | "genLambda" | "locLambda" | "softRoutingLambda" | "hardRoutingLambda"
+>;
+
+/** The training graph: named outputs (losses and intermediate values) and gradients. */
+export interface TrainingGraph {
+  /** The graph. */
+  readonly graph: Graph;
+  /**
+   * `total_loss`, `loss/<group>`, `soft/…`, `hard_neib/…`, `hard_prot/…`, `hard/loss`, and per
+   * group `<group>/iqr`, `<group>/fuse_coe`, `<group>/edit_residual`.
+   */
+  readonly outputs: Record<string, Value>;
+  /** `d total_loss / d param` by parameter name. */
+  readonly grads: Record<string, Value>;
+}
+
+/** `x[i, idx[i]]` for `x` `[b, c]` and i64 `idx` `[b]` → `[b]`. */
+function pick(x: Value, idx: Value): Value {
+  return op.squeeze(op.gatherElements(x, op.unsqueeze(idx, [1]), 1), [1]);
+}
+
+/**
+ * Column indices for the rows of `x` `[b, …]`: the diagonal `0, 1, …, b-1`, its roll by one
+ * `b-1, 0, …, b-2`, and `b, …, b` (the prototype column of a `[b, b+1]` matrix).
+ */
+function diagonalIndices(x: Value): { diag: Value; rolled: Value; last: Value } {
+  const g = x.graph;
+  const b = op.squeeze(op.dimOf(x, 0), [0]);
+  const diag = op.range(op.scalar(g, "i64", 0), b, op.scalar(g, "i64", 1), x.shape[0]);
+  const rolled = op.where(op.equal(diag, 0), op.sub(b, 1), op.sub(diag, 1));
+  return { diag, rolled, last: op.expandLike(b, diag) };
+}
+
+/** `-mean(log(x + eps))`. */
+function negMeanLog(x: Value): Value {
+  return op.neg(op.reduceMean(op.log(op.add(x, LOSS_EPS))));
+}
+
+/**
+ * Soft routing loss on neighbour pairs: `t = similarity(iqr_i, eqr_j)` `[b, b]`;
+ * `-mean log diag(softmax rows)` + `-mean(log sigmoid(pos) + log(1 - sigmoid(neg)))` with
+ * `neg_i = t[i, i-1 mod b]` (the batch rolled by one).
+ */
+export function softRoutingLoss(dims: EditorDims, iqrs: Value, eqrs: Value) {
+  const { relaSim, absSim } = softRouting(similarity(dims, iqrs, eqrs), null);
+  const { diag, rolled } = diagonalIndices(relaSim);
+  const absPosSim = pick(absSim, diag);
+  const absNegSim = pick(absSim, rolled);
+  const lossRela = negMeanLog(pick(relaSim, diag));
+  const lossAbs = op.neg(op.reduceMean(op.add(
+    op.log(op.add(absPosSim, LOSS_EPS)),
+    op.log(op.add(op.sub(1, absNegSim), LOSS_EPS)),
+  )));
+  return {
+    relaSim,
+    absSim,
+    absPosSim,
+    absNegSim,
+    lossRela,
+    lossAbs,
+    loss: op.add(lossRela, lossAbs),
+  };
+}
+
+/**
+ * Hard routing of pairs: per row, `softmax` over `[similarity(ivr_i, evr_j) for j < b,
+ * sim_prot_i]` → `[b, b+1]` (the prototype column last). `ivrs` come from `inpt_extractor`,
+ * `evrs` from `edit_extractor`, `ivrsProt = inpt_extractor.extract_from_visprot`.
+ */
+export function hardRoutingSim(dims: EditorDims, ivrs: Value, evrs: Value, ivrsProt: Value) {
+  const simRaw = similarity(dims, ivrs, evrs);
+  const simProt = pairedSimilarity(dims, ivrs, ivrsProt);
+  return { simRaw, simProt, sim: op.softmax(op.concat([simRaw, simProt], 1), 1) };
+}
+
+/** The pair selections of one side: `(vision, query)` of one example per sample. */
+function pairSide(flat: Value, name: string): { query: Tokens; vision: Tokens } {
+  const g = flat.graph;
+  const query = gatherTokens(
+    flat,
+    selectionInputs(g, `${name}/query`, "pairs", `${name}/query_len`),
+  );
+  const vision = gatherTokens(
+    flat,
+    selectionInputs(g, `${name}/vision`, "pairs", `${name}/vision_len`),
+  );
+  return { query, vision };
+}
+
+/** `ivrs`, `evrs`, `ivrs_prot` and the hard routing similarities of pairs `<name>/side0|1`. */
+function hardRoutingPairs(p: ParamValues, dims: EditorDims, flat: Value, name: string) {
+  const s0 = pairSide(flat, `${name}/side0`), s1 = pairSide(flat, `${name}/side1`);
+  const ivrs = extractVision(p, "inpt_extractor", dims, s0.query, s0.vision);
+  const evrs = extractVision(p, "edit_extractor", dims, s1.query, s1.vision);
+  const ivrsProt = extractFromVisprot(p, "inpt_extractor", dims, s0.query);
+  return { ivrs, evrs, ivrsProt, ...hardRoutingSim(dims, ivrs, evrs, ivrsProt), s0, s1 };
+}
+
+/**
+ * Builds the training graph. Inputs: the parameters; `train/reps` `[seqs, seq, d]` (every
+ * sequence of the batch, see {@linkcode packTrainBatch}); the expert selections `edit/query`,
+ * `edit/edit` (rows `edits`); per group `<name>/hidden`, `<name>/query` (rows `<name>`) and
+ * the expert mask `<name>/moe_mask` (bool `[<name>, edits]`); the pair selections
+ * `neib|prot/side0|side1/query|vision` (rows `pairs`); whatever `backboneLoss` declares.
+ */
+export function buildTrainingGraph(
+  dims: EditorDims,
+  weights: LossWeights,
+  groups: readonly ExampleGroup[],
+  backboneLoss: BackboneLoss,
+): TrainingGraph {
+  const g = new Graph();
+  const p = paramInputs(g, dims);
+  const flat = flattenTokens(g.input("train/reps", "f32", ["seqs", "seq", dims.llmMidDim]));
+  const sel = (name: string, rows: string): Tokens =>
+    gatherTokens(flat, selectionInputs(g, name, rows, `${name}_len`));
+  const outputs: Record<string, Value> = {};
+
+  // Experts (eqr, C, R) for every request in the batch (evr is not needed in training).
+  const eqr = extractQuery(p, "edit_extractor", dims, sel("edit/query", "edits"));
+  const editReps = sel("edit/edit", "edits");
+  const moeCs = lowRankGenerator(p, "moegen_c", dims, editReps);
+  const moeRs = lowRankGenerator(p, "moegen_r", dims, editReps);
+
+  // Reliability, generality and locality: soft-route with iqr over the masked experts.
+  const lambda: Record<ExampleKind, number> = {
+    rel: weights.relLambda,
+    gen: weights.genLambda,
+    loc: weights.locLambda,
+  };
+  let total: Value | null = null;
+  const addTerm = (
+    v: Value,
+    w: number,
+  ) => (total = total ? op.add(total, op.mul(v, w)) : op.mul(v, w));
+  for (const group of groups) {
+    const hidden = sel(`${group.name}/hidden`, group.name).reps;
+    const iqr = extractQuery(p, "inpt_extractor", dims, sel(`${group.name}/query`, group.name));
+    const mask = g.input(`${group.name}/moe_mask`, "bool", [group.name, "edits"]);
+    const { fuseCoe } = softRouting(similarity(dims, iqr, eqr), mask);
+    const residual = editResidual(p, hidden, moeCs, moeRs, fuseCoe);
+    const loss = backboneLoss(residual, { ...group, graph: g, hidden });
+    if (loss.rank !== 0) {
+      throw new Error(
+        `backbone loss of group '${group.name}' must be a scalar, got ${loss.describe()}`,
+      );
+    }
+    Object.assign(outputs, {
+      [`${group.name}/iqr`]: iqr,
+      [`${group.name}/fuse_coe`]: fuseCoe,
+      [`${group.name}/edit_residual`]: residual,
+      [`loss/${group.name}`]: loss,
+    });
+    addTerm(loss, lambda[group.kind]);
+  }
+
+  // Soft routing loss on neighbour pairs: iqr (inpt_extractor) against eqr (edit_extractor).
+  const neib = hardRoutingPairs(p, dims, flat, "neib");
+  const iqrs = extractQuery(p, "inpt_extractor", dims, neib.s0.query);
+  const eqrs = extractQuery(p, "edit_extractor", dims, neib.s1.query);
+  const soft = softRoutingLoss(dims, iqrs, eqrs);
+  Object.assign(outputs, {
+    "soft/iqrs": iqrs,
+    "soft/eqrs": eqrs,
+    "soft/rela_sim": soft.relaSim,
+    "soft/abs_sim": soft.absSim,
+    "soft/abs_pos_sim": soft.absPosSim,
+    "soft/abs_neg_sim": soft.absNegSim,
+    "soft/loss_rela": soft.lossRela,
+    "soft/loss_abs": soft.lossAbs,
+    "soft/loss": soft.loss,
+  });
+  addTerm(soft.loss, weights.softRoutingLambda);
+
+  // Hard routing: neighbour loss -mean log diag, prototype loss -mean log p(prototype).
+  const { diag } = diagonalIndices(neib.sim);
+  const neibLoss = negMeanLog(pick(neib.sim, diag));
+  const prot = hardRoutingPairs(p, dims, flat, "prot");
+  const protLoss = negMeanLog(pick(prot.sim, diagonalIndices(prot.sim).last));
+  for (
+    const [name, h, loss] of [["hard_neib", neib, neibLoss], ["hard_prot", prot, protLoss]] as const
+  ) {
+    Object.assign(outputs, {
+      [`${name}/ivrs`]: h.ivrs,
+      [`${name}/evrs`]: h.evrs,
+      [`${name}/sim_raw`]: h.simRaw,
+      [`${name}/ivrs_prot`]: h.ivrsProt,
+      [`${name}/sim_prot`]: h.simProt,
+      [`${name}/sim`]: h.sim,
+      [`${name}/loss`]: loss,
+    });
+  }
+  const hard = op.add(neibLoss, protLoss);
+  outputs["hard/loss"] = hard;
+  addTerm(hard, weights.hardRoutingLambda);
+  outputs.total_loss = total!;
+
+  const names = paramSpecs(dims).map((s) => s.name);
+  const gs = grad(total!, names.map((n) => p[n]));
+  return { graph: g, outputs, grads: Object.fromEntries(names.map((n, i) => [n, gs[i]])) };
+}
+
+/** A layer-`l_e` sequence of the batch and its parts (pre-vision, vision, query, answer). */
+export interface TrainSequence {
+  /** `f32 [1, L, d]`. */
+  readonly reps: Tensor<"f32">;
+  /** `[4, 2]` ranges (see `sequenceParts`). */
+  readonly ranges: Tensor | readonly Range[];
+}
+
+/** An example of a pair: example `index` of group `group`. */
+export interface PairRef {
+  /** Group name. */
+  readonly group: string;
+  /** Sample index in the batch. */
+  readonly index: number;
+}
+
+/** One training batch of `b` samples, before packing. */
+export interface TrainBatch {
+  /** Every request of the batch (the experts), in order. */
+  readonly edits: readonly TrainSequence[];
+  /** Per group name, its `b` examples. */
+  readonly groups: Readonly<Record<string, readonly TrainSequence[]>>;
+  /** Expert masks per kind, `[b][edits]` (see {@linkcode sampleExpertMasks}). */
+  readonly masks: Readonly<Record<ExampleKind, readonly (readonly boolean[])[]>>;
+  /** Neighbour pairs, `[side0, side1]` per sample (see {@linkcode samplePairs}). */
+  readonly neighbourPairs: readonly (readonly [PairRef, PairRef])[];
+  /** Prototype pairs, `[side0, side1]` per sample. */
+  readonly prototypePairs: readonly (readonly [PairRef, PairRef])[];
+}
+
+/**
+ * The feeds of the training graph for `batch` (all but the parameters and the backbone
+ * loss's own inputs): the sequences stacked and zero-padded into `train/reps`, the
+ * selections and the masks. Throws naming the sequence or group at fault.
+ */
+export function packTrainBatch(
+  dims: EditorDims,
+  groups: readonly ExampleGroup[],
+  batch: TrainBatch,
+): Record<string, Tensor> {
+  const seqs: { seq: TrainSequence; what: string }[] = batch.edits.map((seq, i) => ({
+    seq,
+    what: `edit ${i}`,
+  }));
+  const first = new Map<string, number>();
+  for (const { name } of groups) {
+    const list = batch.groups[name];
+    if (list === undefined) throw new Error(`packTrainBatch: no examples for group '${name}'`);
+    first.set(name, seqs.length);
+    list.forEach((seq, j) => seqs.push({ seq, what: `${name} example ${j}` }));
+  }
+  const reps = stackSequences(
+    seqs.map((s) => s.seq.reps),
+    dims.llmMidDim,
+    (i) => `packTrainBatch: ${seqs[i].what}`,
+  );
+  const L = reps.shape[1];
+  const parts = seqs.map(({ seq, what }) =>
+    sequenceParts(seq.ranges, seq.reps.shape[1], `packTrainBatch: ${what}`)
+  );
+  const feeds: Record<string, Tensor> = { "train/reps": reps };
+  const put = (name: string, rows: Selection[]) =>
+    Object.assign(feeds, selectionFeeds(name, selectTokens(rows, L)));
+  const editRows = batch.edits.map((_, s) => s);
+  put("edit/query", editRows.map((s) => ({ seq: s, ranges: [parts[s].query] })));
+  put(
+    "edit/edit",
+    editRows.map((s) => ({
+      seq: s,
+      ranges: [parts[s].vision, parts[s].query, parts[s].answer],
+    })),
+  );
+  const b = batch.neighbourPairs.length;
+  for (const { name, kind } of groups) {
+    const start = first.get(name)!, n = batch.groups[name].length;
+    if (n !== b) throw new Error(`packTrainBatch: group '${name}' has ${n} examples, batch ${b}`);
+    const rows = [...Array(n).keys()].map((j) => start + j);
+    put(`${name}/hidden`, rows.map((s) => ({ seq: s, ranges: [[0, parts[s].answer[1]]] })));
+    put(`${name}/query`, rows.map((s) => ({ seq: s, ranges: [parts[s].query] })));
+    const mask = batch.masks[kind];
+    if (mask.length !== b || mask.some((row) => row.length !== batch.edits.length)) {
+      throw new Error(`packTrainBatch: the ${kind} mask must be [${b}][${batch.edits.length}]`);
+    }
+    feeds[`${name}/moe_mask`] = new Tensor(
+      "bool",
+      [b, batch.edits.length],
+      Uint8Array.from(mask.flat(), Number),
+    );
+  }
+  const seqOf = ({ group, index }: PairRef) => {
+    const start = first.get(group);
+    if (start === undefined || !(index >= 0 && index < b)) {
+      throw new Error(`packTrainBatch: pair refers to unknown example ${group}[${index}]`);
+    }
+    return start + index;
+  };
+  for (
+    const [name, pairs] of [["neib", batch.neighbourPairs], ["prot", batch.prototypePairs]] as const
+  ) {
+    if (pairs.length !== b) {
+      throw new Error(`packTrainBatch: ${name} pairs: ${pairs.length}, batch ${b}`);
+    }
+    for (const side of [0, 1]) {
+      const seqIds = pairs.map((pair) => seqOf(pair[side]));
+      put(`${name}/side${side}/query`, seqIds.map((s) => ({ seq: s, ranges: [parts[s].query] })));
+      put(`${name}/side${side}/vision`, seqIds.map((s) => ({ seq: s, ranges: [parts[s].vision] })));
+    }
+  }
+  return feeds;
+}
+
+/**
+ * Expert masks (spec §4) for `editsPerSample[j]` requests per sample, where request
+ * `relEdit[j]` of sample `j` is its reliability request: reliability uses its own expert,
+ * generality the experts of its sample, locality none; then, per row, a random prefix
+ * `[0, n)` with `n` uniform in `[0, edits]` is switched on in each of the three masks.
+ */
+export function sampleExpertMasks(
+  rng: Rng,
+  editsPerSample: readonly number[],
+  relEdit: readonly number[],
+): Record<ExampleKind, boolean[][]> {
+  const cols = editsPerSample.reduce((a, b) => a + b, 0);
+  const masks: Record<ExampleKind, boolean[][]> = { rel: [], gen: [], loc: [] };
+  let start = 0;
+  editsPerSample.forEach((count, j) => {
+    if (!(relEdit[j] >= 0 && relEdit[j] < count)) {
+      throw new Error(
+        `sampleExpertMasks: sample ${j} has ${count} requests, relEdit ${relEdit[j]}`,
+      );
+    }
+    const row = (on: (k: number) => boolean) => [...Array(cols).keys()].map(on);
+    masks.rel.push(row((k) => k === start + relEdit[j]));
+    masks.gen.push(row((k) => k >= start && k < start + count));
+    masks.loc.push(row(() => false));
+    for (const kind of ["rel", "gen", "loc"] as const) {
+      const n = rng.int(cols + 1);
+      for (let k = 0; k < n; k++) masks[kind][j][k] = true;
+    }
+    start += count;
+  });
+  return masks;
+}
+
+/**
+ * Neighbour and prototype pairs for a batch of `b` samples (spec §4), drawn inside each
+ * sample: neighbour pairs are both from {reliability, generality} or both locality;
+ * prototype pairs are one from {reliability, generality} and one locality, in random order.
+ * A generality or locality example is taken from a random group of its kind.
+ */
+export function samplePairs(rng: Rng, b: number, groups: readonly ExampleGroup[]) {
+  const ofKind = (kind: ExampleKind) => {
+    const names = groups.filter((g) => g.kind === kind).map((g) => g.name);
+    if (names.length === 0) throw new Error(`samplePairs: no group of kind '${kind}'`);
+    return names;
+  };
+  const kinds = { rel: ofKind("rel"), gen: ofKind("gen"), loc: ofKind("loc") };
+  const draw = (kind: ExampleKind, index: number): PairRef => ({
+    group: kinds[kind][rng.int(kinds[kind].length)],
+    index,
+  });
+  const KINDS = ["rel", "gen", "loc"] as const;
+  const neighbourPairs: [PairRef, PairRef][] = [], prototypePairs: [PairRef, PairRef][] = [];
+  for (let j = 0; j < b; j++) {
+    const n = rng.int(3);
+    const second = n === 2 ? 2 : rng.int(2);
+    neighbourPairs.push([draw(KINDS[n], j), draw(KINDS[second], j)]);
+  }
+  for (let j = 0; j < b; j++) {
+    const edited = draw(KINDS[rng.int(2)], j), loc = draw("loc", j);
+    prototypePairs.push(rng.int(2) === 0 ? [edited, loc] : [loc, edited]);
+  }
+  return { neighbourPairs, prototypePairs };
+}
