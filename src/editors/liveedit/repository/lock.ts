@@ -37,8 +37,8 @@ export class RepositoryLockedError extends Error {
   /** Builds the message from the lock file and its owner. */
   constructor(lockPath: string, owner: LockOwner | undefined, detail: string) {
     super(
-      `${lockPath}: repository is locked ${
-        owner ? `by pid ${owner.pid} on host "${owner.host}" since ${owner.since}` : ""
+      `${lockPath}: repository is locked${
+        owner ? ` by pid ${owner.pid} on host "${owner.host}" since ${owner.since}` : ""
       } (${detail}); close it there, or delete ${lockPath} if that process is gone`,
     );
     this.name = "RepositoryLockedError";

@@ -13,8 +13,9 @@
  * Guarantees: `append` and `undo` resolve only after their record is written and fsynced;
  * reopening after a crash keeps every acknowledged edit. A damaged tail (a torn last write, or
  * a last record that fails its checksum, with no valid record after it) is dropped with a
- * warning and the file is truncated to the last good record; damage followed by a valid
- * record is an error naming the file and the byte offset, and nothing is truncated.
+ * warning (its bytes saved to `records.log.tail-<time>.bin` for inspection) and the file is
+ * truncated to the last good record; damage followed by a valid record is an error naming the
+ * file and the byte offset, and nothing is truncated.
  *
  * @module
  */
@@ -298,8 +299,15 @@ export class ExpertRepository {
         }
       });
       this.#file!.close();
-      this.#file = await Deno.open(path, { read: true, write: true });
-      this.#end = (await this.#file.stat()).size;
+      try {
+        this.#file = await Deno.open(path, { read: true, write: true });
+        this.#end = (await this.#file.stat()).size;
+      } catch (error) {
+        this.#failure = error as Error;
+        throw new Error(`${path}: compacted, but cannot reopen it: ${(error as Error).message}`, {
+          cause: error,
+        });
+      }
       for (const [id, offset] of moved) {
         (this.#entries.get(id) as { offset: number }).offset = offset;
       }
@@ -390,7 +398,7 @@ export class ExpertRepository {
     if (this.#closed) throw new Error(`${this.#name}: repository is closed`);
     if (this.#failure !== undefined) {
       throw new Error(
-        `${this.#name}: a failed write could not be rolled back; reopen the repository`,
+        `${this.#name}: an earlier write failure left this handle in an unknown state; reopen the repository`,
         { cause: this.#failure },
       );
     }
@@ -541,10 +549,12 @@ export class ExpertRepository {
             `${path}: corrupt record at byte offset ${offset} (${problem}) followed by a valid record at byte offset ${later}; not truncating: restore the file from a backup or cut the damaged range out by hand`,
           );
         }
+        const saved = `${path}.tail-${new Date().toISOString().replace(/[:.]/g, "-")}.bin`;
+        await writeFileAtomic(saved, await readAt(file, offset, size - offset));
         warn(
           `${path}: dropped a torn or corrupt tail of ${
             size - offset
-          } bytes at byte offset ${offset} (${problem}); the ${this.#entries.size} edits before it are intact`,
+          } bytes at byte offset ${offset} (${problem}); the ${this.#entries.size} edits before it are intact; the dropped bytes are kept in ${saved}`,
         );
         await file.truncate(offset);
         await file.syncData();

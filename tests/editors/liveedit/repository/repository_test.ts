@@ -262,6 +262,8 @@ Deno.test("a torn or corrupt last record is dropped with a warning and truncated
       assert.deepEqual(again.warnings, warnings);
       assert.equal(again.size, kept);
       assert.equal((await Deno.stat(records(dir))).size, kept * recordLength, "truncated");
+      const saved = warnings[0].match(/kept in (\S+)$/)![1];
+      assert.deepEqual(await Deno.readFile(saved), damaged.subarray(kept * recordLength));
       assertIsEdit(await again.get(2), DIMS, 2);
       assert.equal(await again.append(makeEdit(DIMS, 40)), kept + 1);
       await again.close();
