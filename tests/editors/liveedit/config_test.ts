@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import * as path from "node:path";
+import {
+  BACKBONES,
+  configPath,
+  loadConfig,
+  lrSchedule,
+  parseConfig,
+} from "../../../src/editors/liveedit/config.ts";
+
+Deno.test("the shipped configs carry the released values", async () => {
+  const want = { blip2: [2560, 32], llava: [4096, 576], minigpt4: [4096, 32] };
+  for (const b of BACKBONES) {
+    const cfg = await loadConfig(b);
+    assert.deepEqual([cfg.dims.llmMidDim, cfg.dims.visionTokN], want[b], b);
+    assert.deepEqual(
+      [
+        cfg.dims.moduleDim,
+        cfg.dims.crossAttHeadN,
+        cfg.dims.loraRank,
+        cfg.dims.loraScale,
+        cfg.dims.eqeN,
+      ],
+      [1024, 8, 4, 5, 4],
+    );
+    assert.equal(cfg.editLayerI, 21);
+    assert.equal(cfg.train.lr, 1e-4);
+    assert.deepEqual(cfg.train.lrCutIt, [10000]);
+    assert.equal(cfg.train.relLambda + cfg.train.hardRoutingLambda, 2);
+  }
+});
+
+Deno.test("lr schedule: 1e-4 for the first 10001 updates, then x0.1 (LambdaLR step > 10000)", async () => {
+  const lr = lrSchedule((await loadConfig("llava")).train);
+  assert.equal(lr(0), 1e-4);
+  assert.equal(lr(10000), 1e-4);
+  assert.ok(Math.abs(lr(10001) - 1e-5) < 1e-18);
+});
+
+Deno.test("config errors name the file and the field", async () => {
+  const base = JSON.parse(await Deno.readTextFile(configPath("blip2")));
+  // deno-lint-ignore no-explicit-any
+  const bad = (edit: (c: any) => void, re: RegExp) => {
+    const c = structuredClone(base);
+    edit(c);
+    assert.throws(() => parseConfig(c, "my.json"), re);
+  };
+  bad(
+    (c) => delete c.retrieval_editor.lora_rank,
+    /my\.json: field retrieval_editor\.lora_rank is missing/,
+  );
+  bad(
+    (c) => (c.llm_mid_dim = "2560"),
+    /my\.json: field llm_mid_dim must be a positive integer, got "2560"/,
+  );
+  bad((c) => (c.train_cfg.lr = -1), /field train_cfg\.lr must be a number > 0/);
+  bad(
+    (c) => (c.train_cfg.lr_cut_it = [5, 3]),
+    /field train_cfg\.lr_cut_it must be a strictly increasing/,
+  );
+  bad(
+    (c) => (c.retrieval_editor.cross_att_head_n = 3),
+    /module_dim \(1024\) must be divisible by retrieval_editor\.cross_att_head_n \(3\)/,
+  );
+  bad((c) => (c.retrieval_editor = [1]), /field retrieval_editor must be an object/);
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = path.join(dir, "broken.json");
+    await Deno.writeTextFile(file, "{ not json");
+    await assert.rejects(loadConfig(file), /LiveEdit config .*broken\.json: not valid JSON/);
+    await assert.rejects(loadConfig(path.join(dir, "absent.json")), /absent\.json: cannot read/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
