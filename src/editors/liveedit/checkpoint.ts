@@ -43,7 +43,7 @@ import { checkNamedTensors, type ExpectedShapes } from "./repository/weights.ts"
 export const CHECKPOINT_FORMAT = "liveedit-checkpoint";
 
 /** Everything needed to resume training. */
-export interface Checkpoint {
+export interface TrainingCheckpoint {
   /** What the weights belong to, e.g. `"liveedit/llava-v1.5-7b"`; checked on load. */
   readonly model: string;
   /** Editor weights under the authors' names. */
@@ -132,7 +132,7 @@ const ADAM_PREFIXES = ["exp_avg.", "exp_avg_sq."] as const;
 export async function saveCheckpoint(
   dir: string,
   name: string,
-  checkpoint: Checkpoint,
+  checkpoint: TrainingCheckpoint,
 ): Promise<CheckpointInfo> {
   if (!NAME.test(name)) {
     throw new Error(`checkpoint name ${JSON.stringify(name)} must match ${NAME} (in ${dir})`);
@@ -199,7 +199,7 @@ export async function latestCheckpoint(dir: string): Promise<CheckpointInfo | un
 export async function loadCheckpoint(
   jsonPath: string,
   expect: CheckpointExpectations,
-): Promise<Checkpoint> {
+): Promise<TrainingCheckpoint> {
   const dir = dirname(jsonPath);
   const name = basename(jsonPath).replace(/\.json$/, "");
   const json = await readJson(jsonPath);
@@ -250,7 +250,7 @@ export async function loadCheckpoint(
 }
 
 /** The tensors to write: weights plus Adam moments, checked against each other. */
-function checkTensors(path: string, c: Checkpoint): Record<string, Tensor> {
+function checkTensors(path: string, c: TrainingCheckpoint): Record<string, Tensor> {
   const out: Record<string, Tensor> = {};
   for (const [key, t] of Object.entries(c.weights)) {
     if (ADAM_PREFIXES.some((p) => key.startsWith(p))) {

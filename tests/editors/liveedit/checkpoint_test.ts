@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
-  type Checkpoint,
   latestCheckpoint,
   loadCheckpoint,
   saveCheckpoint,
+  type TrainingCheckpoint,
 } from "../../../src/editors/liveedit/checkpoint.ts";
 import { Adam } from "../../../src/train/adam.ts";
 import { Rng } from "../../../src/tensor/rng.ts";
@@ -37,7 +37,7 @@ function trained(steps: number, seed = 1) {
   return { weights, adam, rng, grads };
 }
 
-function checkpointOf(t: ReturnType<typeof trained>, step: number): Checkpoint {
+function checkpointOf(t: ReturnType<typeof trained>, step: number): TrainingCheckpoint {
   return {
     model: MODEL,
     weights: t.weights,
