@@ -1,0 +1,171 @@
+/**
+ * Writing a complete tiny random-weight model directory in the Hugging Face layout:
+ * `config.json`, `model.safetensors` (f32), `tokenizer.json` + `tokenizer_config.json` +
+ * `special_tokens_map.json` and `preprocessor_config.json`. The directory is built next to the
+ * target and renamed into place, so the target is either absent/old or complete.
+ *
+ * @module
+ */
+import { basename, dirname, join, resolve } from "node:path";
+import { writeJsonAtomic } from "../../io/atomic.ts";
+import { PREPROCESSOR_CONFIG_FILE } from "../../io/image.ts";
+import { writeSafetensors } from "../../io/safetensors.ts";
+import { SINGLE_FILE } from "../../io/sharded.ts";
+import {
+  SPECIAL_TOKENS_MAP_FILE,
+  TOKENIZER_CONFIG_FILE,
+  TOKENIZER_FILE,
+} from "../../io/tokenizer.ts";
+import { type TinyArch, tinyConfigJson, type TinyDims, tinyDims } from "./configs.ts";
+import { writeBlipPreprocessor, writeClipPreprocessor } from "./preprocessor.ts";
+import { writeLlamaTokenizer, writeOptTokenizer } from "./tokenizer.ts";
+import { tinyWeights } from "./weights.ts";
+
+/** The files of a tiny model directory, sorted. */
+export const TINY_FILES: readonly string[] = [
+  "config.json",
+  SINGLE_FILE,
+  PREPROCESSOR_CONFIG_FILE,
+  SPECIAL_TOKENS_MAP_FILE,
+  TOKENIZER_FILE,
+  TOKENIZER_CONFIG_FILE,
+].sort();
+
+/** Options of {@linkcode writeTinyModel}. */
+export interface TinyModelOptions {
+  /** The architecture. */
+  readonly arch: TinyArch;
+  /** Seed of the weights (default 0); the same seed gives the same bytes. */
+  readonly seed?: number;
+  /** Decoder layers (default 4). */
+  readonly layers?: number;
+  /** Decoder width (default 64, a multiple of 8). */
+  readonly hidden?: number;
+  /** Replace a non-empty target directory (default false: refuse). */
+  readonly force?: boolean;
+}
+
+/** What {@linkcode writeTinyModel} wrote. */
+export interface TinyModelSummary {
+  /** The directory (absolute). */
+  readonly dir: string;
+  /** The sizes used. */
+  readonly dims: TinyDims;
+  /** Number of tensors in `model.safetensors`. */
+  readonly tensors: number;
+  /** Number of weights (elements) in `model.safetensors`. */
+  readonly parameters: number;
+  /** Total size of the files in bytes. */
+  readonly bytes: number;
+}
+
+/** Writes the files of the tiny model into the existing empty directory `dir`. */
+async function writeFiles(dir: string, dims: TinyDims, seed: number): Promise<number[]> {
+  const weights = tinyWeights(dims, seed);
+  await writeJsonAtomic(join(dir, "config.json"), tinyConfigJson(dims));
+  await writeSafetensors(join(dir, SINGLE_FILE), weights, { format: "pt" });
+  const { vocab, maxPositions: modelMaxLength } = dims.text;
+  const imageSize = dims.vision.imageSize;
+  switch (dims.arch) {
+    case "blip2-opt":
+      await writeOptTokenizer(dir, { vocabSize: vocab, modelMaxLength });
+      await writeBlipPreprocessor(dir, { imageSize });
+      break;
+    case "llava":
+      await writeLlamaTokenizer(dir, {
+        vocabSize: vocab,
+        imageToken: true,
+        padToken: true,
+        modelMaxLength,
+      });
+      await writeClipPreprocessor(dir, { imageSize });
+      break;
+  }
+  return Object.values(weights).map((t) => t.size);
+}
+
+/** Whether `path` exists, and if it is a directory, whether it is empty. */
+async function targetState(path: string): Promise<"absent" | "empty" | "full"> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return "absent";
+    throw e;
+  }
+  if (!info.isDirectory) throw new Error(`make-tiny: ${path} exists and is not a directory`);
+  for await (const _ of Deno.readDir(path)) return "full";
+  return "empty";
+}
+
+/**
+ * Writes the tiny `options.arch` model into directory `out` (created, with its parent if
+ * needed). The files are built in a temporary directory next to `out` and renamed into place;
+ * a non-empty `out` is refused unless `options.force`, which replaces it (the old directory is
+ * moved aside first and removed once the new one is in place). Throws naming `out` when it is
+ * a file, non-empty without `force`, or the write fails (the temporary directory is removed).
+ *
+ * @example
+ * ```ts
+ * import { writeTinyModel } from "./write.ts";
+ * const parent = await Deno.makeTempDir();
+ * const summary = await writeTinyModel(`${parent}/tiny-llava`, { arch: "llava", seed: 1 });
+ * if (summary.dims.text.layers !== 4 || summary.bytes > 4_000_000) throw new Error("size");
+ * await Deno.remove(parent, { recursive: true });
+ * ```
+ */
+export async function writeTinyModel(
+  out: string,
+  options: TinyModelOptions,
+): Promise<TinyModelSummary> {
+  const dir = resolve(out);
+  const seed = options.seed ?? 0;
+  if (!Number.isSafeInteger(seed) || seed < 0) {
+    throw new Error(`make-tiny: seed must be an integer in [0, 2^53), got ${seed}`);
+  }
+  const dims = tinyDims(options.arch, options);
+  const state = await targetState(dir);
+  if (state === "full" && !options.force) {
+    throw new Error(`make-tiny: ${dir} is not empty (pass --force to replace it)`);
+  }
+  const parent = dirname(dir);
+  await Deno.mkdir(parent, { recursive: true });
+  const tmp = await Deno.makeTempDir({ dir: parent, prefix: `.${basename(dir)}.tmp-` });
+  let sizes: number[];
+  try {
+    sizes = await writeFiles(tmp, dims, seed);
+    await Deno.chmod(tmp, 0o755).catch(() => {});
+    await replaceDir(tmp, dir, state);
+  } catch (e) {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    throw e;
+  }
+  let bytes = 0;
+  for (const f of TINY_FILES) bytes += (await Deno.stat(join(dir, f))).size;
+  return {
+    dir,
+    dims,
+    tensors: sizes.length,
+    parameters: sizes.reduce((a, b) => a + b, 0),
+    bytes,
+  };
+}
+
+/** Renames the finished directory `tmp` to `dir`, moving a non-empty `dir` aside first. */
+async function replaceDir(
+  tmp: string,
+  dir: string,
+  state: "absent" | "empty" | "full",
+): Promise<void> {
+  if (state === "empty") await Deno.remove(dir);
+  if (state !== "full") return await Deno.rename(tmp, dir);
+  const old = `${tmp}.old`;
+  await Deno.rename(dir, old);
+  try {
+    await Deno.rename(tmp, dir);
+  } catch (e) {
+    await Deno.rename(old, dir);
+    throw e;
+  }
+  await Deno.remove(old, { recursive: true });
+}
