@@ -39,3 +39,4 @@ export * from "./src/train/adam.ts";
 export * from "./src/train/schedule.ts";
 export * from "./src/editors/liveedit/repository/mod.ts";
 export * from "./src/editors/liveedit/checkpoint.ts";
+export * from "./src/data/mod.ts";
