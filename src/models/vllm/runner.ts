@@ -1,0 +1,303 @@
+/**
+ * Running a {@linkcode Vllm}'s graphs on host tensors: {@linkcode VllmRunner} compiles each
+ * graph once (into the graph cache), keeps its session, and offers what the editor and the
+ * evaluation need — the forward pass, hidden states at the output of a layer, the logits (and
+ * losses) from a layer's output plus a residual, stages, and greedy generation with a KV cache
+ * (`buildDecodeStep`).
+ *
+ * @example
+ * ```ts ignore
+ * const vllm = await loadVllm("models/llava-1.5-7b-hf");
+ * const runner = new VllmRunner(vllm);
+ * const { text } = await runner.generate({ text: "What is in the image?", image: "cat.jpg" });
+ * await runner.close();
+ * vllm.close();
+ * ```
+ *
+ * @module
+ */
+import { compileModel } from "../../graph/compile.ts";
+import { buildDecodeStep, DECODE_NAMES } from "../decoder.ts";
+import { inputsSpecOf, LocalSession } from "../../runtime/session.ts";
+import { Tensor } from "../../tensor/tensor.ts";
+import {
+  type ModelInputs,
+  type PreparedBatch,
+  type TextInput,
+  type Vllm,
+  VLLM_INPUTS,
+  type VllmGraph,
+} from "./vllm.ts";
+
+/** Options of {@linkcode VllmRunner}. */
+export interface RunnerOptions {
+  /** Device of the sessions (default `"cpu"`). */
+  readonly device?: string;
+  /** Graph cache directory (default: the user's graph cache, see `graphCacheRoot`). */
+  readonly cacheDir?: string;
+}
+
+/** Options of {@linkcode VllmRunner.generate}. */
+export interface GenerateOptions {
+  /** Most tokens to generate (default 20). */
+  readonly maxNewTokens?: number;
+}
+
+/** The result of {@linkcode VllmRunner.generate}. */
+export interface Generation {
+  /** The generated ids (the EOS token not included). */
+  readonly ids: readonly number[];
+  /** Their text, special tokens left out. */
+  readonly text: string;
+  /** Why generation stopped. */
+  readonly stopped: "eos" | "length";
+}
+
+/** The forward pass's tensors. */
+export interface ForwardResult {
+  /** The input embeddings `[b, T, d]`. */
+  readonly inputsEmbeds: Tensor;
+  /** The output of every decoder layer `[b, T, d]`, by index. */
+  readonly layerOut: readonly Tensor[];
+  /** Logits `[b, T, vocab]`. */
+  readonly logits: Tensor;
+}
+
+/** Runs the graphs of one {@linkcode Vllm}; {@linkcode VllmRunner.close} frees the sessions. */
+export class VllmRunner {
+  /** The model. */
+  readonly vllm: Vllm;
+  readonly #options: RunnerOptions;
+  readonly #sessions = new Map<string, Promise<LocalSession>>();
+
+  /** A runner for `vllm` (sessions are created on first use). */
+  constructor(vllm: Vllm, options: RunnerOptions = {}) {
+    this.vllm = vllm;
+    this.#options = options;
+  }
+
+  /**
+   * Runs the graph that `build` traces (compiled and loaded once per `key`) on `feeds`; returns
+   * every output of the graph.
+   */
+  async run(
+    key: string,
+    build: () => VllmGraph,
+    feeds: Readonly<Record<string, Tensor>>,
+  ): Promise<Record<string, Tensor>> {
+    let session = this.#sessions.get(key);
+    if (session === undefined) {
+      session = this.#load(build());
+      this.#sessions.set(key, session);
+      session.catch(() => this.#sessions.delete(key));
+    }
+    return await (await session).run({ ...feeds });
+  }
+
+  async #load(traced: VllmGraph): Promise<LocalSession> {
+    const { path } = await compileModel(traced.graph, traced.outputs, {
+      cacheDir: this.#options.cacheDir,
+    });
+    return await LocalSession.create(path, {
+      device: this.#options.device ?? "cpu",
+      inputsSpec: inputsSpecOf(traced.graph),
+    });
+  }
+
+  /** Input embeddings, every layer's output and the logits of `inputs`. */
+  async forward(inputs: ModelInputs): Promise<ForwardResult> {
+    const image = inputs.hasImages;
+    const out = await this.run(
+      `forward:${image}`,
+      () => this.vllm.forwardGraph({ image }),
+      inputs.feeds,
+    );
+    return {
+      inputsEmbeds: out.inputs_embeds,
+      layerOut: Array.from({ length: this.vllm.numLayers }, (_, i) => out[`layer_out.${i}`]),
+      logits: out.logits,
+    };
+  }
+
+  /** The hidden states `[b, T, d]` at the output of decoder layer `layer`. */
+  async hiddenAt(inputs: ModelInputs, layer: number): Promise<Tensor> {
+    const image = inputs.hasImages;
+    const out = await this.run(
+      `hidden:${layer}:${image}`,
+      () => this.vllm.stageGraph(0, layer + 1, { image, head: false }),
+      inputs.feeds,
+    );
+    return out.hidden_out;
+  }
+
+  /**
+   * Stage `[from, to)` (see `Vllm.stageGraph`): from `inputs` when `from` is 0, else from
+   * `hidden` (the output of layer `from - 1`); returns `hidden` and, on the last stage, `logits`.
+   */
+  async stage(
+    from: number,
+    to: number,
+    inputs: ModelInputs,
+    hidden?: Tensor,
+  ): Promise<{ hidden: Tensor; logits?: Tensor }> {
+    const image = inputs.hasImages;
+    const feeds = from === 0 ? inputs.feeds : {
+      [VLLM_INPUTS.hidden]: required(hidden, `stage ${from}..${to} needs the hidden states`),
+      [VLLM_INPUTS.attentionMask]: inputs.attentionMask,
+    };
+    const out = await this.run(
+      `stage:${from}:${to}:${from === 0 && image}`,
+      () => this.vllm.stageGraph(from, to, { image }),
+      feeds,
+    );
+    return { hidden: out.hidden_out, logits: out.logits };
+  }
+
+  /**
+   * Logits `[b, T, vocab]` from `hidden`, the output of layer `layer`, plus `residual` (both
+   * `[b, T, d]`; `residual` defaults to zeros), through the remaining layers and the head.
+   */
+  async logitsFrom(
+    layer: number,
+    hidden: Tensor,
+    attentionMask: Tensor,
+    residual?: Tensor,
+  ): Promise<Tensor> {
+    const edited = residual ? addF32(hidden, residual) : hidden;
+    const n = this.vllm.numLayers;
+    const out = await this.run(
+      `from:${layer}`,
+      () => this.vllm.stageGraph(layer + 1, n, { image: false, head: true }),
+      { [VLLM_INPUTS.hidden]: edited, [VLLM_INPUTS.attentionMask]: attentionMask },
+    );
+    return out.logits;
+  }
+
+  /**
+   * From `hidden` (output of layer `layer`) plus `residual`: the logits, the label loss on
+   * `batch`'s labels and KL(p_edited ‖ p_original) against `originalLogits`.
+   */
+  async losses(
+    layer: number,
+    batch: PreparedBatch,
+    hidden: Tensor,
+    residual: Tensor,
+    originalLogits: Tensor,
+  ): Promise<{ logits: Tensor; labelLoss: number; klLoss: number }> {
+    const n = VLLM_INPUTS;
+    const out = await this.run(`continue:${layer}`, () => this.vllm.continuationGraph(layer), {
+      [n.hidden]: hidden,
+      [n.residual]: residual,
+      [n.attentionMask]: batch.attentionMask,
+      [n.labelIds]: batch.labelIds,
+      [n.labelMasks]: batch.labelMasks,
+      [n.originalLogits]: originalLogits,
+    });
+    return {
+      logits: out.logits,
+      labelLoss: Number(out.label_loss.data[0]),
+      klLoss: Number(out.kl_loss.data[0]),
+    };
+  }
+
+  /**
+   * Greedy decoding for one text and (optionally) its image with a KV cache: the prompt's
+   * embeddings fill the cache in one step, then one token per step, until the tokenizer's EOS
+   * or `maxNewTokens`.
+   */
+  async generate(input: TextInput, options: GenerateOptions = {}): Promise<Generation> {
+    const max = options.maxNewTokens ?? 20;
+    if (!Number.isInteger(max) || max < 1) {
+      throw new Error(`generate: maxNewTokens must be an integer >= 1, got ${max}`);
+    }
+    const vllm = this.vllm;
+    const tokenizer = await vllm.tokenizer();
+    const inputs = await vllm.inputs([input]);
+    const image = inputs.hasImages;
+    const embeds = (await this.run(`embed:${image}`, () => {
+      const { graph, outputs } = vllm.forwardGraph({ image });
+      return { graph, outputs: { inputs_embeds: outputs.inputs_embeds } };
+    }, inputs.feeds)).inputs_embeds;
+    const c = vllm.config, n = DECODE_NAMES;
+    const past: Record<string, Tensor> = {};
+    for (let i = 0; i < c.numLayers; i++) {
+      const empty = new Tensor("f32", [1, c.numKvHeads, 0, c.headDim], new Float32Array(0));
+      past[n.pastKey(i)] = past[n.pastValue(i)] = empty;
+    }
+    let length = inputs.lengths[0];
+    let out = await this.run("decode:embeds", () => buildDecodeStep(vllm.decoder), {
+      [n.inputsEmbeds]: embeds,
+      [n.attentionMask]: onesI64(length),
+      ...past,
+    });
+    const ids: number[] = [];
+    const eos = tokenizer.eos?.id;
+    for (;;) {
+      const next = argmaxLast(out[n.logits]);
+      if (next === eos) {
+        return { ids, text: tokenizer.decode(ids, { skipSpecialTokens: true }), stopped: "eos" };
+      }
+      ids.push(next);
+      if (ids.length >= max) {
+        return { ids, text: tokenizer.decode(ids, { skipSpecialTokens: true }), stopped: "length" };
+      }
+      const cache: Record<string, Tensor> = {};
+      for (let i = 0; i < c.numLayers; i++) {
+        cache[n.pastKey(i)] = out[n.presentKey(i)];
+        cache[n.pastValue(i)] = out[n.presentValue(i)];
+      }
+      length += 1;
+      out = await this.run(
+        "decode:ids",
+        () => buildDecodeStep(vllm.decoder, { input: "input_ids" }),
+        {
+          [n.inputIds]: new Tensor("i64", [1, 1], BigInt64Array.of(BigInt(next))),
+          [n.attentionMask]: onesI64(length),
+          ...cache,
+        },
+      );
+    }
+  }
+
+  /** Releases every session. */
+  async close(): Promise<void> {
+    const sessions = [...this.#sessions.values()];
+    this.#sessions.clear();
+    for (const s of sessions) {
+      try {
+        await (await s).release();
+      } catch {
+        // a session that failed to load has nothing to release
+      }
+    }
+  }
+}
+
+function required<T>(x: T | undefined, what: string): T {
+  if (x === undefined) throw new Error(what);
+  return x;
+}
+
+function onesI64(length: number): Tensor<"i64"> {
+  return new Tensor("i64", [1, length], new BigInt64Array(length).fill(1n));
+}
+
+/** `a + b` for two f32 tensors of one shape. */
+function addF32(a: Tensor, b: Tensor): Tensor<"f32"> {
+  if (a.dtype !== "f32" || b.dtype !== "f32" || a.shape.join() !== b.shape.join()) {
+    throw new Error(
+      `residual: expected two f32 tensors of one shape, got ${a.dtype}[${a.shape}] and ${b.dtype}[${b.shape}]`,
+    );
+  }
+  const x = a.data as Float32Array, y = b.data as Float32Array;
+  return new Tensor("f32", a.shape, x.map((v, i) => v + y[i]));
+}
+
+/** Index of the largest logit at the last position of row 0 of `logits` `[1, q, V]`. */
+function argmaxLast(logits: Tensor): number {
+  const [, q, v] = logits.shape;
+  const row = (logits.data as Float32Array).subarray((q - 1) * v, q * v);
+  let best = 0;
+  for (let i = 1; i < v; i++) if (row[i] > row[best]) best = i;
+  return best;
+}
