@@ -1,6 +1,6 @@
 /**
- * `deno task make-tiny --arch blip2-opt|llava --out DIR [--seed N] [--layers N] [--hidden N]
- * [--force]`: writes a tiny random-weight model directory in the Hugging Face layout (see
+ * `deno task make-tiny --arch blip2-opt|llava|minigpt4 --out DIR [--seed N] [--layers N]
+ * [--hidden N] [--force]`: writes a tiny random-weight model directory in the Hugging Face layout (see
  * `src/models/tiny/configs.ts` for the sizes) and prints a JSON summary line. Exit 0 on
  * success, 1 when writing fails, 2 for bad usage.
  *

@@ -62,7 +62,7 @@ Deno.test("make-tiny --arch llava --out DIR writes the model directory and a JSO
 Deno.test("make-tiny --help prints the usage and exits 0", async () => {
   const { code, stdout } = await makeTiny("--help");
   assert.equal(code, 0);
-  assert.match(stdout, /usage: deno task make-tiny --arch blip2-opt\|llava/);
+  assert.match(stdout, /usage: deno task make-tiny --arch blip2-opt\|llava\|minigpt4 --out DIR/);
   for (const flag of ["--out", "--seed", "--layers", "--hidden", "--force"]) {
     assert.ok(stdout.includes(flag), flag);
   }
@@ -74,7 +74,10 @@ Deno.test("make-tiny: bad flags exit 2 with the reason and the usage, writing no
     const cases: [string[], RegExp][] = [
       [["--out", out], /--arch is required/],
       [["--arch", "llava"], /--out is required/],
-      [["--arch", "gpt5", "--out", out], /--arch must be one of blip2-opt, llava/],
+      [
+        ["--arch", "gpt5", "--out", out],
+        /--arch must be one of blip2-opt, llava, minigpt4, got "gpt5"/,
+      ],
       [["--arch", "llava", "--out", out, "--seed=-3"], /--seed must be an integer >= 0, got "-3"/],
       [["--arch", "llava", "--out", out, "--seed", "-3"], /--seed/],
       [["--arch", "llava", "--out", out, "--seed", "1.5"], /--seed must be an integer >= 0/],

@@ -24,8 +24,10 @@
  *
  * @module
  */
+import { minigpt4ConfigJson } from "../vllm/minigpt4_config.ts";
+
 /** The architectures `make-tiny` writes. */
-export const TINY_ARCHS = ["blip2-opt", "llava"] as const;
+export const TINY_ARCHS = ["blip2-opt", "llava", "minigpt4"] as const;
 
 /** One of {@linkcode TINY_ARCHS}. */
 export type TinyArch = typeof TINY_ARCHS[number];
@@ -182,7 +184,8 @@ export interface TinyTokenIds {
 /**
  * The special token ids of `arch`'s tiny tokenizer: OPT's `</s>` = 2 (BOS and EOS) and
  * `<pad>` = 1; LLaMA's `<s>` = 1 and `</s>` = 2, and for LLaVA the added tokens `<image>` and
- * `<pad>` with the last two ids (as llava-hf has 32000 and 32001).
+ * `<pad>` with the last two ids (as llava-hf has 32000 and 32001); MiniGPT-4's Vicuna
+ * tokenizer has neither.
  */
 export function tinyTokenIds(arch: TinyArch, vocab: number): TinyTokenIds {
   if (arch === "blip2-opt") return { bos: 2, eos: 2, pad: 1, image: null };
@@ -376,6 +379,13 @@ export function tinyConfigJson(dims: TinyDims): Record<string, unknown> {
         vision_feature_layer: -2,
         vision_feature_select_strategy: "default",
       });
+    case "minigpt4":
+      return sortKeys(minigpt4ConfigJson({
+        vision_config: blip2VisionSection(dims.vision),
+        qformer_config: qformerSection(q!, dims.vision.hidden),
+        text_config: llamaSection(dims.text, ids, 1e-6),
+        num_query_tokens: q!.queryTokens,
+      }));
   }
 }
 

@@ -165,7 +165,9 @@ function llama(s: SpecList, t: TextDims): void {
 
 /**
  * Every tensor of the tiny model with sizes `dims`, with the keys of
- * `Blip2ForConditionalGeneration` (OPT) or `LlavaForConditionalGeneration` (LLaMA).
+ * `Blip2ForConditionalGeneration` (OPT), `LlavaForConditionalGeneration` (LLaMA), or for
+ * MiniGPT-4 BLIP-2's image side with a LLaMA under `language_model.` (the layout of
+ * `src/models/vllm/minigpt4_config.ts`).
  *
  * @example
  * ```ts
@@ -179,10 +181,12 @@ export function tinyWeightSpecs(dims: TinyDims): TensorSpec[] {
   const s = new SpecList();
   switch (dims.arch) {
     case "blip2-opt":
+    case "minigpt4":
       blip2Vision(s, dims.vision, "vision_model.");
       qformer(s, dims.qformer!, dims.vision.hidden);
       s.linear("language_projection", dims.text.hidden, dims.qformer!.hidden);
-      opt(s, dims.text);
+      if (dims.arch === "blip2-opt") opt(s, dims.text);
+      else llama(s, dims.text);
       break;
     case "llava":
       clipVision(s, dims.vision);

@@ -80,6 +80,10 @@ async function writeFiles(dir: string, dims: TinyDims, seed: number): Promise<nu
       });
       await writeClipPreprocessor(dir, { imageSize });
       break;
+    case "minigpt4":
+      await writeLlamaTokenizer(dir, { vocabSize: vocab, modelMaxLength });
+      await writeBlipPreprocessor(dir, { imageSize });
+      break;
   }
   return Object.values(weights).map((t) => t.size);
 }

@@ -22,6 +22,12 @@ import {
   parseBlip2Config,
 } from "../../../src/models/qformer.ts";
 import { TINY_ARCHS, type TinyArch } from "../../../src/models/tiny/configs.ts";
+import {
+  MINIGPT4_IMAGE_KEYS,
+  MINIGPT4_IMAGE_PLACEHOLDER,
+  MINIGPT4_MODEL_TYPE,
+  parseMiniGpt4Config,
+} from "../../../src/models/vllm/minigpt4_config.ts";
 import { TINY_FILES, writeTinyModel } from "../../../src/models/tiny/write.ts";
 import { WeightStore } from "../../../src/models/weights.ts";
 import { randn } from "../../../src/tensor/create.ts";
@@ -29,9 +35,6 @@ import { toNumbers } from "../../../src/tensor/elements.ts";
 import { Rng } from "../../../src/tensor/rng.ts";
 import { Tensor } from "../../../src/tensor/tensor.ts";
 import { FIXTURES, listDir, readFiles, readJson, withTempDir } from "./_tiny.ts";
-
-/** The fixture whose HF layout each architecture copies. */
-const FIXTURE_OF: Record<TinyArch, string> = { "blip2-opt": "blip2_opt", llava: "llava" };
 
 /** A tensor name with layer indices replaced by `N`. */
 function pattern(name: string): string {
@@ -84,13 +87,55 @@ const SEMANTIC_FIELDS = [
   "text_config.mlp_bias",
   "text_config.rope_theta",
   "text_config.rope_parameters",
-  "text_config.rms_norm_eps",
   "text_config.bos_token_id",
   "text_config.eos_token_id",
 ];
 
+/** What a tiny model's layout must match: tensor key patterns and config sections. */
+interface Layout {
+  /** Key patterns ({@linkcode pattern}) of every tensor. */
+  readonly patterns: Set<string>;
+  /** Pairs of a section of our config.json (`""`: all of it) and the reference it copies. */
+  readonly configs: [string, Record<string, unknown>][];
+}
+
+/**
+ * The HF fixture layouts each architecture copies; MiniGPT-4 (no HF format) is BLIP-2's image
+ * side with LLaVA's LLaMA language model, as `src/models/vllm/minigpt4_config.ts` defines it.
+ */
+async function expectedLayout(arch: TinyArch): Promise<Layout> {
+  const read = async (family: string) => {
+    const dir = join(FIXTURES, family);
+    const config = await readJson(join(dir, "config.json"));
+    delete config._fixture_note;
+    const manifest = await readJson(join(dir, "manifest.json"));
+    return { config, names: (manifest.weights as { name: string }[]).map((w) => w.name) };
+  };
+  const blip2 = await read("blip2_opt"), llava = await read("llava");
+  const lm = (n: string) => n.startsWith("language_model.");
+  const section = (c: Record<string, unknown>, s: string) => c[s] as Record<string, unknown>;
+  switch (arch) {
+    case "blip2-opt":
+      return { patterns: new Set(blip2.names.map(pattern)), configs: [["", blip2.config]] };
+    case "llava":
+      return { patterns: new Set(llava.names.map(pattern)), configs: [["", llava.config]] };
+    case "minigpt4":
+      return {
+        patterns: new Set([
+          ...blip2.names.filter((n) => !lm(n)).map(pattern),
+          ...llava.names.filter(lm).map(pattern),
+        ]),
+        configs: [
+          ["vision_config", section(blip2.config, "vision_config")],
+          ["qformer_config", section(blip2.config, "qformer_config")],
+          ["text_config", section(llava.config, "text_config")],
+        ],
+      };
+  }
+}
+
 for (const arch of TINY_ARCHS) {
-  Deno.test(`tiny ${arch}: the files, tensor keys and config fields of the HF fixture's layout`, async () => {
+  Deno.test(`tiny ${arch}: the files, tensor keys and config fields of the HF layout it copies`, async () => {
     await withTempDir(async (parent) => {
       const dir = join(parent, "model");
       const summary = await writeTinyModel(dir, { arch });
@@ -98,41 +143,39 @@ for (const arch of TINY_ARCHS) {
       assert.ok(summary.bytes < 3_000_000, `${summary.bytes} bytes`);
       assert.ok(summary.bytes > 500_000, `${summary.bytes} bytes`);
 
-      const fixture = join(FIXTURES, FIXTURE_OF[arch]);
-      const manifest = await readJson(join(fixture, "manifest.json"));
-      const expected = manifest.weights as { name: string; dtype: string }[];
+      const layout = await expectedLayout(arch);
       const st = await SafetensorsFile.open(join(dir, "model.safetensors"));
       try {
         const infos = st.tensors();
         assert.equal(infos.length, summary.tensors);
         assert.ok(infos.every((i) => i.dtype === "f32"));
-        assert.deepEqual(
-          new Set(infos.map((i) => pattern(i.name))),
-          new Set(expected.map((w) => pattern(w.name))),
-        );
+        assert.deepEqual(new Set(infos.map((i) => pattern(i.name))), layout.patterns);
         assert.deepEqual(st.metadata, { format: "pt" });
       } finally {
         st.close();
       }
 
       const ours = await readJson(join(dir, "config.json"));
-      const theirs = await readJson(join(fixture, "config.json"));
-      delete theirs._fixture_note;
-      const have = new Set(fieldPaths(ours));
-      const missing = fieldPaths(theirs).filter((p) => !have.has(p));
-      assert.deepEqual(missing, [], "config.json fields of the fixture that are missing");
-      for (const field of SEMANTIC_FIELDS) {
-        if (at(theirs, field) !== undefined) {
-          assert.deepEqual(at(ours, field), at(theirs, field), field);
-        }
-      }
       const keys = Object.keys(ours);
       assert.deepEqual(keys, [...keys].sort(), "keys sorted as transformers writes them");
+      for (const [name, reference] of layout.configs) {
+        const mine = (name === "" ? ours : ours[name]) as Record<string, unknown>;
+        const have = new Set(fieldPaths(mine));
+        const missing = fieldPaths(reference).filter((p) => !have.has(p));
+        assert.deepEqual(missing, [], `fields of the reference missing from ${name || "config"}`);
+        for (const field of SEMANTIC_FIELDS) {
+          const relative = name === "" ? field : field.slice(name.length + 1);
+          if (name !== "" && !field.startsWith(`${name}.`)) continue;
+          if (at(reference, relative) !== undefined) {
+            assert.deepEqual(at(mine, relative), at(reference, relative), field);
+          }
+        }
+      }
     });
   });
 }
 
-Deno.test("tiny configs: the fields the brief names, the sizes, and the LLaVA image tokens", async () => {
+Deno.test("tiny configs: the fields the brief names, the sizes, LLaVA's image tokens, MiniGPT-4's layout", async () => {
   await withTempDir(async (parent) => {
     await writeTinyModel(join(parent, "b"), { arch: "blip2-opt" });
     const b = await readJson(join(parent, "b", "config.json"));
@@ -155,6 +198,18 @@ Deno.test("tiny configs: the fields the brief names, the sizes, and the LLaVA im
     assert.equal(at(l, "text_config.hidden_size"), 32);
     assert.equal(at(l, "text_config.head_dim"), 8);
     assert.equal(at(l, "text_config.intermediate_size"), 96);
+
+    await writeTinyModel(join(parent, "m"), { arch: "minigpt4" });
+    const fields = await ConfigFields.read(join(parent, "m", "config.json"));
+    const m = parseMiniGpt4Config(fields);
+    assert.equal(fields.string("model_type"), MINIGPT4_MODEL_TYPE);
+    assert.equal(m.imagePlaceholder, MINIGPT4_IMAGE_PLACEHOLDER);
+    assert.equal(m.image.numQueryTokens, 8);
+    assert.equal(m.image.qformer.encoderHiddenSize, m.image.vision.hiddenSize);
+    assert.equal(m.image.textHiddenSize, m.text.hiddenSize);
+    assert.equal(m.text.numLayers, 4);
+    assert.equal(m.text.vocabSize, 512);
+    assert.equal(m.text.tieWordEmbeddings, false);
   });
 });
 
@@ -183,7 +238,7 @@ Deno.test("tiny models: tokenizer and image processor load with the project's lo
         assert.equal(tok.imageTokenId(), config.image_token_index);
         assert.equal(tok.pad?.id, config.pad_token_id);
       } else {
-        assert.equal(tok.pad?.id, text.pad_token_id, arch);
+        assert.equal(tok.pad?.id ?? null, text.pad_token_id, arch);
       }
 
       const side = (config.vision_config as Record<string, number>).image_size;
@@ -207,7 +262,9 @@ function imageSide(
     const out = llavaImage(loadLlavaImage(g, store, config, llavaKeyPrefix(store)), pixels);
     return { tokens: out.imageFeatures, lastLayer: out.vision.lastHiddenState };
   }
-  const out = blip2ImagePrefix(loadBlip2ImagePrefix(g, store, parseBlip2Config(fields)), pixels);
+  const keys = arch === "minigpt4" ? MINIGPT4_IMAGE_KEYS : {};
+  const model = loadBlip2ImagePrefix(g, store, parseBlip2Config(fields), keys);
+  const out = blip2ImagePrefix(model, pixels);
   return { tokens: out.imageTokens, lastLayer: out.vision.hiddenStates.at(-1)! };
 }
 
@@ -255,7 +312,7 @@ for (const arch of TINY_ARCHS) {
         const decoder = await loadDecoder({
           config: fields.section("text_config"),
           store,
-          prefix: "language_model.",
+          prefix: "language_model.", // in all three layouts
         });
         const traced = forwardGraph(decoder);
         const vocab = decoder.config.vocabSize, n = 2 * 9;
