@@ -1,27 +1,41 @@
 /**
- * `deno task fixtures --editor DIR`: recomputes a fixture directory with this project's code
- * and prints one JSON line per compared tensor (`{"case", "tensor", "maxRelErr", …}`) and a
- * closing summary `{"case", "cases", "maxRelErr", "pass"}`. Exits 1 when a tensor is above
- * the bound, 2 on an error. Each fixture family is one entry of `CHECKS`.
+ * `deno task fixtures --editor DIR | --models DIR`: recomputes a fixture directory with this
+ * project's code and prints one JSON line per compared tensor (`{"case", "tensor",
+ * "maxRelErr", …}` for the editor, `{"fixture", "tensor", "maxRelErr"}` for models) and a
+ * closing summary per fixture (`{"case" | "fixture", "cases", "maxRelErr", "pass"}`). `--models`
+ * takes one fixture directory or a directory of them. Exits 1 when a tensor is above the bound,
+ * 2 on an error. Each fixture family is one entry of `CHECKS`.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { checkEditorFixture, FIXTURE_BOUND } from "../src/editors/liveedit/fixtures.ts";
+import { checkModelFixtures } from "../src/models/fixtures/mod.ts";
 
 /** One compared tensor, as printed. */
-interface Row {
-  readonly case: string;
-  readonly tensor: string;
-  readonly maxRelErr: number;
+type Row = { readonly tensor: string; readonly maxRelErr: number };
+
+/** The outcome of one fixture: its name fields, its rows and whether they pass. */
+interface Report {
+  readonly label: Readonly<Record<string, string>>;
+  readonly rows: readonly Row[];
+  readonly pass: boolean;
 }
 
-/** A fixture family: checks a directory and returns its rows and whether they pass. */
-type Check = (dir: string, device: string) => Promise<{ case: string; rows: Row[]; pass: boolean }>;
+/** A fixture family: checks a directory and returns a report per fixture it holds. */
+type Check = (dir: string, device: string) => Promise<Report[]>;
 
 const CHECKS: Record<string, Check> = {
-  editor: (dir, device) => checkEditorFixture(dir, { device }),
-  models: () => Promise.reject(new Error("--models: not yet available")),
+  editor: async (dir, device) => {
+    const r = await checkEditorFixture(dir, { device });
+    return [{ label: { case: r.case }, rows: r.rows, pass: r.pass }];
+  },
+  models: async (dir, device) =>
+    (await checkModelFixtures(dir, { device })).map((r) => ({
+      label: { fixture: r.fixture },
+      rows: r.rows,
+      pass: r.pass,
+    })),
 };
 
 const USAGE = `usage: deno task fixtures (--editor DIR | --models DIR) [--device cpu|cuda:N]
@@ -48,16 +62,17 @@ async function main(): Promise<number> {
   let pass = true;
   for (const kind of chosen) {
     const dir = values[kind as keyof typeof values] as string;
-    const report = await CHECKS[kind](dir, values.device as string);
-    for (const r of report.rows) console.log(JSON.stringify(r));
-    const maxRelErr = report.rows.reduce((m, r) => Math.max(m, r.maxRelErr), 0);
-    console.log(JSON.stringify({
-      case: report.case,
-      cases: report.rows.length,
-      maxRelErr,
-      pass: report.pass,
-    }));
-    pass &&= report.pass;
+    for (const report of await CHECKS[kind](dir, values.device as string)) {
+      for (const r of report.rows) console.log(JSON.stringify(r));
+      const maxRelErr = report.rows.reduce((m, r) => Math.max(m, r.maxRelErr), 0);
+      console.log(JSON.stringify({
+        ...report.label,
+        cases: report.rows.length,
+        maxRelErr,
+        pass: report.pass,
+      }));
+      pass &&= report.pass;
+    }
   }
   return pass ? 0 : 1;
 }
