@@ -78,7 +78,8 @@ export class VllmRunner {
 
   /**
    * Runs the graph that `build` traces (compiled and loaded once per `key`) on `feeds`; returns
-   * every output of the graph.
+   * every output of the graph. Feeds the compiled model does not take (inputs its outputs do not
+   * need) are left out; a missing one is an error naming the session and input.
    */
   async run(
     key: string,
@@ -91,7 +92,10 @@ export class VllmRunner {
       this.#sessions.set(key, session);
       session.catch(() => this.#sessions.delete(key));
     }
-    return await (await session).run({ ...feeds });
+    const s = await session;
+    return await s.run(
+      Object.fromEntries(Object.entries(feeds).filter(([name]) => s.inputNames.includes(name))),
+    );
   }
 
   async #load(traced: VllmGraph): Promise<LocalSession> {
