@@ -20,10 +20,9 @@
  *
  * @module
  */
-import { join } from "node:path";
 import { Graph, type Value } from "../graph/ir.ts";
 import * as op from "../graph/ops.ts";
-import { openCheckpoint } from "../io/sharded.ts";
+import { openModelDir } from "../io/model_dir.ts";
 import { attendHeads, F32_MIN, mergeHeads } from "./attention.ts";
 import { ConfigFields } from "./hf_config.ts";
 import { type ComputeDType, WeightStore } from "./weights.ts";
@@ -334,18 +333,25 @@ export async function resolveSource(
       ? { model: prefix + inner, lmHead: `${prefix}lm_head.weight` }
       : prefix;
   const { config, store, prefix } = typeof source === "string"
-    ? await openModelDir(source, computeDtype)
+    ? await openDecoderDir(source, computeDtype)
     : source;
   return { config, store, keys: keysOf(prefix) };
 }
 
-/** The `config.json` fields and the weights of a Hugging Face model directory. */
-export async function openModelDir(
+/**
+ * The `config.json` fields and the weights of the Hugging Face model directory `dir`, opened
+ * with the one model-directory loader (`openModelDir` of `src/io/model_dir.ts`: errors name
+ * the directory, file and field).
+ */
+export async function openDecoderDir(
   dir: string,
   computeDtype: ComputeDType = "f32",
 ): Promise<{ config: ConfigFields; store: WeightStore; prefix?: string }> {
-  const config = await ConfigFields.read(join(dir, "config.json"));
-  return { config, store: await WeightStore.open(await openCheckpoint(dir), computeDtype) };
+  const md = await openModelDir(dir);
+  return {
+    config: new ConfigFields(md.config, md.configPath),
+    store: await WeightStore.open(md.checkpoint, computeDtype),
+  };
 }
 
 /**

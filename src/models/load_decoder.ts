@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { type CausalDecoder, type DecoderSource, openModelDir } from "./decoder.ts";
+import { type CausalDecoder, type DecoderSource, openDecoderDir } from "./decoder.ts";
 import { loadLlama } from "./llama.ts";
 import { loadOpt } from "./opt.ts";
 import type { ComputeDType } from "./weights.ts";
@@ -28,7 +28,7 @@ export async function loadDecoder(
   source: DecoderSource,
   computeDtype: ComputeDType = "f32",
 ): Promise<CausalDecoder> {
-  const resolved = typeof source === "string" ? await openModelDir(source, computeDtype) : source;
+  const resolved = typeof source === "string" ? await openDecoderDir(source, computeDtype) : source;
   const type = resolved.config.oneOf("model_type", ["opt", "llama"]);
   return await DECODER_LOADERS[type](resolved, computeDtype);
 }
