@@ -30,6 +30,7 @@
  *
  * @module
  */
+import { withLeadingSpace } from "../../data/prompts.ts";
 import { Graph, type Value } from "../../graph/ir.ts";
 import * as op from "../../graph/ops.ts";
 import type { ModelDir } from "../../io/model_dir.ts";
@@ -151,12 +152,6 @@ export interface VllmGraph {
 export interface ImageOption {
   /** Whether the inputs have images (`image_index`, `pixel_values` are inputs then). */
   readonly image: boolean;
-}
-
-/** The target after the original's rule: `" " + target` unless either side has the space. */
-export function withLeadingSpace(prompt: string, target: string): string {
-  const spaced = (c: string | undefined) => c === " " || c === "\n";
-  return !spaced(prompt.at(-1)) && !spaced(target[0]) ? ` ${target}` : target;
 }
 
 /** What every architecture file provides to {@linkcode Vllm}. */

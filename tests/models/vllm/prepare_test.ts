@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { loadVllm } from "../../../src/models/vllm/mod.ts";
 import { expandImageToken } from "../../../src/models/vllm/llava.ts";
-import { labelTensors, type Vllm, withLeadingSpace } from "../../../src/models/vllm/vllm.ts";
+import { labelTensors, type Vllm } from "../../../src/models/vllm/vllm.ts";
 import { toNumbers } from "../../../src/tensor/elements.ts";
 import type { Tensor } from "../../../src/tensor/tensor.ts";
 import { pixels, withTempDir, writeTinyVllm } from "./_tiny.ts";
@@ -25,14 +25,6 @@ async function withVllm(
     }
   });
 }
-
-Deno.test("withLeadingSpace: a space only when neither side has one", () => {
-  assert.equal(withLeadingSpace("The answer is:", "cat"), " cat");
-  assert.equal(withLeadingSpace("The answer is: ", "cat"), "cat");
-  assert.equal(withLeadingSpace("Caption:\n", "cat"), "cat");
-  assert.equal(withLeadingSpace("The answer is:", " cat"), " cat");
-  assert.equal(withLeadingSpace("The answer is:", "\ncat"), "\ncat");
-});
 
 Deno.test("labelTensors: roll by one, mask from the last prompt token, right padding, slice", () => {
   // row 0: BOS=1 p=5,6 t=7,8 (prompt 3 tokens); row 1: BOS=1 p=5 t=9 (prompt 2 tokens)
