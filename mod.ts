@@ -40,3 +40,4 @@ export * from "./src/train/schedule.ts";
 export * from "./src/editors/liveedit/repository/mod.ts";
 export * from "./src/editors/liveedit/checkpoint.ts";
 export * from "./src/data/mod.ts";
+export * from "./src/models/vllm/mod.ts";
