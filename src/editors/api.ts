@@ -7,6 +7,7 @@
  */
 import type { EditSample, Example } from "../data/sample.ts";
 import type { Tensor } from "../tensor/tensor.ts";
+import type { AdamState } from "../train/adam.ts";
 
 /** Teacher-forced predictions of one example: the argmax ids at the target positions. */
 export interface Prediction {
@@ -34,6 +35,14 @@ export interface EditingModel {
   saveState(path: string): Promise<void>;
   /** Frees sessions and devices. */
   close(): Promise<void>;
+}
+
+/** What a training checkpoint holds of the trainer (the loop adds step, epoch, RNG, EMA loss). */
+export interface TrainerState {
+  /** Trainable parameters. */
+  readonly weights: Record<string, Tensor<"f32">>;
+  /** The optimiser's moments and step count. */
+  readonly adam: AdamState;
 }
 
 /** The losses of one training step, each part by name (`"rel"`, `"gen"`, `"loc"`, ...). */
@@ -67,6 +76,10 @@ export interface EditorTrainer {
    * the Adam update. Returns every loss part.
    */
   step(batch: PreparedBatch, lr: number): Promise<StepLosses>;
+  /** Weights and optimiser state, for checkpoints. */
+  state(): TrainerState;
+  /** Restores {@linkcode EditorTrainer.state} exactly (resuming gives the same losses). */
+  load(state: TrainerState): void;
   /** Frees sessions and devices. */
   close(): Promise<void>;
 }
