@@ -1,8 +1,11 @@
 /**
  * The expert pools on the host: one contiguous `Float32Array` per part, `[capacity, e·m]` for
  * `eqr` and `evr`, `[capacity, r·d]` for C and R, grown by doubling so an append is O(1)
- * amortised. Each expert gets an id; {@linkcode ExpertPool.remove} takes one out again
- * (keeping the order of the rest). {@linkcode ExpertPool.views} hands the filled rows to a
+ * amortised. Each expert gets an id (the pool's own counter, or one the caller gives, e.g. a
+ * repository's edit id); finding an expert's row is O(1). {@linkcode ExpertPool.remove} takes
+ * one out keeping the order of the rest (moves every later row);
+ * {@linkcode ExpertPool.swapRemove} moves the last row into the freed one instead (O(1)).
+ * Either way the filled rows stay contiguous, and {@linkcode ExpertPool.views} hands them to a
  * graph without copying.
  *
  * @example
@@ -53,6 +56,7 @@ export class ExpertPool {
   readonly #width: Record<typeof PARTS[number], number>;
   #data: Record<typeof PARTS[number], Float32Array>;
   #ids: number[] = [];
+  readonly #rows = new Map<number, number>();
   #nextId = 0;
 
   /** An empty pool for experts of `dims`, with room for `capacity` (≥ 1) before growing. */
@@ -89,8 +93,24 @@ export class ExpertPool {
     return [...this.#ids];
   }
 
-  /** Appends an expert (copied in); returns its id. Throws naming a part of the wrong size. */
-  add(expert: Expert): number {
+  /** True when the pool holds expert `id`. */
+  has(id: number): boolean {
+    return this.#rows.has(id);
+  }
+
+  /**
+   * Appends an expert (copied in) under `id` (default: one above every id so far) and returns
+   * the id. Throws naming a part of the wrong size, or an `id` that is not a non-negative
+   * integer or is already in the pool.
+   */
+  add(expert: Expert, id: number = this.#nextId): number {
+    if (!Number.isSafeInteger(id) || id < 0 || this.#rows.has(id)) {
+      throw new Error(
+        `ExpertPool.add: id ${id} ${
+          this.#rows.has(id) ? "is already in the pool" : "is not an integer >= 0"
+        }`,
+      );
+    }
     for (const k of PARTS) {
       if (expert[k].length !== this.#width[k]) {
         throw new Error(
@@ -101,33 +121,68 @@ export class ExpertPool {
     const n = this.size;
     if (n === this.capacity) this.#grow(2 * n);
     for (const k of PARTS) this.#data[k].set(expert[k], n * this.#width[k]);
-    const id = this.#nextId++;
+    this.#nextId = Math.max(this.#nextId, id + 1);
     this.#ids.push(id);
+    this.#rows.set(id, n);
     return id;
   }
 
-  /** Removes expert `id`, keeping the order of the others; false when there is no such id. */
+  /**
+   * Makes room for at least `capacity` experts now (one allocation instead of several
+   * doublings, e.g. before filling the pool from a repository of known size).
+   */
+  reserve(capacity: number): void {
+    if (capacity > this.capacity) this.#grow(capacity);
+  }
+
+  /** Removes expert `id`, keeping the order of the others (O(n)); false when there is none. */
   remove(id: number): boolean {
-    const row = this.#ids.indexOf(id);
-    if (row < 0) return false;
+    const row = this.#rows.get(id);
+    if (row === undefined) return false;
     const n = this.size;
     for (const k of PARTS) {
       const w = this.#width[k];
       this.#data[k].copyWithin(row * w, (row + 1) * w, n * w);
     }
     this.#ids.splice(row, 1);
+    this.#rows.delete(id);
+    for (let r = row; r < n - 1; r++) this.#rows.set(this.#ids[r], r);
+    return true;
+  }
+
+  /**
+   * Removes expert `id` by moving the last expert into its row (O(1): one row copied per
+   * part); the order of the others changes only in that the last one takes `id`'s place.
+   * False when there is no such id.
+   */
+  swapRemove(id: number): boolean {
+    const row = this.#rows.get(id);
+    if (row === undefined) return false;
+    const last = this.size - 1;
+    if (row !== last) {
+      for (const k of PARTS) {
+        const w = this.#width[k];
+        this.#data[k].copyWithin(row * w, last * w, (last + 1) * w);
+      }
+      const moved = this.#ids[last];
+      this.#ids[row] = moved;
+      this.#rows.set(moved, row);
+    }
+    this.#ids.pop();
+    this.#rows.delete(id);
     return true;
   }
 
   /** Removes every expert (capacity is kept). */
   clear(): void {
     this.#ids = [];
+    this.#rows.clear();
   }
 
   /** A copy of expert `id`'s parts; throws when there is no such id. */
   get(id: number): Expert {
-    const row = this.#ids.indexOf(id);
-    if (row < 0) throw new Error(`ExpertPool.get: no expert with id ${id}`);
+    const row = this.#rows.get(id);
+    if (row === undefined) throw new Error(`ExpertPool.get: no expert with id ${id}`);
     const part = (k: typeof PARTS[number]) =>
       this.#data[k].slice(row * this.#width[k], (row + 1) * this.#width[k]);
     return { eqr: part("eqr"), evr: part("evr"), moeC: part("moeC"), moeR: part("moeR") };
