@@ -69,6 +69,11 @@ export class LiveEditor {
     this.#route = route;
   }
 
+  /** The editor's parameters (the tensors it was created with; not copies). */
+  get params(): Readonly<EditorParams> {
+    return this.#params;
+  }
+
   /** Compiles the edit and route graphs for `params` (checked against `dims`). */
   static async create(
     dims: EditorDims,
