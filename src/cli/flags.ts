@@ -1,0 +1,204 @@
+/**
+ * Command-line flags as the original Python scripts take them: short names of several letters
+ * (`-en`, `-dna`, `-sci`), long names in kebab or snake case (`--editor-name`, `--editor_name`),
+ * `--flag value` and `--flag=value`, lists that take every following value (argparse's
+ * `nargs='+'`: `-edvc 0 1`, or `-edvc 0,1`), and `None` for "unset" (`-lkpt None`).
+ * `node:util`'s `parseArgs` allows only one-letter short names, hence this parser.
+ *
+ * @example
+ * ```ts
+ * import { parseFlags } from "./flags.ts";
+ * const flags = parseFlags({
+ *   batchSize: { names: ["-bs", "--batch-size"], type: "int", required: true, help: "batch" },
+ *   devices: { names: ["-edvc", "--extra-devices"], type: "list", default: [], help: "devices" },
+ * }, ["-bs", "8", "--extra_devices", "cpu:1", "cpu:2"]);
+ * if (flags.batchSize !== 8 || flags.devices.join() !== "cpu:1,cpu:2") throw new Error();
+ * ```
+ *
+ * @module
+ */
+
+/** The value types a flag can have. */
+export type FlagType = "string" | "int" | "float" | "boolean" | "list";
+
+/** The TypeScript type of a value of {@linkcode FlagType} `T`. */
+export type FlagValue<T extends FlagType> = T extends "string" ? string
+  : T extends "int" | "float" ? number
+  : T extends "boolean" ? boolean
+  : string[];
+
+/** One flag. */
+export interface FlagSpec {
+  /** Its names, short first: `["-en", "--editor-name"]`; `--a_b` is accepted for `--a-b`. */
+  readonly names: readonly string[];
+  /** The value type; booleans take no value. */
+  readonly type: FlagType;
+  /** One line of help. */
+  readonly help: string;
+  /** Must be given (and not `None`). */
+  readonly required?: boolean;
+  /** The value when not given (shown in the help). */
+  readonly default?: string | number | boolean | readonly string[];
+  /** Smallest allowed value of an `int` or `float`. */
+  readonly min?: number;
+  /** Allowed values of a `string` (case-sensitive). */
+  readonly choices?: readonly string[];
+  /** The value's name in the help, e.g. `N` or `DIR`. */
+  readonly metavar?: string;
+  /** Accept `None`/`none` as "not given" (the original's `-lkpt None`, `-ckpt None`). */
+  readonly noneable?: boolean;
+}
+
+/** Named flag specs. */
+export type FlagSpecs = Readonly<Record<string, FlagSpec>>;
+
+/** The parsed values: required flags and flags with a default are always present. */
+export type Flags<S extends FlagSpecs> = {
+  -readonly [K in keyof S]: S[K] extends { required: true } | { default: unknown }
+    ? FlagValue<S[K]["type"]>
+    : FlagValue<S[K]["type"]> | undefined;
+};
+
+/** A command-line mistake; tasks print it with a hint at `--help` and exit with status 2. */
+export class UsageError extends Error {
+  /** A usage error with `message`. */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** The canonical spelling of a flag name: long names with `_` become `-`. */
+function canonical(name: string): string {
+  return name.startsWith("--") ? "--" + name.slice(2).replaceAll("_", "-") : name;
+}
+
+/** Whether `arg` reads as a flag name rather than a value (`-1` and `-0.5` are values). */
+function looksLikeFlag(arg: string): boolean {
+  return arg.startsWith("-") && arg.length > 1 && !/^-\d/.test(arg);
+}
+
+/**
+ * Parses `argv` against `specs`. Throws {@linkcode UsageError} naming the flag for an unknown
+ * flag, a missing or malformed value, a value out of range or not among the choices, a flag
+ * given twice, a missing required flag, and for positional arguments.
+ */
+export function parseFlags<S extends FlagSpecs>(specs: S, argv: readonly string[]): Flags<S> {
+  const byName = new Map<string, string>();
+  for (const [key, spec] of Object.entries(specs)) {
+    for (const name of spec.names) {
+      const c = canonical(name);
+      if (byName.has(c)) throw new Error(`flag ${name} is defined twice`);
+      byName.set(c, key);
+    }
+  }
+  const out: Record<string, unknown> = {};
+  const seen = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!looksLikeFlag(arg)) {
+      throw new UsageError(
+        `unexpected argument ${JSON.stringify(arg)} (flags take the form -x VALUE)`,
+      );
+    }
+    const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
+    const name = canonical(eq > 0 ? arg.slice(0, eq) : arg);
+    const key = byName.get(name);
+    if (key === undefined) {
+      throw new UsageError(`unknown flag ${arg.slice(0, eq > 0 ? eq : undefined)}`);
+    }
+    const spec = specs[key];
+    const shown = spec.names.join("/");
+    if (seen.has(key)) throw new UsageError(`${shown} is given twice`);
+    seen.add(key);
+    if (spec.type === "boolean") {
+      if (eq > 0) {
+        const v = arg.slice(eq + 1).toLowerCase();
+        if (!["true", "false", "1", "0"].includes(v)) {
+          throw new UsageError(`${shown} takes no value or true/false, got ${JSON.stringify(v)}`);
+        }
+        out[key] = v === "true" || v === "1";
+      } else out[key] = true;
+      continue;
+    }
+    const values: string[] = [];
+    if (eq > 0) values.push(arg.slice(eq + 1));
+    else {
+      while (i + 1 < argv.length && !looksLikeFlag(argv[i + 1])) {
+        values.push(argv[++i]);
+        if (spec.type !== "list") break;
+      }
+    }
+    if (values.length === 0) throw new UsageError(`${shown} needs a value`);
+    if (spec.noneable && values.length === 1 && values[0].toLowerCase() === "none") {
+      seen.delete(key);
+      continue;
+    }
+    out[key] = convert(spec, shown, values);
+  }
+  for (const [key, spec] of Object.entries(specs)) {
+    if (out[key] !== undefined) continue;
+    if (spec.required) throw new UsageError(`${spec.names.join("/")} is required`);
+    if (spec.default !== undefined) {
+      out[key] = Array.isArray(spec.default) ? [...spec.default] : spec.default;
+    }
+  }
+  return out as Flags<S>;
+}
+
+function convert(spec: FlagSpec, shown: string, values: string[]): unknown {
+  if (spec.type === "list") {
+    const items = values.flatMap((v) => v.split(",")).map((v) => v.trim()).filter((v) => v);
+    if (items.length === 0) throw new UsageError(`${shown} needs at least one value`);
+    return items;
+  }
+  const v = values[0];
+  if (spec.type === "string") {
+    if (spec.choices && !spec.choices.includes(v)) {
+      throw new UsageError(
+        `${shown} must be one of ${spec.choices.join(", ")}, got ${JSON.stringify(v)}`,
+      );
+    }
+    return v;
+  }
+  const n = Number(v);
+  const ok = spec.type === "int"
+    ? /^-?\d+$/.test(v) && Number.isSafeInteger(n)
+    : v.trim() !== "" && Number.isFinite(n);
+  const what = spec.type === "int" ? "an integer" : "a number";
+  if (!ok) throw new UsageError(`${shown} must be ${what}, got ${JSON.stringify(v)}`);
+  if (spec.min !== undefined && n < spec.min) {
+    throw new UsageError(`${shown} must be ${what} >= ${spec.min}, got ${v}`);
+  }
+  return n;
+}
+
+/**
+ * The help text: `usage` and `description`, then one entry per flag with its names, value,
+ * help and default.
+ */
+export function formatHelp(usage: string, description: string, specs: FlagSpecs): string {
+  const rows = Object.values(specs).map((spec) => {
+    const value = spec.type === "boolean"
+      ? ""
+      : ` ${spec.metavar ?? (spec.type === "list" ? "X [X ...]" : spec.type.toUpperCase())}`;
+    const notes: string[] = [];
+    if (spec.required) notes.push("required");
+    if (spec.choices) notes.push(`one of ${spec.choices.join(", ")}`);
+    if (spec.default !== undefined && spec.type !== "boolean") {
+      const d = Array.isArray(spec.default) ? spec.default.join(" ") : String(spec.default);
+      notes.push(`default ${d === "" ? '""' : d}`);
+    }
+    return {
+      left: spec.names.join(", ") + value,
+      right: spec.help + (notes.length ? ` (${notes.join("; ")})` : ""),
+    };
+  });
+  const width = Math.min(34, Math.max(...rows.map((r) => r.left.length)) + 2);
+  const lines = rows.map((r) =>
+    r.left.length + 2 > width
+      ? `  ${r.left}\n  ${" ".repeat(width)}${r.right}`
+      : `  ${r.left.padEnd(width)}${r.right}`
+  );
+  return `usage: ${usage}\n\n${description}\n\noptions:\n${lines.join("\n")}`;
+}

@@ -1,0 +1,123 @@
+/**
+ * Progress of a long loop: on a terminal a bar redrawn in place with the rate and the ETA;
+ * elsewhere (a log file, CI) one plain line at most every `interval` seconds, so logs stay
+ * readable.
+ *
+ * @example
+ * ```ts
+ * import { Progress } from "./progress.ts";
+ * const lines: string[] = [];
+ * const p = new Progress({ total: 4, label: "train", unit: "step", tty: false,
+ *   write: (s) => lines.push(s), interval: 0 });
+ * for (let i = 1; i <= 4; i++) p.update(i, "loss 0.5");
+ * p.done();
+ * if (!lines.at(-1)!.includes("4/4")) throw new Error(lines.join(""));
+ * ```
+ *
+ * @module
+ */
+
+/** Options of {@linkcode Progress}. */
+export interface ProgressOptions {
+  /** How many units make 100 % (e.g. steps of the run). */
+  readonly total: number;
+  /** What is being counted, shown at the start of each line. */
+  readonly label: string;
+  /** The unit of the rate (`step` gives `step/s`). */
+  readonly unit?: string;
+  /** Draw a bar in place (default `Deno.stdout.isTerminal()`). */
+  readonly tty?: boolean;
+  /** Where the text goes (default: stdout). */
+  readonly write?: (text: string) => void;
+  /** Seconds between plain lines (default 10; a bar redraws at most every 0.1 s). */
+  readonly interval?: number;
+  /** Clock in milliseconds (default `performance.now`). */
+  readonly now?: () => number;
+  /** Units already done when the loop starts (a resumed run): not counted in the rate. */
+  readonly start?: number;
+}
+
+const encoder = new TextEncoder();
+
+/** A progress bar (TTY) or periodic progress lines (otherwise). */
+export class Progress {
+  readonly #o: Required<Omit<ProgressOptions, "start">>;
+  readonly #start: number;
+  readonly #t0: number;
+  #last = -Infinity;
+  #done: number;
+  #note = "";
+  #drawnDone = NaN;
+
+  /** A progress display for `options.total` units. */
+  constructor(options: ProgressOptions) {
+    this.#o = {
+      unit: "it",
+      tty: Deno.stdout.isTerminal(),
+      write: (text) => Deno.stdout.writeSync(encoder.encode(text)),
+      interval: 10,
+      now: () => performance.now(),
+      ...options,
+    };
+    this.#start = this.#done = options.start ?? 0;
+    this.#t0 = this.#o.now();
+  }
+
+  /** Sets the units done to `done` (with an optional note, e.g. the loss) and redraws. */
+  update(done: number, note?: string): void {
+    this.#done = done;
+    if (note !== undefined) this.#note = note;
+    const t = this.#o.now();
+    const gap = this.#o.tty ? 100 : this.#o.interval * 1000;
+    if (t - this.#last < gap && done < this.#o.total) return;
+    this.#last = t;
+    this.#draw(t, false);
+  }
+
+  /** Draws the final state (and ends the bar's line on a terminal). */
+  done(note?: string): void {
+    if (note !== undefined) this.#note = note;
+    this.#draw(this.#o.now(), true);
+  }
+
+  /** The current line, without control characters. */
+  line(now = this.#o.now()): string {
+    const { total, label, unit } = this.#o;
+    const elapsed = (now - this.#t0) / 1000;
+    const rate = elapsed > 0 ? (this.#done - this.#start) / elapsed : 0;
+    const left = total - this.#done;
+    const eta = rate > 0 ? formatDuration(left / rate) : "?";
+    const pct = total > 0 ? Math.min(100, (100 * this.#done) / total) : 100;
+    const bar = this.#o.tty ? ` |${barOf(pct / 100, 24)}|` : "";
+    const note = this.#note ? `  ${this.#note}` : "";
+    return `${label}${bar} ${pct.toFixed(1).padStart(5)}% ${this.#done}/${total} ` +
+      `[${formatDuration(elapsed)}<${eta}, ${formatRate(rate, unit)}]${note}`;
+  }
+
+  #draw(now: number, final: boolean): void {
+    const text = this.line(now);
+    if (final && !this.#o.tty && this.#drawnDone === this.#done) return; // already shown
+    this.#drawnDone = this.#done;
+    if (this.#o.tty) this.#o.write(`\r\x1b[2K${text}${final ? "\n" : ""}`);
+    else this.#o.write(`${text}\n`);
+  }
+}
+
+function barOf(fraction: number, width: number): string {
+  const full = Math.round(Math.max(0, Math.min(1, fraction)) * width);
+  return "█".repeat(full) + " ".repeat(width - full);
+}
+
+/** `h:mm:ss` or `m:ss`. */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return "?";
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+  const mm = h > 0 ? String(m).padStart(2, "0") : String(m);
+  return `${h > 0 ? `${h}:` : ""}${mm}:${String(r).padStart(2, "0")}`;
+}
+
+function formatRate(rate: number, unit: string): string {
+  if (rate >= 1 || rate === 0) return `${rate.toFixed(2)} ${unit}/s`;
+  return `${(1 / rate).toFixed(2)} s/${unit}`;
+}
