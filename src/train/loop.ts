@@ -1,0 +1,264 @@
+/**
+ * The training loop of `deno task train`, as the original `VLLMBaseEditorWithTraining.train`:
+ * shuffled batches per epoch (`src/data/batches.ts`), prepared ahead by a bounded background
+ * {@linkcode Producer} (`trainer.prepare`, the frozen backbone), one `trainer.step` per batch at
+ * the schedule's learning rate, an EMA of the loss (`ema = α·loss + (1-α)·ema`, starting at 1
+ * as the original), a log line every `logEvery` steps and a checkpoint every `saveEvery` steps
+ * and at the end.
+ *
+ * Steps are counted from 1 over the whole run (the original's `train_i`); epochs from 1. A
+ * checkpoint at step `i` holds the state after `i` steps; resuming from it runs step `i + 1`
+ * next, on the batch an uninterrupted run would have used there (the data order depends only
+ * on the data-order generator's state, which the checkpoint holds, and the epoch), so the
+ * losses after a resume are those of the uninterrupted run, provided the trainer's own
+ * randomness is a function of its restored state.
+ *
+ * A loss that is NaN or infinite, or any other failure, stops the run with a
+ * {@linkcode TrainingError} naming the step, the epoch and (for a loss) the part, after saving
+ * a checkpoint of the last good state (when the trainer's state is still good: the trainer
+ * threw, or preparing a batch failed).
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { type Batch, batches, batchesPerEpoch } from "../data/batches.ts";
+import type { EditSample } from "../data/sample.ts";
+import { saveCheckpoint } from "../editors/liveedit/checkpoint.ts";
+import type { EditorTrainer, PreparedBatch, StepLosses } from "../editors/api.ts";
+import type { Rng } from "../tensor/rng.ts";
+import { Progress } from "../cli/progress.ts";
+import { TrainLog } from "./log.ts";
+import { Producer } from "./producer.ts";
+import { checkpointName, CHECKPOINTS_DIR, LOGS_DIR } from "./records.ts";
+import type { Schedule } from "./schedule.ts";
+
+/** Options of {@linkcode trainLoop}. */
+export interface TrainLoopOptions {
+  /** The trainer (already holding the resumed state, if any). */
+  readonly trainer: EditorTrainer;
+  /** Learning rate by zero-based step index. */
+  readonly schedule: Schedule;
+  /** The training samples. */
+  readonly samples: readonly EditSample[];
+  /** Samples per batch (`-bs`). */
+  readonly batchSize: number;
+  /** Total epochs of the run (`-eps`), counting the epochs done before a resume. */
+  readonly epochs: number;
+  /** Save a checkpoint every this many steps (`-sci`). */
+  readonly saveEvery: number;
+  /** Log every this many steps (`-lpi`). */
+  readonly logEvery: number;
+  /** EMA factor of the loss (`-ea`). */
+  readonly emaAlpha: number;
+  /** Batches prepared ahead (`-dbs`). */
+  readonly bufferSize: number;
+  /** Batches prepared at once (the number of extra devices; default 1). */
+  readonly concurrency?: number;
+  /** The run directory (`records/<editor>/<model>/<train_name>`), with `checkpoints/`, `logs/`. */
+  readonly runDir: string;
+  /** The checkpoints' model id (`<editor>/<model>`). */
+  readonly checkpointModel: string;
+  /** The data-order generator (only read; its state goes into every checkpoint). */
+  readonly rng: Rng;
+  /** Where a resumed run starts: steps done and the EMA loss then. */
+  readonly resume?: { readonly step: number; readonly emaLoss: number };
+  /** Messages (checkpoints saved); default `console.log`. */
+  readonly print?: (line: string) => void;
+  /** The progress display (default: a {@linkcode Progress} on stdout). */
+  readonly progress?: (total: number, start: number) => Progress;
+  /** Seconds between refreshes of the loss plot (default 10). */
+  readonly plotInterval?: number;
+}
+
+/** What a finished run did. */
+export interface TrainLoopResult {
+  /** Steps done in total (including those before a resume). */
+  readonly steps: number;
+  /** The EMA loss at the end. */
+  readonly emaLoss: number;
+  /** The JSON path of the last checkpoint written. */
+  readonly lastCheckpoint: string | null;
+}
+
+/** A run stopped by a failure; the message names the step, epoch and checkpoint saved. */
+export class TrainingError extends Error {
+  /** The checkpoint of the last good state written on the way out, if any. */
+  readonly checkpoint: string | null;
+
+  /** An error with `message`, `checkpoint` and the underlying `cause`. */
+  constructor(message: string, checkpoint: string | null, cause?: unknown) {
+    super(message, { cause });
+    this.name = "TrainingError";
+    this.checkpoint = checkpoint;
+  }
+}
+
+/** The first loss value that is not finite, as `[part, value]` (`"total"` for the total). */
+export function nonFiniteLoss(losses: StepLosses): [string, number] | undefined {
+  if (!Number.isFinite(losses.total)) return ["total", losses.total];
+  return Object.entries(losses.parts).find(([, v]) => !Number.isFinite(v));
+}
+
+interface Prepared {
+  readonly batch: Batch<EditSample>;
+  readonly prepared: PreparedBatch;
+}
+
+/** A failure at one step; `stateGood` says whether the trainer's state is the last good one. */
+class StepFailure extends Error {
+  constructor(message: string, readonly stateGood: boolean, cause?: unknown) {
+    super(message, { cause });
+  }
+}
+
+/** Runs the loop (see the module documentation). */
+export async function trainLoop(options: TrainLoopOptions): Promise<TrainLoopResult> {
+  const { trainer, schedule, samples, batchSize, epochs, rng, runDir } = options;
+  const print = options.print ?? console.log;
+  const perEpoch = batchesPerEpoch(samples.length, batchSize);
+  const total = epochs * perEpoch;
+  let done = options.resume?.step ?? 0;
+  let ema = options.resume?.emaLoss ?? 1;
+  if (done >= total) {
+    throw new Error(
+      `nothing to train: the run is at step ${done} and ${epochs} epochs of ${perEpoch} ` +
+        `batches are ${total} steps (raise -eps)`,
+    );
+  }
+  const epochOf = (step: number) => Math.floor((step - 1) / perEpoch) + 1;
+  const firstEpoch = Math.floor(done / perEpoch);
+  function* source(): Generator<Batch<EditSample>> {
+    for (let e = firstEpoch; e < epochs; e++) {
+      yield* batches(samples, batchSize, rng, {
+        epoch: e,
+        step: e === firstEpoch ? done % perEpoch : 0,
+      });
+    }
+  }
+  let savedStep = done;
+  let lastCheckpoint: string | null = null;
+  const save = async (): Promise<string> => {
+    const state = trainer.state();
+    const info = await saveCheckpoint(
+      join(runDir, CHECKPOINTS_DIR),
+      checkpointName(epochOf(done), done, ema),
+      {
+        model: options.checkpointModel,
+        weights: state.weights,
+        adam: state.adam,
+        step: done,
+        epoch: epochOf(done),
+        emaLoss: ema,
+        rng: rng.state(),
+      },
+    );
+    savedStep = done;
+    lastCheckpoint = info.jsonPath;
+    return info.jsonPath;
+  };
+
+  const producer = new Producer(
+    source(),
+    async (batch): Promise<Prepared> => ({ batch, prepared: await trainer.prepare(batch.samples) }),
+    { buffer: options.bufferSize, concurrency: options.concurrency ?? 1 },
+  );
+  const log = await TrainLog.open(join(runDir, LOGS_DIR), {
+    plotInterval: options.plotInterval,
+    title: `${options.checkpointModel} training losses`,
+  });
+  const progress = options.progress?.(total, done) ??
+    new Progress({ total, start: done, label: "train", unit: "step" });
+  const t0 = performance.now();
+  let windowStart = t0, windowSamples = 0;
+  try {
+    try {
+      for (;;) {
+        let item: IteratorResult<Prepared>;
+        try {
+          item = await producer.next();
+        } catch (error) {
+          throw new StepFailure(
+            `step ${done + 1} (epoch ${epochOf(done + 1)}): preparing the batch failed: ${
+              messageOf(error)
+            }`,
+            true,
+            error,
+          );
+        }
+        if (item.done) break;
+        const { batch, prepared } = item.value;
+        const step = done + 1, epoch = batch.epoch + 1;
+        const lr = schedule(done);
+        let losses: StepLosses;
+        try {
+          losses = await trainer.step(prepared, lr);
+        } catch (error) {
+          throw new StepFailure(`step ${step} (epoch ${epoch}): ${messageOf(error)}`, true, error);
+        }
+        const bad = nonFiniteLoss(losses);
+        if (bad !== undefined) {
+          throw new StepFailure(
+            `step ${step} (epoch ${epoch}): loss part "${bad[0]}" is ${bad[1]}`,
+            false,
+          );
+        }
+        done = step;
+        ema = options.emaAlpha * losses.total + (1 - options.emaAlpha) * ema;
+        windowSamples += batch.samples.length;
+        if (step % options.logEvery === 0 || step === total) {
+          const now = performance.now();
+          await log.append({
+            step,
+            epoch,
+            time: new Date().toISOString(),
+            elapsed_s: (now - t0) / 1000,
+            lr,
+            loss: losses.total,
+            ema_loss: ema,
+            parts: losses.parts,
+            samples_per_s: windowSamples / Math.max((now - windowStart) / 1000, 1e-9),
+            batch_size: batch.samples.length,
+          });
+          windowStart = now;
+          windowSamples = 0;
+        }
+        progress.update(
+          done,
+          `epoch ${epoch} loss ${losses.total.toFixed(4)} ema ${ema.toFixed(4)}`,
+        );
+        if (step % options.saveEvery === 0) await save();
+      }
+      if (savedStep !== done) await save();
+    } catch (error) {
+      if (!(error instanceof StepFailure)) throw error;
+      let note: string;
+      if (!error.stateGood) {
+        note = lastCheckpoint ?? options.resume
+          ? `the trainer may have applied the update, so no checkpoint was saved; the last ` +
+            `checkpoint is ${lastCheckpoint ?? "the one this run resumed from"} (step ${savedStep})`
+          : "no checkpoint was saved (the trainer may have applied the update)";
+      } else if (done > savedStep) {
+        note = `saved a checkpoint of the last good state (step ${done}): ${await save()}`;
+      } else if (lastCheckpoint !== null) {
+        note = `the last good state (step ${done}) is checkpoint ${lastCheckpoint}`;
+      } else {
+        note = done === 0 ? "no step was done" : `the last good state is step ${done}`;
+      }
+      throw new TrainingError(
+        `training stopped at ${error.message}; ${note}`,
+        lastCheckpoint,
+        error,
+      );
+    }
+  } finally {
+    await producer.close();
+    await log.close();
+    progress.done();
+  }
+  if (lastCheckpoint !== null) print(`checkpoint: ${lastCheckpoint}`);
+  return { steps: done, emaLoss: ema, lastCheckpoint };
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
