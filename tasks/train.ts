@@ -1,0 +1,346 @@
+/**
+ * `deno task train`: trains an editor on a frozen backbone, as the original
+ * `train_vllm_editor.py` (same flags, short and long; `--help` lists them). Writes
+ * `records/<editor>/<model>/<train_name>/` with `config.json`, `checkpoints/` and `logs/`
+ * (see `src/train/records.ts`). `-lkpt` resumes a run exactly from a checkpoint (a file, a
+ * `checkpoints/` directory or a run directory: its latest checkpoint) into a new run
+ * directory. Exit status 0 on success, 1 on failure (a NaN/Inf loss names the step and the
+ * part, after a checkpoint of the last good state is saved), 2 for bad usage.
+ *
+ * @example
+ * ```sh
+ * deno task train -en liveedit -mn blip2 -dna EVQA -bs 8 -dvc cuda:0 -edvc 1 -tnp EVQA -eps 50 -sci 500
+ * ```
+ *
+ * @module
+ */
+import { join, resolve } from "node:path";
+import { loadSettings, resolveDataRoot, resolveModel } from "../src/cli/config.ts";
+import { parseDeviceFlags } from "../src/cli/devices.ts";
+import { editorEntry } from "../src/cli/editors.ts";
+import { formatHelp, parseFlags, UsageError } from "../src/cli/flags.ts";
+import { Progress } from "../src/cli/progress.ts";
+import { exitStatus, type TaskContext, withDefaults } from "../src/cli/task.ts";
+import { batchesPerEpoch } from "../src/data/batches.ts";
+import { DATA_NAMES, loadDataset } from "../src/data/datasets.ts";
+import { loadCheckpoint } from "../src/editors/liveedit/checkpoint.ts";
+import { writeJsonAtomic } from "../src/io/atomic.ts";
+import { Rng } from "../src/tensor/rng.ts";
+import { trainLoop } from "../src/train/loop.ts";
+import {
+  checkpointModelId,
+  createRunDir,
+  findCheckpoint,
+  RUN_CONFIG_FILE,
+  runDirOf,
+  trainName,
+} from "../src/train/records.ts";
+
+/** The flags of `deno task train`. */
+export const TRAIN_FLAGS = {
+  editorName: {
+    names: ["-en", "--editor-name"],
+    type: "string",
+    required: true,
+    help: "editor to train, e.g. liveedit",
+  },
+  modelName: {
+    names: ["-mn", "--model-name", "--edit-model-name"],
+    type: "string",
+    required: true,
+    help:
+      "backbone: blip2, llava, minigpt4 (directories from liveedit.config.json), or a model directory",
+  },
+  dataName: {
+    names: ["-dna", "--data-name"],
+    type: "string",
+    required: true,
+    help: `training data set: ${DATA_NAMES.join(", ")}`,
+  },
+  batchSize: {
+    names: ["-bs", "--batch-size"],
+    type: "int",
+    required: true,
+    min: 1,
+    help: "requests per training step",
+  },
+  device: {
+    names: ["-dvc", "--device"],
+    type: "string",
+    default: "cpu",
+    help: "training device: cpu, cpu:N, cuda:N, webgpu",
+  },
+  extraDevices: {
+    names: ["-edvc", "--extra-devices"],
+    type: "list",
+    default: [],
+    help: "devices that run the frozen backbone ahead of the trainer (N means -dvc's kind:N)",
+  },
+  dataN: {
+    names: ["-dn", "--data-n"],
+    type: "int",
+    min: 1,
+    help: "use only the first N training records",
+  },
+  loadCkpt: {
+    names: ["-lkpt", "--load-ckpt", "--load-ckpt-path"],
+    type: "string",
+    noneable: true,
+    metavar: "PATH",
+    help: "resume from a checkpoint (.json), a checkpoints/ directory or a run directory",
+  },
+  epochs: {
+    names: ["-eps", "--epochs"],
+    type: "int",
+    default: 1000,
+    min: 1,
+    help: "total epochs (a resumed run counts the epochs already done)",
+  },
+  trainNamePrefix: {
+    names: ["-tnp", "--train-name-prefix"],
+    type: "string",
+    help: "prefix of the run's name (<prefix>-<timestamp>)",
+  },
+  saveCkptInterval: {
+    names: ["-sci", "--save-ckpt-interval", "--save-ckpt-per-i"],
+    type: "int",
+    default: 1000,
+    min: 1,
+    help: "save a checkpoint every N steps (and at the end)",
+  },
+  logInterval: {
+    names: ["-lpi", "--log-print-interval", "--log-per-i"],
+    type: "int",
+    default: 1,
+    min: 1,
+    help: "write a log line every N steps",
+  },
+  emaAlpha: {
+    names: ["-ea", "--ema-alpha"],
+    type: "float",
+    default: 0.1,
+    min: 0,
+    help: "EMA factor of the logged loss: ema = a*loss + (1-a)*ema",
+  },
+  seed: {
+    names: ["-rs", "--seed", "--random-seed"],
+    type: "int",
+    min: 0,
+    help: "random seed (default: the resumed run's, else from the clock)",
+  },
+  dataBufferSize: {
+    names: ["-dbs", "--data-buffer-size"],
+    type: "int",
+    default: 4,
+    min: 1,
+    help: "batches prepared ahead by the background producer",
+  },
+  modelDir: {
+    names: ["--model-dir"],
+    type: "string",
+    metavar: "DIR",
+    help: "the backbone's model directory (overrides liveedit.config.json)",
+  },
+  dataRoot: {
+    names: ["--data-root"],
+    type: "string",
+    metavar: "DIR",
+    help: "directory holding easy-edit-mm/ and VLKEB/ (default: config dataRoot, else data)",
+  },
+  records: {
+    names: ["--records"],
+    type: "string",
+    default: "records",
+    metavar: "DIR",
+    help: "where runs are written",
+  },
+  config: {
+    names: ["--config"],
+    type: "string",
+    metavar: "FILE",
+    help: "settings file (default liveedit.config.json in the working directory)",
+  },
+  skipMissingImages: {
+    names: ["--skip-missing-images"],
+    type: "boolean",
+    help: "skip records whose images are missing instead of failing",
+  },
+  help: { names: ["-h", "--help"], type: "boolean", help: "print this help" },
+} as const;
+
+const USAGE = "deno task train -en EDITOR -mn MODEL -dna DATA -bs N [options]";
+const DESCRIPTION =
+  "Trains an editor on a frozen backbone (the original train_vllm_editor.py). Writes\n" +
+  "records/<editor>/<model>/<train_name>/: config.json, checkpoints/ every -sci steps, and\n" +
+  "logs/ (train.jsonl, losses.svg).";
+
+/** The original's seed from the clock: `int(time.time()*10000) % 99999999`. */
+function clockSeed(): number {
+  return Math.floor(Date.now() * 10) % 99999999;
+}
+
+async function readRunConfig(checkpointJson: string): Promise<Record<string, unknown> | null> {
+  const dir = runDirOf(checkpointJson);
+  if (dir === undefined) return null;
+  try {
+    return JSON.parse(await Deno.readTextFile(join(dir, RUN_CONFIG_FILE)));
+  } catch {
+    return null;
+  }
+}
+
+/** Runs `deno task train` with `argv`; resolves with the exit status. */
+export function runTrain(argv: readonly string[], context: TaskContext = {}): Promise<number> {
+  const ctx = withDefaults(context);
+  return exitStatus(ctx, "run `deno task train --help` for the flags", async () => {
+    const flags = parseFlags(TRAIN_FLAGS, argv);
+    if (flags.help) {
+      ctx.print(formatHelp(USAGE, DESCRIPTION, TRAIN_FLAGS));
+      return 0;
+    }
+    if (flags.emaAlpha > 1) {
+      throw new UsageError(`-ea/--ema-alpha must be in [0, 1], got ${flags.emaAlpha}`);
+    }
+    const dataName = flags.dataName.toUpperCase();
+    if (!(DATA_NAMES as readonly string[]).includes(dataName)) {
+      throw new UsageError(
+        `unknown data name ${JSON.stringify(flags.dataName)} (valid: ${DATA_NAMES.join(", ")})`,
+      );
+    }
+    const { device, extraDevices } = parseDeviceFlags(flags.device, flags.extraDevices);
+    const editorName = flags.editorName.toLowerCase();
+    const entry = editorEntry(ctx.editors, editorName);
+    if (entry.createTrainer === undefined) {
+      throw new Error(`editor ${editorName} has no training (use deno task test-edit directly)`);
+    }
+    const settings = await loadSettings(flags.config, ctx.cwd);
+    const model = resolveModel(flags.modelName, flags.modelDir, settings, ctx.cwd);
+    const dataRoot = resolveDataRoot(flags.dataRoot, settings, ctx.cwd);
+    const data = await loadDataset(dataName, "train", {
+      dataRoot,
+      limit: flags.dataN,
+      skipMissingImages: flags.skipMissingImages,
+    });
+    for (const w of data.warnings) ctx.print(`warning: ${w}`);
+    const checkpointJson = flags.loadCkpt === undefined
+      ? null
+      : await findCheckpoint(resolve(ctx.cwd, flags.loadCkpt));
+    const previous = checkpointJson === null ? null : await readRunConfig(checkpointJson);
+    const previousSeed = typeof previous?.seed === "number" ? previous.seed : undefined;
+    if (flags.seed !== undefined && previousSeed !== undefined && flags.seed !== previousSeed) {
+      ctx.print(
+        `warning: -rs ${flags.seed} differs from the resumed run's seed ${previousSeed}: ` +
+          "the losses will not repeat those of an uninterrupted run",
+      );
+    }
+    const seed = flags.seed ?? previousSeed ?? clockSeed();
+    const modelId = checkpointModelId(editorName, model.name);
+    const perEpoch = batchesPerEpoch(data.samples.length, flags.batchSize);
+
+    const session = await entry.createTrainer({
+      modelDir: model.dir,
+      modelName: model.name,
+      device,
+      extraDevices,
+      seed,
+      batchSize: flags.batchSize,
+    });
+    const { trainer } = session;
+    try {
+      let rng = new Rng(seed);
+      let resume: { step: number; emaLoss: number } | undefined;
+      if (checkpointJson !== null) {
+        const ckpt = await loadCheckpoint(checkpointJson, {
+          model: modelId,
+          weights: trainer.parameters(),
+        });
+        const expectEpoch = Math.floor((ckpt.step - 1) / perEpoch) + 1;
+        if (ckpt.step > 0 && ckpt.epoch !== expectEpoch) {
+          throw new Error(
+            `${checkpointJson}: step ${ckpt.step} is in epoch ${ckpt.epoch}, but with ` +
+              `${data.samples.length} samples and batch size ${flags.batchSize} (${perEpoch} ` +
+              `batches per epoch) it would be in epoch ${expectEpoch}: resume with the run's ` +
+              "-bs and -dn",
+          );
+        }
+        trainer.load({ weights: ckpt.weights, adam: ckpt.adam });
+        rng = Rng.fromState(ckpt.rng);
+        resume = { step: ckpt.step, emaLoss: ckpt.emaLoss ?? 1 };
+      }
+      const total = flags.epochs * perEpoch;
+      if ((resume?.step ?? 0) >= total) {
+        throw new UsageError(
+          `nothing to train: the checkpoint is at step ${resume?.step}, and -eps ` +
+            `${flags.epochs} is ${total} steps`,
+        );
+      }
+      const records = resolve(ctx.cwd, flags.records);
+      const runDir = await createRunDir(
+        records,
+        editorName,
+        model.name,
+        trainName(flags.trainNamePrefix),
+      );
+      await writeJsonAtomic(join(runDir, RUN_CONFIG_FILE), {
+        editor_name: editorName,
+        model_name: model.name,
+        model_dir: model.dir,
+        data_name: dataName,
+        data_file: data.file,
+        image_root: data.imageRoot,
+        data_n: flags.dataN ?? null,
+        samples: data.samples.length,
+        skipped_records: data.skipped,
+        batch_size: flags.batchSize,
+        batches_per_epoch: perEpoch,
+        epochs: flags.epochs,
+        total_steps: total,
+        device,
+        extra_devices: extraDevices,
+        save_ckpt_interval: flags.saveCkptInterval,
+        log_print_interval: flags.logInterval,
+        ema_alpha: flags.emaAlpha,
+        data_buffer_size: flags.dataBufferSize,
+        seed,
+        load_ckpt: checkpointJson,
+        resumed_step: resume?.step ?? 0,
+        editor_config: session.config,
+        started: new Date().toISOString(),
+        argv,
+      });
+      ctx.print(`run directory: ${runDir}`);
+      if (resume) ctx.print(`resuming from step ${resume.step}: ${checkpointJson}`);
+      const result = await trainLoop({
+        trainer,
+        schedule: session.schedule,
+        samples: data.samples,
+        batchSize: flags.batchSize,
+        epochs: flags.epochs,
+        saveEvery: flags.saveCkptInterval,
+        logEvery: flags.logInterval,
+        emaAlpha: flags.emaAlpha,
+        bufferSize: flags.dataBufferSize,
+        concurrency: session.prepareConcurrency ?? 1,
+        runDir,
+        checkpointModel: modelId,
+        rng,
+        resume,
+        print: ctx.print,
+        progress: (totalSteps, start) =>
+          new Progress({
+            total: totalSteps,
+            start,
+            label: "train",
+            unit: "step",
+            tty: ctx.tty,
+            write: ctx.tty ? undefined : (text) => ctx.print(text.trimEnd()),
+          }),
+      });
+      ctx.print(`trained ${result.steps} steps; ema loss ${result.emaLoss.toFixed(4)}`);
+    } finally {
+      await trainer.close();
+    }
+  });
+}
+
+if (import.meta.main) Deno.exit(await runTrain(Deno.args));

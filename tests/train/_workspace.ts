@@ -1,0 +1,95 @@
+/**
+ * A throw-away working directory for the task tests: a tiny model (`writeTinyModel`), a small
+ * generated E-VQA data set in the original JSON + image layout (images written by sharp),
+ * and a `liveedit.config.json` naming the model `tiny`.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { writeTinyModel } from "../../src/models/tiny/write.ts";
+import type { TinyArch } from "../../src/models/tiny/configs.ts";
+import { colourOf, rawRecord, writeSolidPng } from "../data/_helpers.ts";
+
+/** The files of a workspace. */
+export interface Workspace {
+  /** The directory (the tasks' working directory). */
+  readonly dir: string;
+  /** The tiny model's directory. */
+  readonly modelDir: string;
+  /** The data root. */
+  readonly dataRoot: string;
+}
+
+/** Options of {@linkcode makeWorkspace}. */
+export interface WorkspaceOptions {
+  /** Records in the train and eval files (default 12). */
+  readonly records?: number;
+  /** The tiny model's architecture (default `blip2-opt`). */
+  readonly arch?: TinyArch;
+}
+
+/** Writes the workspace into the existing directory `dir`. */
+export async function makeWorkspace(
+  dir: string,
+  options: WorkspaceOptions = {},
+): Promise<Workspace> {
+  const n = options.records ?? 12;
+  const modelDir = join(dir, "models", "tiny-model");
+  await writeTinyModel(modelDir, { arch: options.arch ?? "blip2-opt", layers: 2, seed: 3 });
+  const dataRoot = join(dir, "data");
+  const records = Array.from({ length: n }, (_, i) => rawRecord(i));
+  const vqa = join(dataRoot, "easy-edit-mm", "vqa");
+  await Deno.mkdir(vqa, { recursive: true });
+  await Deno.writeTextFile(join(vqa, "vqa_train.json"), JSON.stringify(records, null, 1));
+  await Deno.writeTextFile(join(vqa, "vqa_eval.json"), JSON.stringify(records, null, 1));
+  const images = join(dataRoot, "easy-edit-mm", "images");
+  await writeSolidPng(join(images, "val2014/loc.png"), colourOf(0, 2));
+  for (let i = 0; i < n; i++) {
+    await writeSolidPng(join(images, `val2014/img${i}.png`), colourOf(i, 0));
+    await writeSolidPng(join(images, `val2014_image_rephrase/reph${i}.png`), colourOf(i, 1));
+  }
+  await Deno.writeTextFile(
+    join(dir, "liveedit.config.json"),
+    JSON.stringify({ models: { tiny: "models/tiny-model" }, dataRoot: "data" }),
+  );
+  return { dir, modelDir, dataRoot };
+}
+
+/** Runs `fn` in a fresh temporary directory, removed afterwards. */
+export async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "liveedit-tasks-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Every file under `dir`, relative, sorted (empty when `dir` does not exist). */
+export async function listFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (sub: string) => {
+    for await (const e of Deno.readDir(join(dir, sub))) {
+      const rel = sub ? `${sub}/${e.name}` : e.name;
+      if (e.isDirectory) await walk(rel);
+      else out.push(rel);
+    }
+  };
+  try {
+    await walk("");
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return out.sort();
+}
+
+/** A collecting task context: messages go into `lines`. */
+export function collect(): {
+  lines: string[];
+  errors: string[];
+  print: (l: string) => void;
+  printError: (l: string) => void;
+} {
+  const lines: string[] = [], errors: string[] = [];
+  return { lines, errors, print: (l) => lines.push(l), printError: (l) => errors.push(l) };
+}
