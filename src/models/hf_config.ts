@@ -14,7 +14,7 @@
  *
  * @module
  */
-import * as fs from "node:fs/promises";
+import { readJsonObject } from "../io/json.ts";
 
 function isObject(x: unknown): x is Record<string, unknown> {
   return typeof x === "object" && x !== null && !Array.isArray(x);
@@ -40,19 +40,7 @@ export class ConfigFields {
 
   /** Reads and parses the JSON file `file`; throws naming the file when it cannot. */
   static async read(file: string): Promise<ConfigFields> {
-    let text: string;
-    try {
-      text = await fs.readFile(file, "utf8");
-    } catch (e) {
-      throw new Error(`${file}: cannot read the config: ${e instanceof Error ? e.message : e}`);
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (e) {
-      throw new Error(`${file}: invalid JSON: ${e instanceof Error ? e.message : e}`);
-    }
-    return new ConfigFields(json, file);
+    return new ConfigFields(await readJsonObject(file), file);
   }
 
   /** True when the field is present and not `null`. */

@@ -10,10 +10,10 @@ Deno.test("ConfigFields.read names the file when it is missing, malformed or not
     await Deno.writeTextFile(file, "{ hidden_size: 3 }");
     await assert.rejects(
       ConfigFields.read(file),
-      (e: Error) => e.message.startsWith(`${file}: invalid JSON`),
+      (e: Error) => e.message.startsWith(`${file}: malformed JSON`),
     );
     await Deno.writeTextFile(file, "[1, 2]");
-    await assert.rejects(ConfigFields.read(file), /config\.json: the config must be a JSON object/);
+    await assert.rejects(ConfigFields.read(file), /config\.json: must be a JSON object/);
     await Deno.writeTextFile(file, JSON.stringify({ text_config: { hidden_size: 8 } }));
     const fields = await ConfigFields.read(file);
     assert.equal(fields.section("text_config").int("hidden_size"), 8);
