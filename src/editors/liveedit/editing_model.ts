@@ -1,0 +1,233 @@
+/**
+ * LiveEdit bound to a VLLM as an {@linkcode EditingModel} (what the evaluation and `infer`
+ * use):
+ *
+ * - {@linkcode LiveEditModel.edit} runs the frozen VLLM on `prompt + target` up to and
+ *   including layer `l_e`, splits that output into pre-vision / vision / query / answer
+ *   (spec §2) and appends the request's expert to the pool ({@linkcode LiveEditor.edit}).
+ * - {@linkcode LiveEditModel.predict} runs a batch teacher-forced: layers `0..l_e`, the routed
+ *   residual added at the output of layer `l_e` (each input routed on its own: hard routing
+ *   against the prototype, soft routing, residual on `instant_reps_norm(H)`; spec §3), layers
+ *   `l_e + 1 ..` and the head, then the argmax at the target positions. Inputs without an
+ *   image, and every input while the pool is empty, get the unedited backbone's logits.
+ *   Examples with and without images run as two batches (a VLLM batch has images on every
+ *   row or on none).
+ * - {@linkcode LiveEditModel.generate} decodes greedily. Routing reads the prompt's vision
+ *   and query tokens, which causal attention leaves unchanged as tokens are appended, so the
+ *   experts and weights chosen at the prompt hold for every step. When no expert is routed
+ *   (no image, empty pool, or hard routing keeps none) the residual is zero and the backbone's
+ *   KV-cached greedy decoding runs; otherwise each step re-runs the uncached edited path
+ *   (layers `0..l_e`, residual, the rest) on prompt + tokens so far: O(steps²) tokens,
+ *   simple and exactly the teacher-forced computation.
+ *
+ * @module
+ */
+import type { EditingModel, Prediction } from "../api.ts";
+import type { Example } from "../../data/sample.ts";
+import { type PreparedBatch, type Request, VLLM_INPUTS } from "../../models/vllm/vllm.ts";
+import type { VllmRunner } from "../../models/vllm/runner.ts";
+import type { Tensor } from "../../tensor/tensor.ts";
+import { saveEditorState } from "./repository/state.ts";
+import type { EditRequest } from "./repository/types.ts";
+import {
+  argmax,
+  checkBackbone,
+  layerReps,
+  requestParts,
+  routeInputs,
+  rowReps,
+  targetPredictions,
+} from "./backbone.ts";
+import type { LiveEditConfig } from "./config.ts";
+import { LiveEditor, type LiveEditorOptions } from "./editor.ts";
+import type { EditorParams } from "./params.ts";
+
+/** What {@linkcode LiveEditModel.create} binds together. */
+export interface LiveEditModelParts {
+  /** The frozen VLLM's runner (its sessions are reused for every call). */
+  readonly runner: VllmRunner;
+  /** The editor config (dims, edit layer). */
+  readonly config: LiveEditConfig;
+  /** Editor weights (checked against the config's dims; used as they are, not copied). */
+  readonly params: EditorParams;
+  /** Backbone name (`modelName`), e.g. `"blip2-opt-2.7b"`. */
+  readonly modelName: string;
+  /** Options of the editor's sessions (device, initial pool capacity). */
+  readonly editor?: LiveEditorOptions;
+  /**
+   * Called by {@linkcode LiveEditModel.close} after the editor is released (e.g. closing the
+   * runner and the VLLM the caller opened for this model).
+   */
+  readonly onClose?: () => Promise<void>;
+}
+
+/** The teacher-forced logits of a batch, and which experts each input used. */
+export interface EditedLogits {
+  /** Logits `[b, T, vocab]` after the routed residual at layer `l_e`. */
+  readonly logits: Tensor;
+  /** Bool `[b, n]`: the experts each input was routed to (`n` = pool size). */
+  readonly retrievalMap: Tensor<"bool">;
+  /** The prepared VLLM batch (labels, ranges). */
+  readonly batch: PreparedBatch;
+}
+
+/** An edited request as {@linkcode LiveEditModel.saveState} records it. */
+interface EditRecord {
+  readonly time: string;
+  readonly request: EditRequest;
+}
+
+/** LiveEdit on a frozen VLLM (see the module docs). */
+export class LiveEditModel implements EditingModel {
+  /** Editor name (`-en`). */
+  readonly editorName = "liveedit";
+  /** Backbone name. */
+  readonly modelName: string;
+  /** The editor. */
+  readonly editor: LiveEditor;
+  /** The VLLM runner. */
+  readonly runner: VllmRunner;
+  readonly #params: EditorParams;
+  readonly #layer: number;
+  readonly #onClose?: () => Promise<void>;
+  #edits: EditRecord[] = [];
+
+  private constructor(parts: LiveEditModelParts, editor: LiveEditor) {
+    this.runner = parts.runner;
+    this.editor = editor;
+    this.modelName = parts.modelName;
+    this.#params = parts.params;
+    this.#layer = parts.config.editLayerI;
+    this.#onClose = parts.onClose;
+  }
+
+  /**
+   * Compiles the editor for `parts.params` and binds it to `parts.runner`'s VLLM at the
+   * config's edit layer, with an empty pool. Throws naming the config field when its
+   * `llm_mid_dim` or `edit_layer_i` do not fit the VLLM.
+   */
+  static async create(parts: LiveEditModelParts): Promise<LiveEditModel> {
+    checkBackbone(parts.config, parts.runner);
+    const editor = await LiveEditor.create(parts.config.dims, parts.params, parts.editor);
+    return new LiveEditModel(parts, editor);
+  }
+
+  /** The edit layer `l_e`. */
+  get editLayer(): number {
+    return this.#layer;
+  }
+
+  /** Number of edits in effect. */
+  get size(): number {
+    return this.editor.pool.size;
+  }
+
+  /** Applies one edit (spec §2); the request must have an image. */
+  async edit(request: Example | Request): Promise<void> {
+    const { batch, hidden } = await layerReps(this.runner, this.#layer, [request]);
+    const ranges = requestParts(batch, 0, `edit "${request.prompt}"`);
+    await this.editor.edit(rowReps(hidden, 0, batch.lengths[0]), ranges);
+    const image = typeof request.image === "string" ? { image: request.image } : {};
+    this.#edits.push({
+      time: new Date().toISOString(),
+      request: { prompt: request.prompt, target: request.target, ...image },
+    });
+  }
+
+  /** Removes every edit. */
+  restore(): Promise<void> {
+    this.editor.pool.clear();
+    this.#edits = [];
+    return Promise.resolve();
+  }
+
+  /**
+   * Logits of one batch of `prompt + target` examples (all with an image or all without) with
+   * the routed residual added at the output of layer `l_e`.
+   */
+  async editedLogits(examples: readonly (Example | Request)[]): Promise<EditedLogits> {
+    const { batch, hidden } = await layerReps(this.runner, this.#layer, examples);
+    const routed = await this.editor.route(hidden, routeInputs(batch));
+    const logits = await this.runner.logitsFrom(this.#layer, routed.output, batch.attentionMask);
+    return { logits, retrievalMap: routed.retrievalMap, batch };
+  }
+
+  /** Teacher-forced predictions, one per example, in order (see the module docs). */
+  async predict(examples: readonly (Example | Request)[]): Promise<Prediction[]> {
+    const out: Prediction[] = new Array(examples.length);
+    const withImage = (x: Example | Request) => x.image !== undefined && x.image !== null;
+    for (const images of [true, false]) {
+      const rows = examples.flatMap((x, i) => withImage(x) === images ? [i] : []);
+      if (rows.length === 0) continue;
+      const { logits, batch } = await this.editedLogits(rows.map((i) => examples[i]));
+      targetPredictions(logits, batch).forEach((p, k) => (out[rows[k]] = p));
+    }
+    return out;
+  }
+
+  /** Greedy decoding of up to `maxNewTokens` ids (EOS not included; see the module docs). */
+  async generate(example: Example | Request, maxNewTokens: number): Promise<number[]> {
+    if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) {
+      throw new Error(`generate: maxNewTokens must be an integer >= 1, got ${maxNewTokens}`);
+    }
+    const vllm = this.runner.vllm;
+    const input = { text: example.prompt, image: example.image };
+    const prompt = await vllm.inputs([input]);
+    const vision = prompt.vtRange[0];
+    let routedAny = false;
+    if (vision !== null && this.editor.pool.size > 0) {
+      const hidden = await this.runner.hiddenAt(prompt, this.#layer) as Tensor<"f32">;
+      const routed = await this.editor.route(hidden, [{ vision, queryEnd: prompt.lengths[0] }]);
+      routedAny = routed.retrievalMap.data.some((x) => x !== 0);
+    }
+    if (!routedAny) {
+      return [...(await this.runner.generate(input, { maxNewTokens })).ids];
+    }
+    const tokenizer = await vllm.tokenizer();
+    const eos = tokenizer.eos?.id;
+    const padId = vllm.padId(tokenizer);
+    const pixels = prompt.feeds[VLLM_INPUTS.pixelValues] as Tensor<"f32">;
+    const layout = prompt.layouts[0];
+    const route = [{ vision, queryEnd: prompt.lengths[0] }];
+    const ids: number[] = [];
+    while (ids.length < maxNewTokens) {
+      const inputs = vllm.inputsFromLayouts(
+        [{ ids: [...layout.ids, ...ids], vision: layout.vision }],
+        padId,
+        pixels,
+      );
+      const hidden = await this.runner.hiddenAt(inputs, this.#layer) as Tensor<"f32">;
+      const routed = await this.editor.route(hidden, route);
+      const logits = await this.runner.logitsFrom(this.#layer, routed.output, inputs.attentionMask);
+      const [, T, V] = logits.shape;
+      const next = argmax(logits.data as Float32Array, (T - 1) * V, V);
+      if (next === eos) break;
+      ids.push(next);
+    }
+    return ids;
+  }
+
+  /** Writes editor weights + experts + requests to one safetensors file (`saveEditorState`). */
+  async saveState(path: string): Promise<void> {
+    const d = this.editor.dims, views = this.editor.pool.views();
+    await saveEditorState(path, {
+      editor: this.editorName,
+      backbone: this.modelName,
+      dims: { e: d.eqeN, m: d.moduleDim, r: d.loraRank, d: d.llmMidDim },
+      weights: this.#params,
+      pool: {
+        experts: this.#edits.map((e, k) => ({ id: k + 1, ...e })),
+        eqr: views.eqr,
+        evr: views.evr,
+        C: views.moeCs,
+        R: views.moeRs,
+      },
+    });
+  }
+
+  /** Frees the editor's sessions, then runs the `onClose` of its parts. */
+  async close(): Promise<void> {
+    await this.editor.release();
+    await this.#onClose?.();
+  }
+}
