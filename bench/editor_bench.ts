@@ -1,0 +1,239 @@
+/**
+ * The LiveEdit editor at the paper's dims (d = 4096, m = 1024, e = 4, r = 4, 8 heads, 32
+ * vision tokens; the MiniGPT-4 config), parameters from the seeded init, no backbone: inputs
+ * are random layer-`l_e` representations of L = 64 tokens (1 before the image, 32 vision
+ * tokens, then the query; an edit's last 8 tokens are its target). One expert is 160 KiB.
+ *
+ * - `edit`: one {@linkcode EditSession.edit} (expert generation + repository append + pool
+ *   append) on an empty session vs one already holding 10 000 experts, with a memory
+ *   repository and with an on-disk one (write + fsync per edit). The 10 000 experts are
+ *   synthetic (16 generated experts repeated) and the pools hold them at capacity 16 384, as a
+ *   pool grown by doubling does.
+ * - `pool append`: 1 000 {@linkcode ExpertPool.add} calls into a fresh pool (capacity 1: its
+ *   10 doublings and first touches of fresh memory included) vs into a pool holding 10 000
+ *   (capacity 16 384, memory already touched): an append does not grow with the pool size.
+ * - `reopen`: {@linkcode EditSession.open} on an on-disk repository of 10 000 edits (replay,
+ *   then every expert read back, checksummed and copied into the pool).
+ * - `route`: {@linkcode LiveEditor.route} of one input vs the pool size. Pools are synthetic
+ *   (16 generated experts repeated; routing costs the same whatever the values, as it masks
+ *   rather than gathers). A route's peak memory is about 2.5× its pool (the pool plus ONNX
+ *   Runtime's copies and intermediates: 18 GB resident measured at 50 000 experts); sizes needing more
+ *   than 90% of this machine's memory are left out, with a line saying so (100 000 experts
+ *   need about 38 GiB).
+ *
+ * Run with `deno bench -A bench/editor_bench.ts`.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { loadConfig } from "../src/editors/liveedit/config.ts";
+import { type Expert, ExpertPool } from "../src/editors/liveedit/pool.ts";
+import { LiveEditor, type RouteInput } from "../src/editors/liveedit/editor.ts";
+import { initParams } from "../src/editors/liveedit/params.ts";
+import { encodeRecord } from "../src/editors/liveedit/repository/format.ts";
+import { ExpertRepository } from "../src/editors/liveedit/repository/repository.ts";
+import { EditSession, expertDimsOf } from "../src/editors/liveedit/session.ts";
+import type { Range } from "../src/editors/liveedit/tokens.ts";
+import { randn } from "../src/tensor/create.ts";
+import { Rng } from "../src/tensor/rng.ts";
+import { Tensor } from "../src/tensor/tensor.ts";
+
+const { dims } = await loadConfig("minigpt4");
+const rng = new Rng(0);
+const params = initParams(dims, rng);
+const d = dims.llmMidDim, V = dims.visionTokN, L = 64;
+const EDIT_RANGES: Range[] = [[0, 1], [1, 1 + V], [1 + V, L - 8], [L - 8, L]];
+const ROUTE_INPUT: RouteInput[] = [{ vision: [1, 1 + V], queryEnd: L }];
+const INIT = { backbone: "bench", dims: expertDimsOf(dims) };
+const BYTES_PER_EXPERT = 4 * (2 * dims.eqeN * dims.moduleDim + 2 * dims.loraRank * d);
+const FULL = 10_000, FULL_CAPACITY = 16_384;
+
+const root = await Deno.makeTempDir({ prefix: "liveedit-editor-bench-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(root, { recursive: true }));
+
+const reps = () => randn([1, L, d], rng);
+const request = (k: number) => ({ prompt: `What is in the picture? ${k}`, target: `a cat ${k}` });
+
+// 16 real experts from the generator, repeated to fill synthetic pools
+const generator = await LiveEditor.create(dims, params);
+const seeds: Expert[] = [];
+for (let k = 0; k < 16; k++) seeds.push(await generator.newEdit(reps(), EDIT_RANGES));
+await generator.release();
+const hidden = reps();
+
+function fill(pool: ExpertPool, n: number): void {
+  for (let k = pool.size; k < n; k++) pool.add(seeds[k % seeds.length]);
+}
+
+// ---- route vs pool size (first, so its pools are gone before the edit benches build theirs)
+
+const memory = Deno.systemMemoryInfo().total;
+const ROUTE_SIZES = [1, 100, 1_000, 10_000, 50_000, 100_000];
+/** Peak memory of a route over `n` experts: the pool and ONNX Runtime's copies (measured 2.4×). */
+const routePeak = (n: number) => 2.5 * n * BYTES_PER_EXPERT;
+const fits = ROUTE_SIZES.filter((n) => routePeak(n) <= 0.9 * memory);
+for (const n of ROUTE_SIZES.filter((n) => !fits.includes(n))) {
+  console.log(
+    `route: ${n} experts left out: the pool is ${(n * BYTES_PER_EXPERT / 2 ** 30).toFixed(1)} ` +
+      `GiB and a route needs about ${(routePeak(n) / 2 ** 30).toFixed(1)} GiB, more than 90% ` +
+      `of this machine's ${(memory / 2 ** 30).toFixed(1)} GiB`,
+  );
+}
+let router: LiveEditor | undefined = await LiveEditor.create(dims, params, { capacity: 1 });
+for (const n of fits) {
+  Deno.bench({
+    name: `route 1 input, ${n} experts (synthetic pool)`,
+    group: "route",
+    baseline: n === 1,
+    n: n > 10_000 ? 2 : n === 10_000 ? 3 : 10,
+    warmup: n > 10_000 ? 0 : 1,
+  }, async (b) => {
+    router!.pool.reserve(n); // the pool grows in size order; setup is not timed
+    fill(router!.pool, n);
+    b.start();
+    await router!.route(hidden, ROUTE_INPUT);
+    b.end();
+  });
+}
+
+let big: ExpertPool | undefined;
+
+/** Frees the route and pool-append benches' pools (up to 7.6 GiB) before later benches. */
+async function freeEarlier(): Promise<void> {
+  await router?.release();
+  router = undefined;
+  big = undefined;
+}
+
+// ---- pool append
+
+Deno.bench({
+  name: "pool.add x1000 into a fresh pool (10 doublings, fresh memory)",
+  group: "pool append",
+  baseline: true,
+  n: 5,
+  warmup: 1,
+}, (b) => {
+  const pool = new ExpertPool(dims, 1);
+  b.start();
+  fill(pool, 1000);
+  b.end();
+});
+
+Deno.bench(
+  {
+    name: "pool.add x1000 into a pool holding 10 000 (capacity 16 384)",
+    group: "pool append",
+    n: 5,
+    warmup: 1,
+  },
+  async (b) => {
+    await router?.release();
+    router = undefined;
+    big ??= new ExpertPool(dims, FULL_CAPACITY);
+    fill(big, FULL);
+    b.start();
+    for (let k = 0; k < 1000; k++) big.add(seeds[k % seeds.length]);
+    b.end();
+    for (const id of big.ids.slice(FULL)) big.swapRemove(id); // back to 10 000 (last rows)
+  },
+);
+
+// ---- sessions: an empty one vs one holding 10 000 experts, memory and on disk
+
+/** An on-disk repository directory of `n` synthetic edits (ids 1..n), written in one stream. */
+async function prebuilt(dir: string, n: number): Promise<string> {
+  await (await ExpertRepository.open(dir, { init: INIT })).close();
+  using file = await Deno.open(join(dir, "records.log"), { write: true, append: true });
+  const time = new Date().toISOString();
+  for (let id = 1; id <= n; id++) {
+    const x = seeds[id % seeds.length];
+    const record = encodeRecord({ type: "edit", id, time, request: request(id) }, [
+      x.eqr,
+      x.evr,
+      x.moeC,
+      x.moeR,
+    ]);
+    let done = 0;
+    while (done < record.length) done += await file.write(record.subarray(done));
+  }
+  await file.sync();
+  return dir;
+}
+
+let fullDir: Promise<string> | undefined;
+/** The on-disk repository of 10 000 edits (written once). */
+const diskFull = () => fullDir ??= prebuilt(join(root, `disk${FULL}`), FULL);
+
+/** An editor for a session over `repo`; a full pool has room for 16 384, as if grown by doubling. */
+const editorFor = (n: number) =>
+  LiveEditor.create(dims, params, { capacity: n === 0 ? 16 : FULL_CAPACITY });
+
+const sessions = new Map<string, EditSession>();
+
+/** The session of `kind` starting with `n` experts (built on first use). */
+async function session(kind: "memory" | "disk", n: number): Promise<EditSession> {
+  const key = `${kind}${n}`;
+  const known = sessions.get(key);
+  if (known !== undefined) return known;
+  await freeEarlier();
+  let repo: ExpertRepository;
+  if (kind === "memory") {
+    repo = ExpertRepository.memory(INIT);
+    const { e, m, r } = expertDimsOf(dims);
+    for (let k = 1; k <= n; k++) {
+      const x = seeds[k % seeds.length];
+      await repo.append({
+        request: request(k),
+        eqr: new Tensor("f32", [e, m], x.eqr),
+        evr: new Tensor("f32", [e, m], x.evr),
+        C: new Tensor("f32", [r, d], x.moeC),
+        R: new Tensor("f32", [r, d], x.moeR),
+      });
+    }
+  } else {
+    const dir = n === 0 ? join(root, "disk0") : await diskFull();
+    repo = await ExpertRepository.open(dir, { init: INIT });
+  }
+  const s = await EditSession.open(await editorFor(n), repo);
+  sessions.set(key, s);
+  return s;
+}
+
+// reopen first, while memory is free; its session then serves the on-disk 10 000 edit bench
+Deno.bench({
+  name: "reopen + refill the pool, 10 000 experts on disk",
+  group: "reopen",
+  n: 1,
+  warmup: 0,
+}, async (b) => {
+  await freeEarlier();
+  const dir = await diskFull();
+  await sessions.get(`disk${FULL}`)?.close();
+  const editor = await editorFor(FULL);
+  b.start();
+  const s = await EditSession.open(editor, await ExpertRepository.open(dir));
+  b.end();
+  if (s.size !== FULL) throw new Error(`refilled ${s.size} of ${FULL}`);
+  sessions.set(`disk${FULL}`, s);
+});
+
+const editReps = reps();
+for (const kind of ["memory", "disk"] as const) {
+  for (const n of [0, FULL]) {
+    Deno.bench({
+      name: `edit #${n === 0 ? "1" : "10 001"}.. (${kind} repository${
+        kind === "disk" ? ", fsync" : ""
+      })`,
+      group: `edit (${kind})`,
+      baseline: n === 0,
+      n: 10,
+      warmup: 1,
+    }, async (b) => {
+      const s = await session(kind, n);
+      b.start();
+      await s.edit(request(s.repository.nextId), editReps, EDIT_RANGES);
+      b.end();
+    });
+  }
+}
