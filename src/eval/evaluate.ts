@@ -1,0 +1,160 @@
+/**
+ * Lifelong (sequential) editing evaluation, as the original `evaluate_sequential_edit`
+ * (spec §6): the samples are cut into chunks of `N` (a last incomplete chunk is left out);
+ * for each chunk, on the unedited model, the locality examples are predicted (teacher-forced
+ * argmax and a greedy generation, once each); then the `N` requests are edited in order, each
+ * timed; then every example of the chunk is scored on the edited model; then the model is
+ * restored. `N = 1` is single editing.
+ *
+ * Per example: `acc` (teacher-forced token accuracy, or agreement with the pre-edit argmax for
+ * locality) and `greedy_acc` (greedy decoding of `len(target)` tokens against the target, or
+ * against the pre-edit generation for locality); the request also gets `edit_time` (seconds).
+ *
+ * @module
+ */
+import type { EditSample, Example } from "../data/sample.ts";
+import type { EditingModel, Prediction } from "../editors/api.ts";
+import { agreement, greedyAccuracy, greedyAgreement, tokenAccuracy } from "./metrics.ts";
+import { chunksOf, type ExampleResult, type SampleResult } from "./results.ts";
+
+/** Options of {@linkcode evaluateSequential}. */
+export interface EvaluateOptions {
+  /** The model with its editor. */
+  readonly model: EditingModel;
+  /** The evaluation samples, in order. */
+  readonly samples: readonly EditSample[];
+  /** Edits per chunk (`-sen`). */
+  readonly editN: number;
+  /** Token ids to text, for the `predict_*` fields. */
+  readonly decode: (ids: readonly number[]) => string;
+  /** Called after chunk `chunk` (0-based) is edited, before scoring (e.g. to save the state). */
+  readonly afterEdits?: (chunk: number) => Promise<void>;
+  /** Called after each sample is scored with the samples done and the total. */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+/** What {@linkcode evaluateSequential} returns. */
+export interface Evaluation {
+  /** The results per chunk. */
+  readonly chunks: SampleResult[][];
+  /** Samples left out because they do not fill a last chunk. */
+  readonly dropped: number;
+}
+
+/** The scored examples of a sample, by group and kind, in one fixed order. */
+function examplesOf(s: EditSample): { group: string; kind: string; example: Example }[] {
+  const out = [
+    { group: "reliability", kind: "request", example: s.request },
+    { group: "generality", kind: "text_rephrase", example: s.generality.text_rephrase },
+    { group: "generality", kind: "image_rephrase", example: s.generality.image_rephrase },
+    { group: "locality", kind: "text_loc", example: s.locality.text_loc },
+    { group: "locality", kind: "image_loc", example: s.locality.image_loc },
+  ];
+  for (const p of s.portability ?? []) {
+    out.push({ group: "portability", kind: "one_hop", example: p });
+  }
+  return out;
+}
+
+interface Before {
+  readonly predicted: readonly number[];
+  readonly generated: readonly number[];
+}
+
+/** Runs the evaluation (see the module documentation). */
+export async function evaluateSequential(options: EvaluateOptions): Promise<Evaluation> {
+  const { model, decode, editN } = options;
+  const { chunks, dropped } = chunksOf(options.samples, editN);
+  const total = chunks.length * editN;
+  const out: SampleResult[][] = [];
+  let done = 0;
+  await model.restore();
+  for (const [c, chunk] of chunks.entries()) {
+    // pre-edit predictions of the locality examples, once, on the unedited model
+    const before = new Map<Example, Before>();
+    for (const s of chunk) {
+      const loc = [s.locality.text_loc, s.locality.image_loc];
+      const preds = await model.predict(loc);
+      for (const [i, e] of loc.entries()) {
+        const generated = await model.generate(e, preds[i].target.length);
+        before.set(e, { predicted: preds[i].predicted, generated });
+      }
+    }
+    const editTimes: number[] = [];
+    for (const s of chunk) {
+      const t0 = performance.now();
+      await model.edit(s.request);
+      editTimes.push((performance.now() - t0) / 1000);
+    }
+    await options.afterEdits?.(c);
+    const results: SampleResult[] = [];
+    for (const [k, s] of chunk.entries()) {
+      results.push(await scoreSample(model, s, editTimes[k], before, decode));
+      options.onProgress?.(++done, total);
+    }
+    await model.restore();
+    out.push(results);
+  }
+  return { chunks: out, dropped };
+}
+
+async function scoreSample(
+  model: EditingModel,
+  s: EditSample,
+  editTime: number,
+  before: ReadonlyMap<Example, Before>,
+  decode: (ids: readonly number[]) => string,
+): Promise<SampleResult> {
+  const items = examplesOf(s);
+  const preds: Prediction[] = await model.predict(items.map((i) => i.example));
+  if (preds.length !== items.length) {
+    throw new Error(
+      `${model.editorName}: predict returned ${preds.length} predictions for ${items.length} examples`,
+    );
+  }
+  const result: SampleResult = {
+    index: s.index,
+    reliability: [],
+    generality: {},
+    locality: {},
+    ...(s.portability ? { portability: {} } : {}),
+  };
+  for (const [i, { group, kind, example }] of items.entries()) {
+    const p = preds[i];
+    const what = `record ${s.index} ${kind}`;
+    const generated = await model.generate(example, p.target.length);
+    const row: ExampleResult = {
+      image: example.image,
+      prompt: example.prompt,
+      target: example.target,
+    };
+    if (group === "locality") {
+      const b = before.get(example);
+      if (b === undefined) throw new Error(`${what}: no pre-edit prediction`);
+      row.predict_before_edit = decode(b.predicted);
+      row.predict_after_edit = decode(p.predicted);
+      row.acc = wrap(what, () => agreement(p.predicted, b.predicted));
+      row.greedy_acc = wrap(what, () => greedyAgreement(generated, b.generated, p.target.length));
+    } else {
+      if (group === "reliability") row.edit_time = editTime;
+      row.predict_after_edit = decode(p.predicted);
+      row.generated = decode(generated);
+      row.acc = wrap(what, () => tokenAccuracy(p));
+      row.greedy_acc = wrap(what, () => greedyAccuracy(generated, p.target));
+    }
+    if (group === "reliability") result.reliability.push(row);
+    else {
+      const bucket = result[group as "generality" | "locality" | "portability"]!;
+      (bucket[kind] ??= []).push(row);
+    }
+  }
+  return result;
+}
+
+function wrap(what: string, f: () => number): number {
+  try {
+    return f();
+  } catch (error) {
+    throw new Error(`${what}: ${(error as Error).message}`);
+  }
+}
