@@ -1,0 +1,146 @@
+/**
+ * `deno task infer`: greedy generation with an edited model, from the edits of a previous run
+ * (an expert repository directory or a saved state file, `--edits`) and a trained editor
+ * checkpoint (`-ckpt`). Prints the generated text. Exit status 0 on success, 1 on failure, 2
+ * for bad usage.
+ *
+ * @example
+ * ```sh
+ * deno task infer -mn blip2 -ckpt records/liveedit/blip2-opt-2.7b/EVQA/checkpoints \
+ *   --edits edits/ --image cat.jpg --prompt "What animal is this? The answer is:"
+ * ```
+ *
+ * @module
+ */
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { loadSettings, resolveModel } from "../src/cli/config.ts";
+import { parseDeviceFlags } from "../src/cli/devices.ts";
+import { editorEntry } from "../src/cli/editors.ts";
+import { formatHelp, parseFlags, UsageError } from "../src/cli/flags.ts";
+import { exitStatus, type TaskContext, withDefaults } from "../src/cli/task.ts";
+import { loadTokenizer } from "../src/io/tokenizer.ts";
+import { checkpointModelId, findCheckpoint } from "../src/train/records.ts";
+
+/** The flags of `deno task infer`. */
+export const INFER_FLAGS = {
+  editorName: {
+    names: ["-en", "--editor-name"],
+    type: "string",
+    default: "liveedit",
+    help: "editor",
+  },
+  modelName: {
+    names: ["-mn", "--model-name"],
+    type: "string",
+    required: true,
+    help:
+      "backbone: blip2, llava, minigpt4 (directories from liveedit.config.json), or a model directory",
+  },
+  ckpt: {
+    names: ["-ckpt", "--editor-ckpt-path"],
+    type: "string",
+    noneable: true,
+    metavar: "PATH",
+    help: "trained editor: a checkpoint (.json), a checkpoints/ directory or a run directory",
+  },
+  edits: {
+    names: ["--edits"],
+    type: "string",
+    metavar: "PATH",
+    help: "the edits: an expert repository directory or a saved state file",
+  },
+  image: {
+    names: ["--image"],
+    type: "string",
+    metavar: "IMG",
+    help: "image file (omit: text only)",
+  },
+  prompt: { names: ["--prompt"], type: "string", required: true, metavar: "TEXT", help: "prompt" },
+  maxNewTokens: {
+    names: ["--max-new-tokens"],
+    type: "int",
+    default: 32,
+    min: 1,
+    metavar: "N",
+    help: "most tokens generated",
+  },
+  device: {
+    names: ["-dvc", "--device"],
+    type: "string",
+    default: "cpu",
+    help: "device: cpu, cpu:N, cuda:N, webgpu",
+  },
+  modelDir: {
+    names: ["--model-dir"],
+    type: "string",
+    metavar: "DIR",
+    help: "the backbone's model directory (overrides liveedit.config.json)",
+  },
+  config: {
+    names: ["--config"],
+    type: "string",
+    metavar: "FILE",
+    help: "settings file (default liveedit.config.json in the working directory)",
+  },
+  help: { names: ["-h", "--help"], type: "boolean", help: "print this help" },
+} as const;
+
+const USAGE =
+  "deno task infer -mn MODEL -ckpt PATH --edits PATH [--image IMG] --prompt TEXT [options]";
+const DESCRIPTION = "Greedy generation with an edited model; prints the generated text.";
+
+/** Runs `deno task infer` with `argv`; resolves with the exit status. */
+export function runInfer(argv: readonly string[], context: TaskContext = {}): Promise<number> {
+  const ctx = withDefaults(context);
+  return exitStatus(ctx, "run `deno task infer --help` for the flags", async () => {
+    const flags = parseFlags(INFER_FLAGS, argv);
+    if (flags.help) {
+      ctx.print(formatHelp(USAGE, DESCRIPTION, INFER_FLAGS));
+      return 0;
+    }
+    const { device } = parseDeviceFlags(flags.device);
+    const editorName = flags.editorName.toLowerCase();
+    const entry = editorEntry(ctx.editors, editorName);
+    const model = resolveModel(
+      flags.modelName,
+      flags.modelDir,
+      await loadSettings(flags.config, ctx.cwd),
+      ctx.cwd,
+    );
+    const image = flags.image === undefined ? null : resolve(ctx.cwd, flags.image);
+    if (image !== null && !existsSync(image)) {
+      throw new UsageError(`--image ${image} does not exist`);
+    }
+    const edits = flags.edits === undefined ? null : resolve(ctx.cwd, flags.edits);
+    if (edits !== null && !existsSync(edits)) {
+      throw new UsageError(`--edits ${edits} does not exist`);
+    }
+    if (flags.ckpt === undefined && entry.createTrainer !== undefined) {
+      throw new UsageError(`editor ${editorName} needs a trained checkpoint: pass -ckpt PATH`);
+    }
+    const checkpoint = flags.ckpt === undefined
+      ? null
+      : await findCheckpoint(resolve(ctx.cwd, flags.ckpt));
+    const tokenizer = await loadTokenizer(model.dir);
+    const editing = await entry.openModel({
+      modelDir: model.dir,
+      modelName: model.name,
+      device,
+      checkpoint,
+      checkpointModel: checkpointModelId(editorName, model.name),
+      edits,
+    });
+    try {
+      const ids = await editing.generate(
+        { image, prompt: flags.prompt, target: "" },
+        flags.maxNewTokens,
+      );
+      ctx.print(tokenizer.decode(ids, { skipSpecialTokens: true }));
+    } finally {
+      await editing.close();
+    }
+  });
+}
+
+if (import.meta.main) Deno.exit(await runInfer(Deno.args));

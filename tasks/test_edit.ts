@@ -1,0 +1,270 @@
+/**
+ * `deno task test-edit`: lifelong-editing evaluation, as the original `test_vllm_edit.py`
+ * (same flags, short and long; `--help` lists them). Edits `-sen` requests at a time (1 is
+ * single editing), scores Rel., T-Gen., M-Gen., T-Loc., M-Loc. (and VLKEB portability with
+ * `--split eval_onehop`), teacher-forced and greedy, and writes
+ * `eval_results/<editor>/<model>/<EVAL_NAME>/sequential_edit_<N>/` (`results.json`,
+ * `mean_results.json`, `config.json`; `edited_states/` with `-saveckpt`), all at once. An
+ * existing result directory is refused unless `--force`. Prints a closing table. Exit status 0
+ * on success, 1 on failure, 2 for bad usage.
+ *
+ * @example
+ * ```sh
+ * deno task test-edit -en liveedit -mn blip2 -sen 1000 -dvc cuda:0 -dn EVQA \
+ *   -ckpt records/liveedit/blip2-opt-2.7b/EVQA/checkpoints
+ * ```
+ *
+ * @module
+ */
+import { join, resolve } from "node:path";
+import { loadSettings, resolveDataRoot, resolveModel } from "../src/cli/config.ts";
+import { parseDeviceFlags } from "../src/cli/devices.ts";
+import { editorEntry } from "../src/cli/editors.ts";
+import { formatHelp, parseFlags, UsageError } from "../src/cli/flags.ts";
+import { Progress } from "../src/cli/progress.ts";
+import { exitStatus, type TaskContext, withDefaults } from "../src/cli/task.ts";
+import { DATA_NAMES, DATASETS, loadDataset, type Split } from "../src/data/datasets.ts";
+import { evaluateSequential } from "../src/eval/evaluate.ts";
+import { beginResultDir, checkResultDir, resultDir } from "../src/eval/output.ts";
+import { meanResultsFile, roundFloats } from "../src/eval/results.ts";
+import { summaryTable } from "../src/eval/table.ts";
+import { writeJsonAtomic } from "../src/io/atomic.ts";
+import { loadTokenizer } from "../src/io/tokenizer.ts";
+import { checkpointModelId, findCheckpoint } from "../src/train/records.ts";
+
+/** The flags of `deno task test-edit`. */
+export const TEST_EDIT_FLAGS = {
+  editorName: {
+    names: ["-en", "--editor-name"],
+    type: "string",
+    required: true,
+    help: "editor, e.g. liveedit",
+  },
+  modelName: {
+    names: ["-mn", "--model-name", "--edit-model-name"],
+    type: "string",
+    required: true,
+    help:
+      "backbone: blip2, llava, minigpt4 (directories from liveedit.config.json), or a model directory",
+  },
+  sequentialEditN: {
+    names: ["-sen", "--sequential-edit-n"],
+    type: "int",
+    required: true,
+    min: 1,
+    help: "edits before scoring (1: single editing)",
+  },
+  evalNamePrefix: {
+    names: ["-enp", "--eval-name-prefix", "--eval-name-postfix"],
+    type: "string",
+    default: "",
+    help: "added to the evaluation name: <DATA>-<enp> (the original's postfix)",
+  },
+  device: {
+    names: ["-dvc", "--device"],
+    type: "string",
+    default: "cpu",
+    help: "device: cpu, cpu:N, cuda:N, webgpu",
+  },
+  ckpt: {
+    names: ["-ckpt", "--editor-ckpt-path"],
+    type: "string",
+    noneable: true,
+    metavar: "PATH",
+    help: "trained editor: a checkpoint (.json), a checkpoints/ directory or a run directory",
+  },
+  dataName: {
+    names: ["-dn", "--data-name"],
+    type: "string",
+    required: true,
+    help: `evaluation data set: ${DATA_NAMES.join(", ")}`,
+  },
+  dataSampleN: {
+    names: ["-dsn", "--data-sample-n"],
+    type: "int",
+    min: 1,
+    help: "use only the first N evaluation records",
+  },
+  saveCkpt: {
+    names: ["-saveckpt", "--save-ckpt"],
+    type: "boolean",
+    help: "write the edited state of every chunk to edited_states/",
+  },
+  split: {
+    names: ["--split"],
+    type: "string",
+    default: "eval",
+    choices: ["eval", "eval_onehop"],
+    help: "eval_onehop: VLKEB's eval_edit_onehop.json, with portability",
+  },
+  dataRoot: {
+    names: ["--data-root"],
+    type: "string",
+    metavar: "DIR",
+    help: "directory holding easy-edit-mm/ and VLKEB/ (default: config dataRoot, else data)",
+  },
+  evalResults: {
+    names: ["--eval-results"],
+    type: "string",
+    default: "eval_results",
+    metavar: "DIR",
+    help: "where results are written",
+  },
+  modelDir: {
+    names: ["--model-dir"],
+    type: "string",
+    metavar: "DIR",
+    help: "the backbone's model directory (overrides liveedit.config.json)",
+  },
+  config: {
+    names: ["--config"],
+    type: "string",
+    metavar: "FILE",
+    help: "settings file (default liveedit.config.json in the working directory)",
+  },
+  skipMissingImages: {
+    names: ["--skip-missing-images"],
+    type: "boolean",
+    help: "skip records whose images are missing instead of failing",
+  },
+  force: { names: ["--force"], type: "boolean", help: "replace an existing result directory" },
+  help: { names: ["-h", "--help"], type: "boolean", help: "print this help" },
+} as const;
+
+const USAGE = "deno task test-edit -en EDITOR -mn MODEL -sen N -dn DATA [-ckpt PATH] [options]";
+const DESCRIPTION =
+  "Evaluates lifelong editing (the original test_vllm_edit.py): edit N requests, score them,\n" +
+  "restore, repeat. Writes eval_results/<editor>/<model>/<EVAL_NAME>/sequential_edit_<N>/.";
+
+/** Runs `deno task test-edit` with `argv`; resolves with the exit status. */
+export function runTestEdit(argv: readonly string[], context: TaskContext = {}): Promise<number> {
+  const ctx = withDefaults(context);
+  return exitStatus(ctx, "run `deno task test-edit --help` for the flags", async () => {
+    const flags = parseFlags(TEST_EDIT_FLAGS, argv);
+    if (flags.help) {
+      ctx.print(formatHelp(USAGE, DESCRIPTION, TEST_EDIT_FLAGS));
+      return 0;
+    }
+    const dataName = flags.dataName.toUpperCase();
+    if (!(DATA_NAMES as readonly string[]).includes(dataName)) {
+      throw new UsageError(
+        `unknown data name ${JSON.stringify(flags.dataName)} (valid: ${DATA_NAMES.join(", ")})`,
+      );
+    }
+    const split = flags.split as Split;
+    if (DATASETS[dataName as keyof typeof DATASETS].files[split] === undefined) {
+      throw new UsageError(`data set ${dataName} has no split ${split}`);
+    }
+    const { device } = parseDeviceFlags(flags.device);
+    const editorName = flags.editorName.toLowerCase();
+    const entry = editorEntry(ctx.editors, editorName);
+    const settings = await loadSettings(flags.config, ctx.cwd);
+    const model = resolveModel(flags.modelName, flags.modelDir, settings, ctx.cwd);
+    const evalName = [dataName + (split === "eval_onehop" ? "-onehop" : ""), flags.evalNamePrefix]
+      .filter((p) => p !== "").join("-");
+    const dir = resultDir(
+      resolve(ctx.cwd, flags.evalResults),
+      editorName,
+      model.name,
+      evalName,
+      flags.sequentialEditN,
+    );
+    checkResultDir(dir, flags.force ?? false);
+    const data = await loadDataset(dataName, split, {
+      dataRoot: resolveDataRoot(flags.dataRoot, settings, ctx.cwd),
+      limit: flags.dataSampleN,
+      skipMissingImages: flags.skipMissingImages,
+    });
+    for (const w of data.warnings) ctx.print(`warning: ${w}`);
+    if (data.samples.length < flags.sequentialEditN) {
+      throw new UsageError(
+        `-sen ${flags.sequentialEditN} is more than the ${data.samples.length} samples of ${data.file}`,
+      );
+    }
+    if (flags.ckpt === undefined && entry.createTrainer !== undefined) {
+      throw new UsageError(`editor ${editorName} needs a trained checkpoint: pass -ckpt PATH`);
+    }
+    const checkpoint = flags.ckpt === undefined
+      ? null
+      : await findCheckpoint(resolve(ctx.cwd, flags.ckpt));
+    const tokenizer = await loadTokenizer(model.dir);
+    const editing = await entry.openModel({
+      modelDir: model.dir,
+      modelName: model.name,
+      device,
+      checkpoint,
+      checkpointModel: checkpointModelId(editorName, model.name),
+    });
+    try {
+      const pending = await beginResultDir(dir, flags.force ?? false);
+      try {
+        const started = new Date().toISOString();
+        const statesDir = join(pending.tmp, "edited_states");
+        const width = String(Math.floor(data.samples.length / flags.sequentialEditN) - 1).length;
+        if (flags.saveCkpt) await Deno.mkdir(statesDir);
+        const progress = new Progress({
+          total: Math.floor(data.samples.length / flags.sequentialEditN) * flags.sequentialEditN,
+          label: `test-edit sequential_edit_${flags.sequentialEditN}`,
+          unit: "edit",
+          tty: ctx.tty,
+          write: ctx.tty ? undefined : (text) => ctx.print(text.trimEnd()),
+        });
+        const evaluation = await evaluateSequential({
+          model: editing,
+          samples: data.samples,
+          editN: flags.sequentialEditN,
+          decode: (ids) => tokenizer.decode([...ids]),
+          afterEdits: flags.saveCkpt
+            ? (c) =>
+              editing.saveState(
+                join(statesDir, `chunk_${String(c).padStart(width, "0")}.safetensors`),
+              )
+            : undefined,
+          onProgress: (done) => progress.update(done),
+        });
+        progress.done();
+        const means = meanResultsFile(evaluation.chunks);
+        await writeJsonAtomic(join(pending.tmp, "results.json"), roundFloats(evaluation.chunks));
+        await writeJsonAtomic(join(pending.tmp, "mean_results.json"), roundFloats(means));
+        await writeJsonAtomic(join(pending.tmp, "config.json"), {
+          editor_name: editorName,
+          model_name: model.name,
+          model_dir: model.dir,
+          editor_ckpt_path: checkpoint,
+          data_name: dataName,
+          split,
+          data_file: data.file,
+          image_root: data.imageRoot,
+          data_sample_n: flags.dataSampleN ?? null,
+          samples: data.samples.length,
+          skipped_records: data.skipped,
+          sequential_edit_n: flags.sequentialEditN,
+          chunks: evaluation.chunks.length,
+          samples_left_out: evaluation.dropped,
+          evaluation_name: evalName,
+          device,
+          save_ckpt: flags.saveCkpt ?? false,
+          started,
+          finished: new Date().toISOString(),
+          argv,
+        });
+        await pending.commit();
+        if (evaluation.dropped > 0) {
+          ctx.print(
+            `note: the last ${evaluation.dropped} samples do not fill a chunk of ` +
+              `${flags.sequentialEditN} and were not evaluated (as the original)`,
+          );
+        }
+        ctx.print(`results: ${dir}`);
+        ctx.print(summaryTable(means.total_mean));
+      } catch (error) {
+        await pending.abort();
+        throw error;
+      }
+    } finally {
+      await editing.close();
+    }
+  });
+}
+
+if (import.meta.main) Deno.exit(await runTestEdit(Deno.args));
