@@ -35,7 +35,7 @@ export async function makeWorkspace(
 ): Promise<Workspace> {
   const n = options.records ?? 12;
   const modelDir = join(dir, "models", "tiny-model");
-  await writeTinyModel(modelDir, { arch: options.arch ?? "blip2-opt", layers: 2, seed: 3 });
+  await writeTinyModel(modelDir, { arch: options.arch ?? "blip2-opt", seed: 3 });
   const dataRoot = join(dir, "data");
   const records = Array.from({ length: n }, (_, i) => rawRecord(i));
   const vqa = join(dataRoot, "easy-edit-mm", "vqa");
