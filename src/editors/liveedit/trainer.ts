@@ -1,0 +1,390 @@
+/**
+ * Training LiveEdit on a frozen VLLM (spec §4) as an {@linkcode EditorTrainer}.
+ *
+ * - {@linkcode LiveEditTrainer.prepare} runs the frozen backbone on every example of a batch —
+ *   the request (`rel`), its text and image rephrases (`gen_text`, `gen_image`) and its image
+ *   locality example (`loc`) — up to and including layer `l_e`, and keeps the hidden states,
+ *   the label ids / masks, the attention masks, the four token ranges of every sequence and
+ *   the unedited model's logits of the locality examples at their last `L` (label) positions.
+ *   A pure function of the batch: a background producer may run it anywhere, ahead of time.
+ * - {@linkcode LiveEditTrainer.step} runs ONE compiled graph (`buildStepGraph`, dynamic dims
+ *   for the batch and every length, compiled on the first step and reused): experts of the
+ *   requests, the residual of every example under its expert mask, the decoder continued at
+ *   layer `l_e + 1` from `H + residual` (as inference runs it) to the per-sample mean token
+ *   cross-entropy (`rel`, `gen_text`, `gen_image`) and KL(p_edited ‖ p_original) (`loc`), the
+ *   soft routing loss (`soft`) and the two hard routing losses (`hard_neib`, `hard_prot`); the
+ *   total and the gradients of every editor parameter; then PyTorch's Adam at the given lr. A
+ *   NaN or infinite loss part or gradient throws, naming the step and the part, before any
+ *   weight changes.
+ * - Masks and pairs of step `t` (1-based, as Adam counts) come from an {@linkcode Rng} seeded
+ *   by `(seed, t)` ({@linkcode stepSampling}), so they depend on the trainer state only through
+ *   Adam's step count: restoring {@linkcode LiveEditTrainer.state} into a trainer with the same
+ *   seed resumes with exactly the losses of an uninterrupted run.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import type { EditorTrainer, PreparedBatch, StepLosses, TrainerState } from "../api.ts";
+import type { EditSample, Example } from "../../data/sample.ts";
+import type { Value } from "../../graph/ir.ts";
+import type { Vllm, VllmGraph } from "../../models/vllm/vllm.ts";
+import type { VllmRunner } from "../../models/vllm/runner.ts";
+import { toNumbers } from "../../tensor/elements.ts";
+import { Rng } from "../../tensor/rng.ts";
+import { Tensor } from "../../tensor/tensor.ts";
+import { Adam } from "../../train/adam.ts";
+import {
+  checkBackbone,
+  continuationInputNames,
+  continuationLoss,
+  lastPositionsHost,
+  layerReps,
+  requestParts,
+  rowReps,
+} from "./backbone.ts";
+import type { EditorDims, LiveEditConfig } from "./config.ts";
+import {
+  buildTrainingGraph,
+  type ExampleGroup,
+  type ExampleKind,
+  packTrainBatch,
+  type PairRef,
+  sampleExpertMasks,
+  samplePairs,
+  type TrainSequence,
+} from "./losses.ts";
+import { checkParams, type EditorParams, initParams, paramSpecs } from "./params.ts";
+import type { Range } from "./tokens.ts";
+
+/** The example groups of a training batch: one example of each per sample. */
+export const TRAIN_GROUPS: readonly ExampleGroup[] = [
+  { name: "rel", kind: "rel" },
+  { name: "gen_text", kind: "gen" },
+  { name: "gen_image", kind: "gen" },
+  { name: "loc", kind: "loc" },
+];
+
+/** The loss parts a step reports (besides the total), in the order they are checked. */
+export const LOSS_PARTS: readonly string[] = [
+  ...TRAIN_GROUPS.map((g) => g.name),
+  "soft",
+  "hard_neib",
+  "hard_prot",
+];
+
+/** The step graph's output of each loss part. */
+const PART_OUTPUT: Readonly<Record<string, string>> = {
+  ...Object.fromEntries(TRAIN_GROUPS.map((g) => [g.name, `loss/${g.name}`])),
+  soft: "soft/loss",
+  hard_neib: "hard_neib/loss",
+  hard_prot: "hard_prot/loss",
+};
+
+/** The example of `sample` in group `group` (see {@linkcode TRAIN_GROUPS}). */
+function groupExample(sample: EditSample, group: string): Example {
+  switch (group) {
+    case "rel":
+      return sample.request;
+    case "gen_text":
+      return sample.generality.text_rephrase;
+    case "gen_image":
+      return sample.generality.image_rephrase;
+    case "loc":
+      return sample.locality.image_loc;
+  }
+  throw new Error(`LiveEdit training: unknown group '${group}'`);
+}
+
+/** The JSON side of a prepared batch. */
+interface PreparedInfo {
+  /** Samples in the batch. */
+  readonly size: number;
+  /** Per group: each row's four ranges and its length. */
+  readonly groups: Readonly<Record<string, { ranges: Range[][]; lengths: number[] }>>;
+}
+
+/** Masks and pairs of one step (spec §4). */
+export interface StepSampling {
+  /** Expert masks per kind, `[b][b]` (one request per sample). */
+  readonly masks: Readonly<Record<ExampleKind, readonly (readonly boolean[])[]>>;
+  /** Neighbour pairs per sample. */
+  readonly neighbourPairs: readonly (readonly [PairRef, PairRef])[];
+  /** Prototype pairs per sample. */
+  readonly prototypePairs: readonly (readonly [PairRef, PairRef])[];
+}
+
+/**
+ * The masks and pairs of step `step` (1-based) for a batch of `b` samples: drawn from an
+ * {@linkcode Rng} whose seed is a hash of `(seed, step)`, masks first, then pairs.
+ */
+export function stepSampling(seed: number, step: number, b: number): StepSampling {
+  const digest = createHash("sha256").update(`liveedit-train/${seed}/${step}`).digest();
+  const rng = new Rng(digest.readUInt32BE(0) * 2 ** 21 + (digest.readUInt32BE(4) >>> 11));
+  const masks = sampleExpertMasks(rng, new Array(b).fill(1), new Array(b).fill(0));
+  return { masks, ...samplePairs(rng, b, TRAIN_GROUPS) };
+}
+
+/** Options of {@linkcode buildStepGraph}. */
+export interface StepGraphOptions {
+  /** Also output each group's logits as `logits/<group>` (for checks; large). */
+  readonly logits?: boolean;
+}
+
+/**
+ * The training step graph of `config`'s editor on `vllm`: outputs `total_loss`, the loss parts
+ * (`loss/<group>`, `soft/loss`, `hard_neib/loss`, `hard_prot/loss`) and `grad/<param>` for
+ * every editor parameter. Inputs: the parameters, {@linkcode stepFeeds}.
+ */
+export function buildStepGraph(
+  vllm: Vllm,
+  config: LiveEditConfig,
+  options: StepGraphOptions = {},
+): VllmGraph {
+  const logits: Record<string, Value> = {};
+  const t = buildTrainingGraph(
+    config.dims,
+    config.train,
+    TRAIN_GROUPS,
+    continuationLoss(vllm, config.editLayerI, logits),
+  );
+  const outputs: Record<string, Value> = { total_loss: t.outputs.total_loss };
+  for (const name of Object.values(PART_OUTPUT)) outputs[name] = t.outputs[name];
+  for (const [name, g] of Object.entries(t.grads)) outputs[`grad/${name}`] = g;
+  if (options.logits) {
+    for (const [name, v] of Object.entries(logits)) outputs[`logits/${name}`] = v;
+  }
+  return { graph: t.graph, outputs };
+}
+
+/** `prepared.tensors[name]`, or an error naming it. */
+function tensorOf(prepared: PreparedBatch, name: string): Tensor {
+  const t = prepared.tensors[name];
+  if (t === undefined) throw new Error(`LiveEdit prepared batch: tensor '${name}' is missing`);
+  return t;
+}
+
+/** The checked JSON side of `prepared`. */
+function infoOf(prepared: PreparedBatch): PreparedInfo {
+  const info = prepared.info as PreparedInfo | null;
+  const size = info?.size;
+  if (!Number.isSafeInteger(size) || size! < 1) {
+    throw new Error(`LiveEdit prepared batch: info.size must be an integer >= 1, got ${size}`);
+  }
+  for (const { name } of TRAIN_GROUPS) {
+    const g = info!.groups?.[name];
+    if (g?.ranges?.length !== size || g?.lengths?.length !== size) {
+      throw new Error(`LiveEdit prepared batch: info.groups.${name} must have ${size} rows`);
+    }
+  }
+  return info!;
+}
+
+/**
+ * The feeds of {@linkcode buildStepGraph} but the parameters: the batch's sequences, ranges,
+ * masks and pairs (`packTrainBatch`), and per group the attention mask, labels and (locality)
+ * the original logits. Throws naming a missing or malformed tensor or field.
+ */
+export function stepFeeds(
+  dims: EditorDims,
+  prepared: PreparedBatch,
+  sampling: StepSampling,
+): Record<string, Tensor> {
+  const info = infoOf(prepared);
+  const groups: Record<string, TrainSequence[]> = {};
+  const feeds: Record<string, Tensor> = {};
+  for (const { name, kind } of TRAIN_GROUPS) {
+    const hidden = tensorOf(prepared, `${name}/hidden`);
+    if (hidden.dtype !== "f32" || hidden.rank !== 3 || hidden.shape[0] !== info.size) {
+      throw new Error(
+        `LiveEdit prepared batch: '${name}/hidden' must be f32 [${info.size}, T, d], got ` +
+          `${hidden.dtype}[${hidden.shape}]`,
+      );
+    }
+    const { ranges, lengths } = info.groups[name];
+    groups[name] = lengths.map((len, r) => ({
+      reps: rowReps(hidden as Tensor<"f32">, r, len),
+      ranges: ranges[r],
+    }));
+    const names = continuationInputNames(name);
+    feeds[names.attentionMask] = tensorOf(prepared, names.attentionMask);
+    feeds[names.labelIds] = tensorOf(prepared, names.labelIds);
+    feeds[names.labelMasks] = tensorOf(prepared, names.labelMasks);
+    if (kind === "loc") feeds[names.originalLogits] = tensorOf(prepared, names.originalLogits);
+  }
+  return {
+    ...packTrainBatch(dims, TRAIN_GROUPS, { edits: groups.rel, groups, ...sampling }),
+    ...feeds,
+  };
+}
+
+/** Options of {@linkcode LiveEditTrainer.create}. */
+export interface LiveEditTrainerOptions {
+  /** The frozen VLLM's runner (the step graph's session is compiled and kept in it). */
+  readonly runner: VllmRunner;
+  /** Editor config (dims, edit layer, loss weights, default lr). */
+  readonly config: LiveEditConfig;
+  /** Seed of the initial weights (when `params` is absent) and of every step's sampling. */
+  readonly seed: number;
+  /** Initial weights (copied); default: PyTorch's initialisation from `Rng(seed)`. */
+  readonly params?: EditorParams;
+  /** Called by {@linkcode LiveEditTrainer.close} (e.g. closing a runner opened for it). */
+  readonly onClose?: () => Promise<void>;
+}
+
+/** LiveEdit's trainer on a frozen VLLM (see the module docs). */
+export class LiveEditTrainer implements EditorTrainer {
+  /** The editor config. */
+  readonly config: LiveEditConfig;
+  /** The runner of the frozen VLLM. */
+  readonly runner: VllmRunner;
+  /** The sampling seed. */
+  readonly seed: number;
+  readonly #params: EditorParams;
+  readonly #adam: Adam;
+  readonly #onClose?: () => Promise<void>;
+
+  private constructor(options: LiveEditTrainerOptions, params: EditorParams) {
+    this.config = options.config;
+    this.runner = options.runner;
+    this.seed = options.seed;
+    this.#params = params;
+    this.#adam = new Adam(params, { lr: options.config.train.lr });
+    this.#onClose = options.onClose;
+  }
+
+  /**
+   * A trainer with fresh (or the given) weights and a fresh Adam. Throws naming the config
+   * field that does not fit the VLLM, or the parameter that does not fit the config.
+   */
+  static create(options: LiveEditTrainerOptions): LiveEditTrainer {
+    checkBackbone(options.config, options.runner);
+    const dims = options.config.dims;
+    let params: EditorParams;
+    if (options.params) {
+      checkParams(options.params, dims, "LiveEditTrainer.create");
+      params = copyParams(options.params);
+    } else {
+      params = initParams(dims, new Rng(options.seed));
+    }
+    return new LiveEditTrainer(options, params);
+  }
+
+  /** The trainable parameters (the live tensors the optimiser updates in place). */
+  parameters(): EditorParams {
+    return this.#params;
+  }
+
+  /** Number of steps taken (Adam's step count). */
+  get stepCount(): number {
+    return this.#adam.stepCount;
+  }
+
+  /** Runs the frozen backbone for `batch` (see the module docs). */
+  async prepare(batch: readonly EditSample[]): Promise<PreparedBatch> {
+    if (batch.length === 0) throw new Error("LiveEditTrainer.prepare: empty batch");
+    const layer = this.config.editLayerI;
+    const tensors: Record<string, Tensor> = {};
+    const groups: Record<string, { ranges: Range[][]; lengths: number[] }> = {};
+    for (const { name, kind } of TRAIN_GROUPS) {
+      const examples = batch.map((s) => groupExample(s, name));
+      const { batch: vb, hidden } = await layerReps(this.runner, layer, examples);
+      const names = continuationInputNames(name);
+      tensors[`${name}/hidden`] = hidden;
+      tensors[names.attentionMask] = vb.attentionMask;
+      tensors[names.labelIds] = vb.labelIds;
+      tensors[names.labelMasks] = vb.labelMasks;
+      groups[name] = {
+        ranges: batch.map((s, r) =>
+          requestParts(vb, r, `sample ${s.index} ${name} "${examples[r].prompt}"`)
+        ),
+        lengths: [...vb.lengths],
+      };
+      if (kind === "loc") {
+        const logits = await this.runner.logitsFrom(layer, hidden, vb.attentionMask);
+        tensors[names.originalLogits] = lastPositionsHost(logits, vb.labelIds.shape[1]);
+      }
+    }
+    return { tensors, info: { size: batch.length, groups } satisfies PreparedInfo };
+  }
+
+  /**
+   * Runs the step graph on `batch` with this step's sampling and returns its outputs (losses,
+   * gradients and, with `options.logits`, each group's logits) without updating anything.
+   */
+  async evaluate(
+    batch: PreparedBatch,
+    options: StepGraphOptions = {},
+    sampling?: StepSampling,
+  ): Promise<Record<string, Tensor>> {
+    const s = sampling ?? stepSampling(this.seed, this.stepCount + 1, infoOf(batch).size);
+    const key = `liveedit-step:${options.logits ? "logits" : "train"}`;
+    return await this.runner.run(
+      key,
+      () => buildStepGraph(this.runner.vllm, this.config, options),
+      { ...this.#params, ...stepFeeds(this.config.dims, batch, s) },
+    );
+  }
+
+  /**
+   * One optimisation step at `lr` (see the module docs). Throws `LiveEdit training step N:
+   * loss part 'P' is NaN (weights not updated)` (or an infinite value, or a gradient) before
+   * the update.
+   */
+  async step(batch: PreparedBatch, lr: number): Promise<StepLosses> {
+    const step = this.stepCount + 1;
+    const out = await this.evaluate(batch);
+    const losses = stepLosses(out);
+    for (const [part, v] of [...Object.entries(losses.parts), ["total", losses.total] as const]) {
+      if (!Number.isFinite(v)) {
+        throw new Error(
+          `LiveEdit training step ${step}: loss part '${part}' is ${v} (weights not updated)`,
+        );
+      }
+    }
+    const grads: Record<string, Tensor> = {};
+    for (const { name } of paramSpecs(this.config.dims)) {
+      const g = out[`grad/${name}`];
+      if (!(g.data as Float32Array).every(Number.isFinite)) {
+        throw new Error(
+          `LiveEdit training step ${step}: the gradient of '${name}' is not finite ` +
+            `(weights not updated)`,
+        );
+      }
+      grads[name] = g;
+    }
+    this.#adam.step(grads as Record<string, Tensor<"f32">>, lr);
+    return losses;
+  }
+
+  /** Copies of the weights and the optimiser state. */
+  state(): TrainerState {
+    return { weights: copyParams(this.#params), adam: this.#adam.state() };
+  }
+
+  /** Restores {@linkcode LiveEditTrainer.state} (copied in); errors name the tensor at fault. */
+  load(state: TrainerState): void {
+    checkParams(state.weights, this.config.dims, "LiveEditTrainer.load");
+    this.#adam.load(state.adam);
+    for (const [name, t] of Object.entries(this.#params)) t.data.set(state.weights[name].data);
+  }
+
+  /** Runs the `onClose` given at creation (the step session lives in the runner). */
+  async close(): Promise<void> {
+    await this.#onClose?.();
+  }
+}
+
+/** Copies of `params`. */
+function copyParams(params: Readonly<Record<string, Tensor<"f32">>>): EditorParams {
+  return Object.fromEntries(
+    Object.entries(params).map(([k, t]) => [k, new Tensor("f32", t.shape, t.data.slice())]),
+  );
+}
+
+/** The loss parts of a step's outputs, for checks: `{ total, parts }`. */
+export function stepLosses(out: Readonly<Record<string, Tensor>>): StepLosses {
+  const parts = Object.fromEntries(
+    LOSS_PARTS.map((p) => [p, toNumbers(out[PART_OUTPUT[p]])[0]]),
+  );
+  return { total: toNumbers(out.total_loss)[0], parts };
+}
