@@ -1,0 +1,155 @@
+/**
+ * LiveEdit as the tasks use it: {@linkcode openLiveEditModel} (an `EditingModel` of `../api.ts`
+ * for `test-edit` and `infer`) and {@linkcode createLiveEditTrainer} (an `EditorTrainer` for
+ * `train`), each on a VLLM model directory (or an opened {@linkcode Vllm}) with a config
+ * (a shipped backbone name, `"tiny"` for `make-tiny` models, or a JSON path).
+ *
+ * @example
+ * ```ts ignore
+ * const trainer = await createLiveEditTrainer({ model: "models/blip2-opt-2.7b", config: "blip2", seed: 0 });
+ * const losses = await trainer.step(await trainer.prepare(samples), 1e-4);
+ * const model = await openLiveEditModel({ model: "models/blip2-opt-2.7b", config: "blip2", weights: "ckpt.safetensors" });
+ * await model.edit(sample.request);
+ * const [p] = await model.predict([sample.request]);
+ * ```
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+import { SafetensorsFile } from "../../io/safetensors.ts";
+import { loadVllm, type Vllm, VllmRunner } from "../../models/vllm/mod.ts";
+import { Rng } from "../../tensor/rng.ts";
+import type { Tensor } from "../../tensor/tensor.ts";
+import { type LiveEditConfig, loadConfig } from "./config.ts";
+import { LiveEditModel } from "./editing_model.ts";
+import type { LiveEditorOptions } from "./editor.ts";
+import { checkParams, type EditorParams, initParams, paramSpecs } from "./params.ts";
+import { LiveEditTrainer } from "./trainer.ts";
+
+export * from "./backbone.ts";
+export * from "./editing_model.ts";
+export * from "./trainer.ts";
+export { type LiveEditConfig, loadConfig } from "./config.ts";
+
+/** Path of the editor config for `make-tiny` backbones (`configs/tiny.json`, d = 64, l_e = 1). */
+export const TINY_CONFIG: string = fileURLToPath(new URL("./configs/tiny.json", import.meta.url));
+
+/** Where the backbone comes from and how it runs. */
+export interface BackboneOptions {
+  /** A VLLM model directory, or an opened VLLM (then the caller closes it). */
+  readonly model: string | Vllm;
+  /**
+   * The editor config: a parsed one, `"blip2"`, `"llava"`, `"minigpt4"`, `"tiny"`
+   * ({@linkcode TINY_CONFIG}), or the path of a JSON file.
+   */
+  readonly config: LiveEditConfig | string;
+  /** Device of the sessions (default `"cpu"`). */
+  readonly device?: string;
+  /** Graph cache directory (default: the user's graph cache). */
+  readonly cacheDir?: string;
+}
+
+/** Options of {@linkcode createLiveEditTrainer}. */
+export interface TrainerOptions extends BackboneOptions {
+  /** Seed of the initial weights and of the masks and pairs of every step. */
+  readonly seed: number;
+  /** Initial weights, or a safetensors file holding them (see {@linkcode loadEditorWeights}). */
+  readonly weights?: EditorParams | string;
+}
+
+/** Options of {@linkcode openLiveEditModel}. */
+export interface ModelOptions extends BackboneOptions {
+  /**
+   * Trained weights, or a safetensors file holding them (see {@linkcode loadEditorWeights});
+   * default: the untrained initialisation from `Rng(seed)`.
+   */
+  readonly weights?: EditorParams | string;
+  /** Seed of the untrained weights when `weights` is absent (default 0). */
+  readonly seed?: number;
+  /** Backbone name reported as `modelName` (default: the config's `edit_model_name`). */
+  readonly modelName?: string;
+  /** Options of the editor's sessions (pool capacity). */
+  readonly editor?: Omit<LiveEditorOptions, "device">;
+}
+
+/**
+ * The editor weights in safetensors file `path`: a training checkpoint's tensors file, an
+ * editor-state file (`saveState`), or a converted checkpoint of the authors. Tensors that are
+ * not editor weights (`exp_avg.*`, `exp_avg_sq.*`, `pool.*`) are left out; errors name `path`
+ * and the missing or misshaped weight.
+ */
+export async function loadEditorWeights(
+  path: string,
+  config: LiveEditConfig,
+): Promise<EditorParams> {
+  const file = await SafetensorsFile.open(path);
+  try {
+    const weights: Record<string, Tensor> = {};
+    for (const { name } of paramSpecs(config.dims)) {
+      if (file.has(name)) weights[name] = await file.read(name);
+    }
+    checkParams(weights, config.dims, path);
+    return weights as EditorParams;
+  } finally {
+    file.close();
+  }
+}
+
+/** The opened backbone, its runner and config, and how to close what was opened here. */
+async function openBackbone(options: BackboneOptions) {
+  const config = typeof options.config !== "string"
+    ? options.config
+    : await loadConfig(options.config === "tiny" ? TINY_CONFIG : options.config);
+  const owned = typeof options.model === "string";
+  const vllm = typeof options.model === "string" ? await loadVllm(options.model) : options.model;
+  const runner = new VllmRunner(vllm, { device: options.device, cacheDir: options.cacheDir });
+  const close = async () => {
+    await runner.close();
+    if (owned) vllm.close();
+  };
+  return { config, runner, close };
+}
+
+/** `weights` itself, or the weights in that file. */
+function resolveWeights(weights: EditorParams | string, config: LiveEditConfig) {
+  return typeof weights === "string" ? loadEditorWeights(weights, config) : weights;
+}
+
+/**
+ * A LiveEdit trainer on the frozen VLLM of `options.model` (see `trainer.ts`). Its `close()`
+ * frees the sessions and closes a model it opened.
+ */
+export async function createLiveEditTrainer(options: TrainerOptions): Promise<LiveEditTrainer> {
+  const { config, runner, close } = await openBackbone(options);
+  try {
+    const params = options.weights ? await resolveWeights(options.weights, config) : undefined;
+    return LiveEditTrainer.create({ runner, config, seed: options.seed, params, onClose: close });
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/**
+ * LiveEdit bound to the VLLM of `options.model` with an empty pool (see `editing_model.ts`).
+ * Its `close()` frees the sessions and closes a model it opened.
+ */
+export async function openLiveEditModel(options: ModelOptions): Promise<LiveEditModel> {
+  const { config, runner, close } = await openBackbone(options);
+  try {
+    const params = options.weights
+      ? await resolveWeights(options.weights, config)
+      : initParams(config.dims, new Rng(options.seed ?? 0));
+    return await LiveEditModel.create({
+      runner,
+      config,
+      params,
+      modelName: options.modelName ?? config.editModelName,
+      editor: { ...options.editor, device: options.device },
+      onClose: close,
+    });
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
