@@ -12,6 +12,7 @@ import type { LiveEditConfig } from "../../../src/editors/liveedit/config.ts";
 import { loadConfig, TINY_CONFIG } from "../../../src/editors/liveedit/mod.ts";
 import { writeTinyModel } from "../../../src/models/tiny/write.ts";
 import { loadVllm, type Vllm, VllmRunner } from "../../../src/models/vllm/mod.ts";
+import { type EditorParams, initParams } from "../../../src/editors/liveedit/params.ts";
 import { Rng } from "../../../src/tensor/rng.ts";
 
 /** A tiny backbone, its runner, the tiny editor config and a scratch directory. */
@@ -117,4 +118,17 @@ export async function syntheticSamples(dir: string, n: number, seed = 1): Promis
     });
   }
   return samples;
+}
+
+/**
+ * Untrained editor weights from `Rng(seed)` with the generators' value projections scaled by
+ * `scale`, so that experts change the logits visibly (untrained residuals are ~1e-3 of H).
+ */
+export function strongParams(config: LiveEditConfig, seed = 0, scale = 30): EditorParams {
+  const params = initParams(config.dims, new Rng(seed));
+  for (const gen of ["moegen_c", "moegen_r"]) {
+    const w = params[`${gen}.ca_lora.v_mlp.weight`].data;
+    for (let i = 0; i < w.length; i++) w[i] *= scale;
+  }
+  return params;
 }
