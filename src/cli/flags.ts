@@ -79,7 +79,7 @@ function looksLikeFlag(arg: string): boolean {
 }
 
 /**
- * Parses `argv` against `specs`. Throws {@linkcode UsageError} naming the flag for an unknown
+ * Parses `argv` against `specs` (a set flag named `help` waives the required flags). Throws {@linkcode UsageError} naming the flag for an unknown
  * flag, a missing or malformed value, a value out of range or not among the choices, a flag
  * given twice, a missing required flag, and for positional arguments.
  */
@@ -138,7 +138,7 @@ export function parseFlags<S extends FlagSpecs>(specs: S, argv: readonly string[
   }
   for (const [key, spec] of Object.entries(specs)) {
     if (out[key] !== undefined) continue;
-    if (spec.required) throw new UsageError(`${spec.names.join("/")} is required`);
+    if (spec.required && out.help !== true) throw new UsageError(`${spec.names.join("/")} is required`);
     if (spec.default !== undefined) {
       out[key] = Array.isArray(spec.default) ? [...spec.default] : spec.default;
     }

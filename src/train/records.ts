@@ -101,7 +101,13 @@ export async function findCheckpoint(path: string): Promise<string> {
     return info.jsonPath;
   }
   const jsonPath = `${abs.replace(/\.(json|safetensors)$/, "")}.json`;
-  if (!existsSync(jsonPath)) throw new Error(`checkpoint ${path}: ${jsonPath} does not exist`);
+  if (!existsSync(jsonPath)) {
+    throw new Error(
+      jsonPath === abs
+        ? `checkpoint ${jsonPath} does not exist`
+        : `checkpoint ${path}: ${jsonPath} does not exist`,
+    );
+  }
   return jsonPath;
 }
 
