@@ -71,6 +71,13 @@ export const INFER_FLAGS = {
     default: "cpu",
     help: "device: cpu, cpu:N, cuda:N, webgpu",
   },
+  editorConfig: {
+    names: ["--editor-config"],
+    type: "string",
+    metavar: "NAME|FILE",
+    help:
+      "editor config: blip2, llava, minigpt4, tiny (make-tiny models) or a JSON file (default: by backbone)",
+  },
   modelDir: {
     names: ["--model-dir"],
     type: "string",
@@ -116,8 +123,10 @@ export function runInfer(argv: readonly string[], context: TaskContext = {}): Pr
     if (edits !== null && !existsSync(edits)) {
       throw new UsageError(`--edits ${edits} does not exist`);
     }
-    if (flags.ckpt === undefined && entry.createTrainer !== undefined) {
-      throw new UsageError(`editor ${editorName} needs a trained checkpoint: pass -ckpt PATH`);
+    if (flags.ckpt === undefined && edits === null && entry.createTrainer !== undefined) {
+      throw new UsageError(
+        `editor ${editorName} needs trained weights: pass -ckpt PATH or --edits with a state file`,
+      );
     }
     const checkpoint = flags.ckpt === undefined
       ? null
@@ -129,6 +138,7 @@ export function runInfer(argv: readonly string[], context: TaskContext = {}): Pr
       device,
       checkpoint,
       checkpointModel: checkpointModelId(editorName, model.name),
+      editorConfig: flags.editorConfig,
       edits,
     });
     try {

@@ -110,6 +110,13 @@ export const TEST_EDIT_FLAGS = {
     metavar: "DIR",
     help: "where results are written",
   },
+  editorConfig: {
+    names: ["--editor-config"],
+    type: "string",
+    metavar: "NAME|FILE",
+    help:
+      "editor config: blip2, llava, minigpt4, tiny (make-tiny models) or a JSON file (default: by backbone)",
+  },
   modelDir: {
     names: ["--model-dir"],
     type: "string",
@@ -194,6 +201,7 @@ export function runTestEdit(argv: readonly string[], context: TaskContext = {}):
       device,
       checkpoint,
       checkpointModel: checkpointModelId(editorName, model.name),
+      editorConfig: flags.editorConfig,
     });
     try {
       const pending = await beginResultDir(dir, flags.force ?? false);

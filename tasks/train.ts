@@ -135,6 +135,13 @@ export const TRAIN_FLAGS = {
     min: 1,
     help: "batches prepared ahead by the background producer",
   },
+  editorConfig: {
+    names: ["--editor-config"],
+    type: "string",
+    metavar: "NAME|FILE",
+    help:
+      "editor config: blip2, llava, minigpt4, tiny (make-tiny models) or a JSON file (default: by backbone)",
+  },
   modelDir: {
     names: ["--model-dir"],
     type: "string",
@@ -244,7 +251,9 @@ export function runTrain(argv: readonly string[], context: TaskContext = {}): Pr
       extraDevices,
       seed,
       batchSize: flags.batchSize,
+      editorConfig: flags.editorConfig,
     });
+    for (const note of session.notes ?? []) ctx.print(`note: ${note}`);
     const { trainer } = session;
     try {
       let rng = new Rng(seed);

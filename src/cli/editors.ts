@@ -8,6 +8,7 @@
  */
 import type { EditingModel, EditorTrainer } from "../editors/api.ts";
 import type { Schedule } from "../train/schedule.ts";
+import { LIVEEDIT } from "./liveedit.ts";
 
 /** What a trainer is built from. */
 export interface TrainerSetup {
@@ -23,6 +24,8 @@ export interface TrainerSetup {
   readonly seed: number;
   /** Samples per batch (`-bs`). */
   readonly batchSize: number;
+  /** The editor's config (`--editor-config`: a name or a path); default: the editor's choice. */
+  readonly editorConfig?: string;
 }
 
 /** A trainer with what the loop needs to run it. */
@@ -35,6 +38,8 @@ export interface TrainerSession {
   readonly config: unknown;
   /** How many `prepare` calls may run at once (default 1; e.g. one per extra device). */
   readonly prepareConcurrency?: number;
+  /** Lines the task prints before training (e.g. settings the editor does not use). */
+  readonly notes?: readonly string[];
 }
 
 /** What an editing model is opened from. */
@@ -51,6 +56,8 @@ export interface ModelSetup {
   readonly checkpointModel: string;
   /** Edits to start from: an expert repository directory or a saved state file. */
   readonly edits?: string | null;
+  /** The editor's config (`--editor-config`: a name or a path); default: the editor's choice. */
+  readonly editorConfig?: string;
 }
 
 /** One editor. */
@@ -77,17 +84,5 @@ export function editorEntry(registry: EditorRegistry, name: string): EditorEntry
   return entry;
 }
 
-const notYet = (what: string): never => {
-  throw new Error(
-    `the LiveEdit ${what} is not yet available (src/editors/liveedit/mod.ts has not landed)`,
-  );
-};
-
 /** The editors shipped with the library. */
-export const EDITORS: EditorRegistry = {
-  liveedit: {
-    description: "LiveEdit (CVPR 2025): low-rank mixture of editing experts",
-    createTrainer: () => Promise.resolve(notYet("trainer")),
-    openModel: () => Promise.resolve(notYet("editing model")),
-  },
-};
+export const EDITORS: EditorRegistry = { liveedit: LIVEEDIT };
