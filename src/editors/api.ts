@@ -58,7 +58,7 @@ export interface StepLosses {
  * pre-edit locality logits, label ids and masks, ...): made by {@linkcode EditorTrainer.prepare}
  * on the extra devices, consumed by {@linkcode EditorTrainer.step} on the training device.
  */
-export interface PreparedBatch {
+export interface PreparedTrainBatch {
   /** Named host tensors (transferable between workers). */
   readonly tensors: Readonly<Record<string, Tensor>>;
   /** JSON-able side information (ranges, counts, ...). */
@@ -70,12 +70,12 @@ export interface EditorTrainer {
   /** Names and tensors of the trainable parameters (authors' state-dict names). */
   parameters(): Record<string, Tensor<"f32">>;
   /** Runs the frozen backbone for a batch; safe to call ahead of `step` (the producer does). */
-  prepare(batch: readonly EditSample[]): Promise<PreparedBatch>;
+  prepare(batch: readonly EditSample[]): Promise<PreparedTrainBatch>;
   /**
    * One optimisation step on a prepared batch at learning rate `lr`: forward, gradients and
    * the Adam update. Returns every loss part.
    */
-  step(batch: PreparedBatch, lr: number): Promise<StepLosses>;
+  step(batch: PreparedTrainBatch, lr: number): Promise<StepLosses>;
   /** Weights and optimiser state, for checkpoints. */
   state(): TrainerState;
   /** Restores {@linkcode EditorTrainer.state} exactly (resuming gives the same losses). */

@@ -24,7 +24,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import type { EditorTrainer, PreparedBatch, StepLosses, TrainerState } from "../api.ts";
+import type { EditorTrainer, PreparedTrainBatch, StepLosses, TrainerState } from "../api.ts";
 import type { EditSample, Example } from "../../data/sample.ts";
 import type { Value } from "../../graph/ir.ts";
 import type { Vllm, VllmGraph } from "../../models/vllm/vllm.ts";
@@ -157,14 +157,14 @@ export function buildStepGraph(
 }
 
 /** `prepared.tensors[name]`, or an error naming it. */
-function tensorOf(prepared: PreparedBatch, name: string): Tensor {
+function tensorOf(prepared: PreparedTrainBatch, name: string): Tensor {
   const t = prepared.tensors[name];
   if (t === undefined) throw new Error(`LiveEdit prepared batch: tensor '${name}' is missing`);
   return t;
 }
 
 /** The checked JSON side of `prepared`. */
-function infoOf(prepared: PreparedBatch): PreparedInfo {
+function infoOf(prepared: PreparedTrainBatch): PreparedInfo {
   const info = prepared.info as PreparedInfo | null;
   const size = info?.size;
   if (!Number.isSafeInteger(size) || size! < 1) {
@@ -186,7 +186,7 @@ function infoOf(prepared: PreparedBatch): PreparedInfo {
  */
 export function stepFeeds(
   dims: EditorDims,
-  prepared: PreparedBatch,
+  prepared: PreparedTrainBatch,
   sampling: StepSampling,
 ): Record<string, Tensor> {
   const info = infoOf(prepared);
@@ -280,7 +280,7 @@ export class LiveEditTrainer implements EditorTrainer {
   }
 
   /** Runs the frozen backbone for `batch` (see the module docs). */
-  async prepare(batch: readonly EditSample[]): Promise<PreparedBatch> {
+  async prepare(batch: readonly EditSample[]): Promise<PreparedTrainBatch> {
     if (batch.length === 0) throw new Error("LiveEditTrainer.prepare: empty batch");
     const layer = this.config.editLayerI;
     const tensors: Record<string, Tensor> = {};
@@ -312,7 +312,7 @@ export class LiveEditTrainer implements EditorTrainer {
    * gradients and, with `options.logits`, each group's logits) without updating anything.
    */
   async evaluate(
-    batch: PreparedBatch,
+    batch: PreparedTrainBatch,
     options: StepGraphOptions = {},
     sampling?: StepSampling,
   ): Promise<Record<string, Tensor>> {
@@ -330,7 +330,7 @@ export class LiveEditTrainer implements EditorTrainer {
    * loss part 'P' is NaN (weights not updated)` (or an infinite value, or a gradient) before
    * the update.
    */
-  async step(batch: PreparedBatch, lr: number): Promise<StepLosses> {
+  async step(batch: PreparedTrainBatch, lr: number): Promise<StepLosses> {
     const step = this.stepCount + 1;
     const out = await this.evaluate(batch);
     const losses = stepLosses(out);

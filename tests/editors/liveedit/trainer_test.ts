@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { LiveEditTrainer, LOSS_PARTS, stepSampling } from "../../../src/editors/liveedit/mod.ts";
-import type { PreparedBatch, StepLosses } from "../../../src/editors/api.ts";
+import type { PreparedTrainBatch, StepLosses } from "../../../src/editors/api.ts";
 import { Tensor } from "../../../src/tensor/tensor.ts";
 import { syntheticSamples, withTinyBackbone } from "./_tiny_backbone.ts";
 
@@ -77,7 +77,7 @@ Deno.test("a NaN loss part throws naming the step and the part; the weights stay
     await trainer.step(good, config.train.lr);
     const before = trainer.state();
     const original = good.tensors["loc/original_logits"];
-    const poisoned: PreparedBatch = {
+    const poisoned: PreparedTrainBatch = {
       info: good.info,
       tensors: {
         ...good.tensors,
