@@ -24,7 +24,7 @@ import { join } from "node:path";
 import { type Batch, batches, batchesPerEpoch } from "../data/batches.ts";
 import type { EditSample } from "../data/sample.ts";
 import { saveCheckpoint } from "../editors/liveedit/checkpoint.ts";
-import type { EditorTrainer, PreparedBatch, StepLosses } from "../editors/api.ts";
+import type { EditorTrainer, PreparedTrainBatch, StepLosses } from "../editors/api.ts";
 import type { Rng } from "../tensor/rng.ts";
 import { Progress } from "../cli/progress.ts";
 import { TrainLog } from "./log.ts";
@@ -101,7 +101,7 @@ export function nonFiniteLoss(losses: StepLosses): [string, number] | undefined 
 
 interface Prepared {
   readonly batch: Batch<EditSample>;
-  readonly prepared: PreparedBatch;
+  readonly prepared: PreparedTrainBatch;
 }
 
 /** A failure at one step; `stateGood` says whether the trainer's state is the last good one. */

@@ -13,7 +13,7 @@ import type {
   EditingModel,
   EditorTrainer,
   Prediction,
-  PreparedBatch,
+  PreparedTrainBatch,
   StepLosses,
   TrainerState,
 } from "../../src/editors/api.ts";
@@ -70,7 +70,7 @@ export class FakeTrainer implements EditorTrainer {
     return { w: this.#w };
   }
 
-  async prepare(batch: readonly EditSample[]): Promise<PreparedBatch> {
+  async prepare(batch: readonly EditSample[]): Promise<PreparedTrainBatch> {
     this.#options.onPrepare?.(batch);
     if (this.#options.delayMs) await sleep(this.#options.delayMs);
     const groups = {
@@ -94,7 +94,7 @@ export class FakeTrainer implements EditorTrainer {
     return { tensors, info: { size: batch.length } };
   }
 
-  async step(batch: PreparedBatch, lr: number): Promise<StepLosses> {
+  async step(batch: PreparedTrainBatch, lr: number): Promise<StepLosses> {
     if (this.#options.delayMs) await sleep(this.#options.delayMs);
     const step = this.#adam.stepCount + 1;
     const noise = new Rng(this.#seed * 7919 + step); // randomness of (seed, step)
