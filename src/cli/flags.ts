@@ -138,7 +138,9 @@ export function parseFlags<S extends FlagSpecs>(specs: S, argv: readonly string[
   }
   for (const [key, spec] of Object.entries(specs)) {
     if (out[key] !== undefined) continue;
-    if (spec.required && out.help !== true) throw new UsageError(`${spec.names.join("/")} is required`);
+    if (spec.required && out.help !== true) {
+      throw new UsageError(`${spec.names.join("/")} is required`);
+    }
     if (spec.default !== undefined) {
       out[key] = Array.isArray(spec.default) ? [...spec.default] : spec.default;
     }

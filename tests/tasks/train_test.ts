@@ -449,3 +449,57 @@ Deno.test("train killed with SIGKILL mid-run resumes from its last checkpoint; n
     assert.deepEqual(losses(resumedLines), losses(fullLines.slice(last.step)));
   });
 });
+
+Deno.test("e2e on a make-tiny BLIP-2 with the real LiveEdit: train writes checkpoints and logs, -lkpt resumes with identical losses", async () => {
+  await withTempDir(async (dir) => {
+    await makeWorkspace(dir, { records: 8 });
+    const run = async (argv: string[]) => {
+      const out = collect();
+      const code = await runTrain(
+        [
+          "-en",
+          "liveedit",
+          "-mn",
+          "tiny",
+          "-dna",
+          "EVQA",
+          "-bs",
+          "4",
+          "-eps",
+          "2",
+          "--editor-config",
+          "tiny",
+          ...argv,
+        ],
+        { cwd: dir, tty: false, ...out },
+      );
+      assert.equal(code, 0, out.errors.join("\n"));
+    };
+    const dirs = () =>
+      [...Deno.readDirSync(join(dir, "records/liveedit/tiny"))].map((e) =>
+        join(dir, "records/liveedit/tiny", e.name)
+      );
+    await run(["-rs", "4", "-sci", "2", "-tnp", "full"]);
+    const full = dirs().find((d) => d.includes("/full-"))!;
+    const files = await listFiles(join(full, "checkpoints"));
+    assert.equal(files.filter((f) => f.endsWith(".json")).length, 2, files.join());
+    const all = await logLines(full);
+    assert.deepEqual(all.map((l) => l.step), [1, 2, 3, 4]);
+    for (const l of all) {
+      assert.ok(Number.isFinite(l.loss) && l.loss > 0);
+      assert.ok(
+        ["rel", "gen_text", "gen_image", "loc"].every((p) => p in l.parts),
+        Object.keys(l.parts).join(),
+      );
+    }
+    assert.match(await Deno.readTextFile(join(full, "logs/losses.svg")), /<polyline/);
+    const ckpt = join(
+      full,
+      "checkpoints",
+      files.find((f) => f.startsWith("epoch-1-i-2-") && f.endsWith(".json"))!,
+    );
+    await run(["-sci", "100", "-lkpt", ckpt, "-tnp", "resumed"]);
+    const resumed = await logLines(dirs().find((d) => d.includes("/resumed-"))!);
+    assert.deepEqual(losses(resumed), losses(all.slice(2)), "steps 3 and 4 repeat exactly");
+  });
+});

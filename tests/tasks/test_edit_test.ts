@@ -1,0 +1,334 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { saveCheckpoint } from "../../src/editors/liveedit/checkpoint.ts";
+import { Adam } from "../../src/train/adam.ts";
+import { Rng } from "../../src/tensor/rng.ts";
+import { Tensor } from "../../src/tensor/tensor.ts";
+import { runTestEdit } from "../../tasks/test_edit.ts";
+import { runTrain } from "../../tasks/train.ts";
+import { runInfer } from "../../tasks/infer.ts";
+import { LIVEEDIT } from "../../src/cli/liveedit.ts";
+import type { LiveEditModel } from "../../src/editors/liveedit/mod.ts";
+import { fakeRegistry } from "../train/_fake_editor.ts";
+import { writeSolidPng } from "../data/_helpers.ts";
+import { collect, listFiles, makeWorkspace, withTempDir } from "../train/_workspace.ts";
+
+/** Writes a fake checkpoint of `model` under `<dir>/ckpt/checkpoints`; returns its run dir. */
+async function fakeCheckpoint(dir: string, model = "fake/tiny"): Promise<string> {
+  const w = new Tensor("f32", [6], new Float32Array(6));
+  await saveCheckpoint(join(dir, "ckpt", "checkpoints"), "epoch-1-i-1-ema_loss-1.0000", {
+    model,
+    weights: { w },
+    adam: new Adam({ w }).state(),
+    step: 1,
+    epoch: 1,
+    emaLoss: 1,
+    rng: new Rng(0).state(),
+  });
+  return join(dir, "ckpt");
+}
+
+async function testEdit(cwd: string, argv: string[]) {
+  const out = collect();
+  const code = await runTestEdit(argv, {
+    editors: fakeRegistry(),
+    cwd,
+    tty: false,
+    print: out.print,
+    printError: out.printError,
+  });
+  return { code, ...out };
+}
+
+/** Every number in the `acc`/`greedy_acc` fields of `value`, deeply. */
+function metrics(value: unknown, out: number[] = []): number[] {
+  if (Array.isArray(value)) value.forEach((v) => metrics(v, out));
+  else if (value !== null && typeof value === "object") {
+    for (const [k, v] of Object.entries(value)) {
+      if ((k === "acc" || k === "greedy_acc") && typeof v === "number") out.push(v);
+      else metrics(v, out);
+    }
+  }
+  return out;
+}
+
+/** Checks the three JSON files of a result directory for `n` edits per chunk. */
+async function checkResultDir(dir: string, n: number, chunks: number): Promise<void> {
+  const results = JSON.parse(await Deno.readTextFile(join(dir, "results.json")));
+  const mean = JSON.parse(await Deno.readTextFile(join(dir, "mean_results.json")));
+  const config = JSON.parse(await Deno.readTextFile(join(dir, "config.json")));
+  assert.equal(results.length, chunks);
+  for (const chunk of results) {
+    assert.equal(chunk.length, n);
+    for (const r of chunk) {
+      assert.deepEqual(Object.keys(r), ["index", "reliability", "generality", "locality"]);
+      assert.deepEqual(Object.keys(r.generality), ["text_rephrase", "image_rephrase"]);
+      assert.deepEqual(Object.keys(r.locality), ["text_loc", "image_loc"]);
+      assert.equal(typeof r.reliability[0].edit_time, "number");
+      assert.equal(typeof r.locality.image_loc[0].predict_before_edit, "string");
+    }
+  }
+  assert.deepEqual(Object.keys(mean), ["total_mean", "split_mean"]);
+  assert.equal(mean.total_mean.total_edit_n, n * chunks);
+  assert.equal(mean.split_mean.length, chunks);
+  for (const s of mean.split_mean) assert.equal(s.sequential_edit_n, n);
+  for (
+    const group of [
+      "reliability",
+      "generality.text_rephrase",
+      "generality.image_rephrase",
+      "locality.text_loc",
+      "locality.image_loc",
+    ]
+  ) {
+    const m = group.split(".").reduce((o, k) => o[k], mean.total_mean);
+    assert.ok(typeof m.acc === "number" && typeof m.greedy_acc === "number", group);
+  }
+  assert.ok(typeof mean.total_mean.reliability.edit_time === "number");
+  const all = [...metrics(results), ...metrics(mean)];
+  assert.ok(all.length > 0);
+  for (const v of all) assert.ok(v >= 0 && v <= 1, `metric ${v} in [0, 1]`);
+  assert.equal(config.sequential_edit_n, n);
+  assert.equal(config.chunks, chunks);
+}
+
+Deno.test("test-edit -sen 1 and -sen 10 write results.json, mean_results.json and config.json in the original layout", async () => {
+  await withTempDir(async (dir) => {
+    await makeWorkspace(dir, { records: 12 });
+    const ckpt = await fakeCheckpoint(dir);
+    const base = ["-en", "fake", "-mn", "tiny", "-dn", "EVQA", "-ckpt", ckpt, "-enp", "t"];
+    const one = await testEdit(dir, [...base, "-sen", "1"]);
+    assert.equal(one.code, 0, one.errors.join("\n"));
+    const root = join(dir, "eval_results/fake/tiny/EVQA-t");
+    await checkResultDir(join(root, "sequential_edit_1"), 1, 12);
+    const table = one.lines.find((l) => l.includes("Rel"))!;
+    for (const h of ["Rel", "T-Gen", "M-Gen", "T-Loc", "M-Loc", "edit time"]) {
+      assert.ok(table.includes(h), h);
+    }
+    // the fake answers an edited prompt with its target: Rel 100 %, locality untouched at N = 1
+    const mean1 = JSON.parse(
+      await Deno.readTextFile(join(root, "sequential_edit_1/mean_results.json")),
+    );
+    assert.equal(mean1.total_mean.reliability.acc, 1);
+    assert.equal(mean1.total_mean.locality.text_loc.acc, 1);
+
+    const ten = await testEdit(dir, [...base, "-sen", "10", "-saveckpt"]);
+    assert.equal(ten.code, 0, ten.errors.join("\n"));
+    await checkResultDir(join(root, "sequential_edit_10"), 10, 1);
+    assert.ok(ten.lines.some((l) => /the last 2 samples do not fill a chunk of 10/.test(l)));
+    const mean10 = JSON.parse(
+      await Deno.readTextFile(join(root, "sequential_edit_10/mean_results.json")),
+    );
+    assert.ok(
+      mean10.total_mean.locality.text_loc.acc < 1,
+      "10 edits in: the fake's locality drifts",
+    );
+    const state = JSON.parse(
+      await Deno.readTextFile(join(root, "sequential_edit_10/edited_states/chunk_0.safetensors")),
+    );
+    assert.equal(
+      Object.keys(state.edits).length,
+      10,
+      "-saveckpt: the state after the chunk's edits",
+    );
+    assert.deepEqual(
+      (await listFiles(root)).filter((f) => f.includes(".tmp")),
+      [],
+      "no temporary left",
+    );
+  });
+});
+
+Deno.test("test-edit refuses an existing result directory unless --force, and leaves it unchanged", async () => {
+  await withTempDir(async (dir) => {
+    await makeWorkspace(dir, { records: 3 });
+    const ckpt = await fakeCheckpoint(dir);
+    const argv = ["-en", "fake", "-mn", "tiny", "-dn", "EVQA", "-sen", "1", "-ckpt", ckpt];
+    assert.equal((await testEdit(dir, argv)).code, 0);
+    const resultDir = join(dir, "eval_results/fake/tiny/EVQA/sequential_edit_1");
+    const before = await Deno.readTextFile(join(resultDir, "config.json"));
+    const again = await testEdit(dir, argv);
+    assert.equal(again.code, 1);
+    assert.match(
+      again.errors[0],
+      /sequential_edit_1 exists: it has been evaluated \(pass --force to replace it\)/,
+    );
+    assert.equal(await Deno.readTextFile(join(resultDir, "config.json")), before);
+    const forced = await testEdit(dir, [...argv, "-dsn", "2", "--force"]);
+    assert.equal(forced.code, 0, forced.errors.join("\n"));
+    assert.equal(JSON.parse(await Deno.readTextFile(join(resultDir, "config.json"))).samples, 2);
+    assert.deepEqual(await listFiles(resultDir), [
+      "config.json",
+      "mean_results.json",
+      "results.json",
+    ]);
+  });
+});
+
+Deno.test("test-edit: bad input is a clear error and writes nothing", async () => {
+  await withTempDir(async (dir) => {
+    const ws = await makeWorkspace(dir, { records: 4 });
+    const ckpt = await fakeCheckpoint(dir);
+    const other = await fakeCheckpoint(join(dir, "other"), "fake/blip2-opt-2.7b");
+    const evalFile = join(ws.dataRoot, "easy-edit-mm/vqa/vqa_eval.json");
+    const good = await Deno.readTextFile(evalFile);
+    const base = ["-en", "fake", "-mn", "tiny", "-dn", "EVQA", "-sen", "1", "-ckpt", ckpt];
+    const cases: [string, () => Promise<void>, string[], RegExp][] = [
+      ["unknown data name", async () => {}, ["-dn", "COCO"], /unknown data name "COCO"/],
+      ["unknown model name", async () => {}, ["-mn", "nope"], /unknown model name "nope"/],
+      [
+        "missing data file",
+        () => Deno.remove(evalFile),
+        [],
+        /vqa_eval\.json \(EVQA eval\) does not exist/,
+      ],
+      [
+        "malformed record",
+        () => Deno.writeTextFile(evalFile, JSON.stringify([{ src: 1 }])),
+        [],
+        /record 0: field 'src' must be a string/,
+      ],
+      [
+        "missing images",
+        () => Deno.remove(join(ws.dataRoot, "easy-edit-mm/images/val2014/loc.png")),
+        [],
+        /image files referenced by .* are missing/,
+      ],
+      [
+        "checkpoint of another model",
+        async () => {},
+        ["-ckpt", other],
+        /checkpoint is for model "fake\/blip2-opt-2\.7b", expected "fake\/tiny"/,
+      ],
+      [
+        "no checkpoint",
+        async () => {},
+        ["-ckpt", "None"],
+        /needs a trained checkpoint: pass -ckpt/,
+      ],
+      ["-sen too large", async () => {}, ["-sen", "50"], /-sen 50 is more than the 4 samples/],
+      [
+        "VLKEB split on EVQA",
+        async () => {},
+        ["--split", "eval_onehop"],
+        /EVQA has no split eval_onehop/,
+      ],
+    ];
+    for (const [what, setup, extra, re] of cases) {
+      await Deno.writeTextFile(evalFile, good);
+      await setup();
+      const argv = [...base];
+      for (let i = 0; i < extra.length; i += 2) {
+        const k = argv.indexOf(extra[i]);
+        if (k >= 0) argv.splice(k, 2, extra[i], extra[i + 1]);
+        else argv.push(extra[i], extra[i + 1]);
+      }
+      const r = await testEdit(dir, argv);
+      assert.notEqual(r.code, 0, what);
+      assert.match(r.errors.join("\n"), re, what);
+      assert.deepEqual(await listFiles(join(dir, "eval_results")), [], `${what}: nothing written`);
+      if (what === "missing images") {
+        await writeSolidPng(join(ws.dataRoot, "easy-edit-mm/images/val2014/loc.png"), [9, 9, 9]);
+      }
+    }
+  });
+});
+
+Deno.test("e2e on a make-tiny BLIP-2 with the real LiveEdit: train, then test-edit -sen 1 and -sen 10, then infer", async () => {
+  await withTempDir(async (dir) => {
+    await makeWorkspace(dir, { records: 10 });
+    const quiet = collect();
+    const trained = await runTrain(
+      [
+        "-en",
+        "liveedit",
+        "-mn",
+        "tiny",
+        "-dna",
+        "EVQA",
+        "-bs",
+        "4",
+        "-eps",
+        "1",
+        "-rs",
+        "2",
+        "--editor-config",
+        "tiny",
+      ],
+      { cwd: dir, tty: false, ...quiet },
+    );
+    assert.equal(trained, 0, quiet.errors.join("\n"));
+    const run = join(
+      dir,
+      "records/liveedit/tiny",
+      [...Deno.readDirSync(join(dir, "records/liveedit/tiny"))][0].name,
+    );
+    const base = [
+      "-en",
+      "liveedit",
+      "-mn",
+      "tiny",
+      "-dn",
+      "EVQA",
+      "-ckpt",
+      run,
+      "--editor-config",
+      "tiny",
+    ];
+    const one = collect();
+    assert.equal(
+      await runTestEdit([...base, "-sen", "1", "-dsn", "3"], { cwd: dir, tty: false, ...one }),
+      0,
+      one.errors.join("\n"),
+    );
+    await checkResultDir(join(dir, "eval_results/liveedit/tiny/EVQA/sequential_edit_1"), 1, 3);
+    const ten = collect();
+    assert.equal(
+      await runTestEdit([...base, "-sen", "10", "-saveckpt"], { cwd: dir, tty: false, ...ten }),
+      0,
+      ten.errors.join("\n"),
+    );
+    const tenDir = join(dir, "eval_results/liveedit/tiny/EVQA/sequential_edit_10");
+    await checkResultDir(tenDir, 10, 1);
+    const mean = JSON.parse(await Deno.readTextFile(join(tenDir, "mean_results.json")));
+    assert.ok(mean.total_mean.reliability.edit_time > 0, "edits take time");
+
+    // infer from the saved state of the 10 edits
+    const inferred = collect();
+    const code = await runInfer(
+      [
+        "-mn",
+        "tiny",
+        "--editor-config",
+        "tiny",
+        "--edits",
+        join(tenDir, "edited_states/chunk_0.safetensors"),
+        "--image",
+        "data/easy-edit-mm/images/val2014/img0.png",
+        "--prompt",
+        "What is shown in picture 0? The answer is:",
+        "--max-new-tokens",
+        "4",
+      ],
+      { cwd: dir, tty: false, ...inferred },
+    );
+    assert.equal(code, 0, inferred.errors.join("\n"));
+    assert.equal(inferred.lines.length, 1);
+    assert.equal(typeof inferred.lines[0], "string");
+    // the state's ten experts are in the model infer opens
+    const model = await LIVEEDIT.openModel({
+      modelDir: join(dir, "models/tiny-model"),
+      modelName: "tiny",
+      device: "cpu",
+      checkpoint: null,
+      checkpointModel: "liveedit/tiny",
+      edits: join(tenDir, "edited_states/chunk_0.safetensors"),
+      editorConfig: "tiny",
+    }) as LiveEditModel;
+    try {
+      assert.equal(model.size, 10);
+    } finally {
+      await model.close();
+    }
+  });
+});
