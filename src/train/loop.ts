@@ -233,10 +233,12 @@ export async function trainLoop(options: TrainLoopOptions): Promise<TrainLoopRes
       if (!(error instanceof StepFailure)) throw error;
       let note: string;
       if (!error.stateGood) {
-        note = lastCheckpoint ?? options.resume
-          ? `the trainer may have applied the update, so no checkpoint was saved; the last ` +
-            `checkpoint is ${lastCheckpoint ?? "the one this run resumed from"} (step ${savedStep})`
-          : "no checkpoint was saved (the trainer may have applied the update)";
+        const last = lastCheckpoint ??
+          (options.resume ? "the checkpoint this run resumed from" : null);
+        note = last === null
+          ? "no checkpoint was saved (the trainer may have applied the update)"
+          : `the trainer may have applied the update, so no checkpoint was saved; the last ` +
+            `checkpoint is ${last} (step ${savedStep})`;
       } else if (done > savedStep) {
         note = `saved a checkpoint of the last good state (step ${done}): ${await save()}`;
       } else if (lastCheckpoint !== null) {
