@@ -5,7 +5,8 @@
  * tokens, then the query; an edit's last 8 tokens are its target). One expert is 160 KiB.
  *
  * - `edit`: one {@linkcode EditSession.edit} (expert generation + repository append + pool
- *   append) on an empty session vs one already holding 10 000 experts, with a memory
+ *   append) on an empty session (each run is undone, untimed, so every measured edit is the
+ *   pool's first) vs one already holding 10 000 experts (and growing by one per run), with a memory
  *   repository and with an on-disk one (write + fsync per edit). The 10 000 experts are
  *   synthetic (16 generated experts repeated) and the pools hold them at capacity 16 384, as a
  *   pool grown by doubling does.
@@ -227,13 +228,14 @@ for (const kind of ["memory", "disk"] as const) {
       })`,
       group: `edit (${kind})`,
       baseline: n === 0,
-      n: 10,
-      warmup: 1,
+      n: 20,
+      warmup: 5,
     }, async (b) => {
       const s = await session(kind, n);
       b.start();
-      await s.edit(request(s.repository.nextId), editReps, EDIT_RANGES);
+      const id = await s.edit(request(s.repository.nextId), editReps, EDIT_RANGES);
       b.end();
+      if (n === 0) await s.undo(id); // untimed: the next edit is again the pool's first
     });
   }
 }
