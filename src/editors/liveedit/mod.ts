@@ -30,6 +30,10 @@ export * from "./backbone.ts";
 export * from "./editing_model.ts";
 export * from "./trainer.ts";
 export { type LiveEditConfig, loadConfig } from "./config.ts";
+export { LiveEditor, type LiveEditorOptions, type Routed } from "./editor.ts";
+export { ExpertPool } from "./pool.ts";
+export { EditSession, expertDimsOf, type LoadStateOptions, type SessionRouted } from "./session.ts";
+export { checkEditorFixture } from "./fixtures.ts";
 
 /** Path of the editor config for `make-tiny` backbones (`configs/tiny.json`, d = 64, l_e = 1). */
 export const TINY_CONFIG: string = fileURLToPath(new URL("./configs/tiny.json", import.meta.url));
