@@ -93,10 +93,14 @@ export class TrainingError extends Error {
   }
 }
 
-/** The first loss value that is not finite, as `[part, value]` (`"total"` for the total). */
+/**
+ * The first loss part that is not finite, as `[part, value]`, or `["total", value]` when only
+ * the total is not.
+ */
 export function nonFiniteLoss(losses: StepLosses): [string, number] | undefined {
-  if (!Number.isFinite(losses.total)) return ["total", losses.total];
-  return Object.entries(losses.parts).find(([, v]) => !Number.isFinite(v));
+  const part = Object.entries(losses.parts).find(([, v]) => !Number.isFinite(v));
+  if (part !== undefined) return part;
+  return Number.isFinite(losses.total) ? undefined : ["total", losses.total];
 }
 
 interface Prepared {
