@@ -157,14 +157,26 @@ export function sampleKLLoss(logits: Value, originalLogits: Value, labelMasks: V
   return sampleMean(kl, labelMasks);
 }
 
+/** Graph input names of one example group of the continuation loss. */
+export interface ContinuationInputNames {
+  /** `<group>/attention_mask`. */
+  readonly attentionMask: string;
+  /** `<group>/label_ids`. */
+  readonly labelIds: string;
+  /** `<group>/label_masks`. */
+  readonly labelMasks: string;
+  /** `<group>/original_logits`. */
+  readonly originalLogits: string;
+}
+
 /** Names of the graph inputs {@linkcode continuationLoss} declares for group `group`. */
-export function continuationInputNames(group: string) {
+export function continuationInputNames(group: string): ContinuationInputNames {
   return {
     attentionMask: `${group}/attention_mask`,
     labelIds: `${group}/label_ids`,
     labelMasks: `${group}/label_masks`,
     originalLogits: `${group}/original_logits`,
-  } as const;
+  };
 }
 
 /**
