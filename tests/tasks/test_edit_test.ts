@@ -8,6 +8,8 @@ import { runTestEdit } from "../../tasks/test_edit.ts";
 import { runTrain } from "../../tasks/train.ts";
 import { runInfer } from "../../tasks/infer.ts";
 import { LIVEEDIT } from "../../src/cli/liveedit.ts";
+import { ExpertRepository } from "../../src/editors/liveedit/repository/repository.ts";
+import { findCheckpoint } from "../../src/train/records.ts";
 import type { LiveEditModel } from "../../src/editors/liveedit/mod.ts";
 import { fakeRegistry } from "../train/_fake_editor.ts";
 import { writeSolidPng } from "../data/_helpers.ts";
@@ -329,6 +331,37 @@ Deno.test("e2e on a make-tiny BLIP-2 with the real LiveEdit: train, then test-ed
       assert.equal(model.size, 10);
     } finally {
       await model.close();
+    }
+    // ... and the live experts of an expert repository directory, on the -ckpt weights
+    const repoDir = join(dir, "repo");
+    const dims = { e: 4, m: 32, r: 4, d: 64 }; // configs/tiny.json
+    const repo = await ExpertRepository.open(repoDir, { init: { backbone: "tiny", dims } });
+    const t = (rows: number, cols: number) =>
+      new Tensor("f32", [rows, cols], new Float32Array(rows * cols).fill(0.01));
+    for (let k = 0; k < 3; k++) {
+      await repo.append({
+        request: { prompt: `p${k}`, target: "t" },
+        eqr: t(4, 32),
+        evr: t(4, 32),
+        C: t(4, 64),
+        R: t(4, 64),
+      });
+    }
+    await repo.undo(2);
+    await repo.close();
+    const fromRepo = await LIVEEDIT.openModel({
+      modelDir: join(dir, "models/tiny-model"),
+      modelName: "tiny",
+      device: "cpu",
+      checkpoint: await findCheckpoint(run),
+      checkpointModel: "liveedit/tiny",
+      edits: repoDir,
+      editorConfig: "tiny",
+    }) as LiveEditModel;
+    try {
+      assert.equal(fromRepo.size, 2, "the undone expert is left out");
+    } finally {
+      await fromRepo.close();
     }
   });
 });
