@@ -71,14 +71,11 @@ async function createTrainer(setup: TrainerSetup) {
     model: setup.modelDir,
     config,
     device: setup.device,
+    extraDevices: setup.extraDevices,
     seed: setup.seed,
   });
   const notes = setup.extraDevices.length > 0
-    ? [
-      `the LiveEdit trainer runs prepare on ${setup.device}; -edvc ${
-        setup.extraDevices.join(" ")
-      } is not used yet`,
-    ]
+    ? [`the frozen backbone prepares batches on ${setup.extraDevices.join(" ")}`]
     : [];
   return { trainer, schedule: lrSchedule(config.train), config, notes };
 }

@@ -18,6 +18,7 @@
 import { fileURLToPath } from "node:url";
 import { SafetensorsFile } from "../../io/safetensors.ts";
 import { loadVllm, type Vllm, VllmRunner } from "../../models/vllm/mod.ts";
+import { DeviceWorker } from "../../runtime/device_worker.ts";
 import { Rng } from "../../tensor/rng.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
 import { type LiveEditConfig, loadConfig } from "./config.ts";
@@ -35,7 +36,7 @@ export { ExpertPool } from "./pool.ts";
 export { EditSession, expertDimsOf, type LoadStateOptions, type SessionRouted } from "./session.ts";
 export { checkEditorFixture } from "./fixtures.ts";
 
-/** Path of the editor config for `make-tiny` backbones (`configs/tiny.json`, d = 64, l_e = 1). */
+/** Path of the editor config for `make-tiny` backbones (`configs/tiny.json`, d = 64, l_e = 2). */
 export const TINY_CONFIG: string = fileURLToPath(new URL("./configs/tiny.json", import.meta.url));
 
 /** Where the backbone comes from and how it runs. */
@@ -59,6 +60,12 @@ export interface TrainerOptions extends BackboneOptions {
   readonly seed: number;
   /** Initial weights, or a safetensors file holding them (see {@linkcode loadEditorWeights}). */
   readonly weights?: EditorParams | string;
+  /**
+   * Extra devices (`-edvc`, e.g. `["cuda:1"]` or `["cpu:1"]`) where `prepare` runs the frozen
+   * backbone, in turn. With any, every session runs in its device's Worker, so preparing the
+   * next batches overlaps the step on `device`.
+   */
+  readonly extraDevices?: readonly string[];
 }
 
 /** Options of {@linkcode openLiveEditModel}. */
@@ -101,9 +108,7 @@ export async function loadEditorWeights(
 
 /** The opened backbone, its runner and config, and how to close what was opened here. */
 async function openBackbone(options: BackboneOptions) {
-  const config = typeof options.config !== "string"
-    ? options.config
-    : await loadConfig(options.config === "tiny" ? TINY_CONFIG : options.config);
+  const config = await resolveConfig(options.config);
   const owned = typeof options.model === "string";
   const vllm = typeof options.model === "string" ? await loadVllm(options.model) : options.model;
   const runner = new VllmRunner(vllm, { device: options.device, cacheDir: options.cacheDir });
@@ -112,6 +117,12 @@ async function openBackbone(options: BackboneOptions) {
     if (owned) vllm.close();
   };
   return { config, runner, close };
+}
+
+/** A parsed config, or the one a name or path stands for. */
+async function resolveConfig(config: LiveEditConfig | string): Promise<LiveEditConfig> {
+  if (typeof config !== "string") return config;
+  return await loadConfig(config === "tiny" ? TINY_CONFIG : config);
 }
 
 /** `weights` itself, or the weights in that file. */
@@ -124,12 +135,50 @@ function resolveWeights(weights: EditorParams | string, config: LiveEditConfig) 
  * frees the sessions and closes a model it opened.
  */
 export async function createLiveEditTrainer(options: TrainerOptions): Promise<LiveEditTrainer> {
-  const { config, runner, close } = await openBackbone(options);
-  try {
+  const extra = options.extraDevices ?? [];
+  if (extra.length === 0) {
+    const { config, runner, close } = await openBackbone(options);
+    return await withCleanup(close, async () => {
+      const params = options.weights ? await resolveWeights(options.weights, config) : undefined;
+      return LiveEditTrainer.create({ runner, config, seed: options.seed, params, onClose: close });
+    });
+  }
+  const workers: DeviceWorker[] = [];
+  const runners: VllmRunner[] = [];
+  let owned: Vllm | undefined;
+  const close = async () => {
+    for (const r of runners) await r.close();
+    for (const w of workers) w.close();
+    owned?.close();
+  };
+  return await withCleanup(close, async () => {
+    const config = await resolveConfig(options.config);
+    const vllm = typeof options.model === "string"
+      ? (owned = await loadVllm(options.model))
+      : options.model;
+    for (const device of [options.device ?? "cpu", ...extra]) {
+      const worker = await DeviceWorker.open(device);
+      workers.push(worker);
+      runners.push(new VllmRunner(vllm, { worker, cacheDir: options.cacheDir }));
+    }
     const params = options.weights ? await resolveWeights(options.weights, config) : undefined;
-    return LiveEditTrainer.create({ runner, config, seed: options.seed, params, onClose: close });
+    return LiveEditTrainer.create({
+      runner: runners[0],
+      prepareRunners: runners.slice(1),
+      config,
+      seed: options.seed,
+      params,
+      onClose: close,
+    });
+  });
+}
+
+/** Runs `build`; on failure runs `cleanup` and rethrows. */
+async function withCleanup<T>(cleanup: () => Promise<void>, build: () => Promise<T>): Promise<T> {
+  try {
+    return await build();
   } catch (e) {
-    await close();
+    await cleanup();
     throw e;
   }
 }
@@ -140,7 +189,7 @@ export async function createLiveEditTrainer(options: TrainerOptions): Promise<Li
  */
 export async function openLiveEditModel(options: ModelOptions): Promise<LiveEditModel> {
   const { config, runner, close } = await openBackbone(options);
-  try {
+  return await withCleanup(close, async () => {
     const params = options.weights
       ? await resolveWeights(options.weights, config)
       : initParams(config.dims, new Rng(options.seed ?? 0));
@@ -152,8 +201,5 @@ export async function openLiveEditModel(options: ModelOptions): Promise<LiveEdit
       editor: { ...options.editor, device: options.device },
       onClose: close,
     });
-  } catch (e) {
-    await close();
-    throw e;
-  }
+  });
 }

@@ -221,6 +221,12 @@ export function stepFeeds(
 export interface LiveEditTrainerOptions {
   /** The frozen VLLM's runner (the step graph's session is compiled and kept in it). */
   readonly runner: VllmRunner;
+  /**
+   * Runners of the same VLLM on the extra devices (`-edvc`) that {@linkcode
+   * LiveEditTrainer.prepare} uses in turn, so a producer can prepare batches there while the
+   * step runs on `runner`'s device; default: `runner` itself.
+   */
+  readonly prepareRunners?: readonly VllmRunner[];
   /** Editor config (dims, edit layer, loss weights, default lr). */
   readonly config: LiveEditConfig;
   /** Seed of the initial weights (when `params` is absent) and of every step's sampling. */
@@ -237,15 +243,21 @@ export class LiveEditTrainer implements EditorTrainer {
   readonly config: LiveEditConfig;
   /** The runner of the frozen VLLM. */
   readonly runner: VllmRunner;
+  /** The runners {@linkcode LiveEditTrainer.prepare} uses in turn. */
+  readonly prepareRunners: readonly VllmRunner[];
   /** The sampling seed. */
   readonly seed: number;
   readonly #params: EditorParams;
   readonly #adam: Adam;
   readonly #onClose?: () => Promise<void>;
+  #nextPrepare = 0;
 
   private constructor(options: LiveEditTrainerOptions, params: EditorParams) {
     this.config = options.config;
     this.runner = options.runner;
+    this.prepareRunners = options.prepareRunners?.length
+      ? options.prepareRunners
+      : [options.runner];
     this.seed = options.seed;
     this.#params = params;
     this.#adam = new Adam(params, { lr: options.config.train.lr });
@@ -283,11 +295,12 @@ export class LiveEditTrainer implements EditorTrainer {
   async prepare(batch: readonly EditSample[]): Promise<PreparedTrainBatch> {
     if (batch.length === 0) throw new Error("LiveEditTrainer.prepare: empty batch");
     const layer = this.config.editLayerI;
+    const runner = this.prepareRunners[this.#nextPrepare++ % this.prepareRunners.length];
     const tensors: Record<string, Tensor> = {};
     const groups: Record<string, { ranges: Range[][]; lengths: number[] }> = {};
     for (const { name, kind } of TRAIN_GROUPS) {
       const examples = batch.map((s) => groupExample(s, name));
-      const { batch: vb, hidden } = await layerReps(this.runner, layer, examples);
+      const { batch: vb, hidden } = await layerReps(runner, layer, examples);
       const names = continuationInputNames(name);
       tensors[`${name}/hidden`] = hidden;
       tensors[names.attentionMask] = vb.attentionMask;
@@ -300,7 +313,7 @@ export class LiveEditTrainer implements EditorTrainer {
         lengths: [...vb.lengths],
       };
       if (kind === "loc") {
-        const logits = await this.runner.logitsFrom(layer, hidden, vb.attentionMask);
+        const logits = await runner.logitsFrom(layer, hidden, vb.attentionMask);
         tensors[names.originalLogits] = lastPositionsHost(logits, vb.labelIds.shape[1]);
       }
     }

@@ -18,7 +18,8 @@
  */
 import { compileModel } from "../../graph/compile.ts";
 import { buildDecodeStep, DECODE_NAMES } from "../decoder.ts";
-import { inputsSpecOf, LocalSession } from "../../runtime/session.ts";
+import type { DeviceWorker } from "../../runtime/device_worker.ts";
+import { inputsSpecOf, LocalSession, type Session } from "../../runtime/session.ts";
 import { Tensor } from "../../tensor/tensor.ts";
 import {
   type ModelInputs,
@@ -31,8 +32,13 @@ import {
 
 /** Options of {@linkcode VllmRunner}. */
 export interface RunnerOptions {
-  /** Device of the sessions (default `"cpu"`). */
+  /** Device of the sessions (default `"cpu"`); ignored when `worker` is given. */
   readonly device?: string;
+  /**
+   * Run the sessions in this device's Worker instead of on the calling thread, so that runs on
+   * different devices overlap (`session.run` blocks the thread it runs on).
+   */
+  readonly worker?: DeviceWorker;
   /** Graph cache directory (default: the user's graph cache, see `graphCacheRoot`). */
   readonly cacheDir?: string;
 }
@@ -68,7 +74,7 @@ export class VllmRunner {
   /** The model. */
   readonly vllm: Vllm;
   readonly #options: RunnerOptions;
-  readonly #sessions = new Map<string, Promise<LocalSession>>();
+  readonly #sessions = new Map<string, Promise<Session>>();
 
   /** A runner for `vllm` (sessions are created on first use). */
   constructor(vllm: Vllm, options: RunnerOptions = {}) {
@@ -98,13 +104,15 @@ export class VllmRunner {
     );
   }
 
-  async #load(traced: VllmGraph): Promise<LocalSession> {
+  async #load(traced: VllmGraph): Promise<Session> {
     const { path } = await compileModel(traced.graph, traced.outputs, {
       cacheDir: this.#options.cacheDir,
     });
+    const inputsSpec = inputsSpecOf(traced.graph);
+    if (this.#options.worker) return await this.#options.worker.load(path, { inputsSpec });
     return await LocalSession.create(path, {
       device: this.#options.device ?? "cpu",
-      inputsSpec: inputsSpecOf(traced.graph),
+      inputsSpec,
     });
   }
 

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { LiveEditTrainer, LOSS_PARTS, stepSampling } from "../../../src/editors/liveedit/mod.ts";
+import { join } from "node:path";
+import {
+  createLiveEditTrainer,
+  LiveEditTrainer,
+  LOSS_PARTS,
+  stepSampling,
+} from "../../../src/editors/liveedit/mod.ts";
 import type { PreparedTrainBatch, StepLosses } from "../../../src/editors/api.ts";
 import { Tensor } from "../../../src/tensor/tensor.ts";
 import { syntheticSamples, withTinyBackbone } from "./_tiny_backbone.ts";
@@ -113,5 +119,42 @@ Deno.test("prepared batches and states are checked: errors name the tensor", asy
     const state = trainer.state();
     const { "moegen_r.phi": __, ...weights } = state.weights;
     assert.throws(() => trainer.load({ ...state, weights }), /parameter 'moegen_r.phi' is missing/);
+  });
+});
+
+Deno.test("extra devices: prepare runs in cpu:1's worker, the step in cpu:0's, with the same losses", async () => {
+  await withTinyBackbone(async ({ dir, runner, config, vllm }) => {
+    const samples = await syntheticSamples(dir, 2);
+    const local = LiveEditTrainer.create({ runner, config, seed: 3 });
+    const cacheDir = join(dir, "graphs");
+    const split = await createLiveEditTrainer({
+      model: vllm,
+      config,
+      seed: 3,
+      device: "cpu:0",
+      extraDevices: ["cpu:1"],
+      cacheDir,
+    });
+    try {
+      assert.equal(split.prepareRunners.length, 1);
+      assert.notEqual(split.prepareRunners[0], split.runner);
+      const a = await local.prepare(samples);
+      const b = await split.prepare(samples);
+      const close = (x: Tensor, y: Tensor) =>
+        (x.data as Float32Array).every((v, i) =>
+          Math.abs(v - (y.data as Float32Array)[i]) <= 1e-5 * (1 + Math.abs(v))
+        );
+      assert.ok(close(a.tensors["rel/hidden"], b.tensors["rel/hidden"]));
+      const la = await local.step(a, config.train.lr);
+      const lb = await split.step(b, config.train.lr);
+      for (const part of Object.keys(la.parts)) {
+        assert.ok(
+          Math.abs(la.parts[part] - lb.parts[part]) <= 1e-5 * (1 + Math.abs(la.parts[part])),
+          `${part}: ${la.parts[part]} vs ${lb.parts[part]}`,
+        );
+      }
+    } finally {
+      await split.close();
+    }
   });
 });
