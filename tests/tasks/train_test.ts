@@ -469,6 +469,11 @@ Deno.test("e2e on a make-tiny BLIP-2 with the real LiveEdit: train writes checkp
           "2",
           "--editor-config",
           "tiny",
+          // the step on cpu:0's worker, the frozen backbone's batches prepared on cpu:1's
+          "-dvc",
+          "cpu:0",
+          "-edvc",
+          "cpu:1",
           ...argv,
         ],
         { cwd: dir, tty: false, ...out },
