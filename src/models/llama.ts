@@ -34,6 +34,7 @@ import {
   type DecoderState,
   decoderState,
   type KeyValue,
+  lmHeadWeight,
   resolveSource,
   type Rotary,
   withLayerOutput,
@@ -280,12 +281,7 @@ export class LlamaDecoder implements CausalDecoder {
 
   /** Final norm and `lm_head` (or `embed_tokens` when `tie_word_embeddings`). */
   head(g: Graph, hidden: Value): Value {
-    const c = this.config;
-    const shape = [c.vocabSize, c.hiddenSize];
-    const weight = c.tieWordEmbeddings
-      ? this.weight(g, "embed_tokens.weight", shape)
-      : this.store.get(g, this.keys.lmHead, shape);
-    return op.linear(this.finalNorm(hidden), weight);
+    return op.linear(this.finalNorm(hidden), lmHeadWeight(g, this));
   }
 }
 

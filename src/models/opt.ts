@@ -34,6 +34,7 @@ import {
   type DecoderState,
   decoderState,
   type KeyValue,
+  lmHeadWeight,
   resolveSource,
   withLayerOutput,
 } from "./decoder.ts";
@@ -247,12 +248,7 @@ export class OptDecoder implements CausalDecoder {
 
   /** Final norm and the LM head (tied to `embed_tokens` unless `tie_word_embeddings` is false). */
   head(g: Graph, hidden: Value): Value {
-    const c = this.config;
-    const shape = [c.vocabSize, c.hiddenSize];
-    const weight = c.tieWordEmbeddings
-      ? this.weight(g, "embed_tokens.weight", shape)
-      : this.store.get(g, this.keys.lmHead, shape);
-    return op.linear(this.finalNorm(hidden), weight);
+    return op.linear(this.finalNorm(hidden), lmHeadWeight(g, this));
   }
 }
 
