@@ -39,6 +39,9 @@ import {
   loadLayerNorm,
   loadLinear,
   norm,
+  numPatches,
+  parseVitGeometry,
+  type VitGeometry,
 } from "./layers.ts";
 import type { WeightStore } from "./weights.ts";
 
@@ -46,19 +49,7 @@ import type { WeightStore } from "./weights.ts";
 // Config
 
 /** The fields of a `Blip2VisionConfig` this model uses. */
-export interface Blip2VisionConfig {
-  /** `hidden_size`: width D of the tokens. */
-  readonly hiddenSize: number;
-  /** `intermediate_size`: width of the MLP. */
-  readonly intermediateSize: number;
-  /** `num_hidden_layers`. */
-  readonly numHiddenLayers: number;
-  /** `num_attention_heads` (divides `hidden_size`). */
-  readonly numAttentionHeads: number;
-  /** `image_size`: height and width of the input (3 channels). */
-  readonly imageSize: number;
-  /** `patch_size`: kernel and stride of the patch convolution. */
-  readonly patchSize: number;
+export interface Blip2VisionConfig extends VitGeometry {
   /** `layer_norm_eps` (default 1e-6), for every layer norm. */
   readonly layerNormEps: number;
   /** `hidden_act` (default `gelu`, exact). */
@@ -73,33 +64,16 @@ export interface Blip2VisionConfig {
  * in Hugging Face. Throws naming the file and field.
  */
 export function parseBlip2VisionConfig(fields: ConfigFields): Blip2VisionConfig {
-  const config: Blip2VisionConfig = {
-    hiddenSize: fields.int("hidden_size"),
-    intermediateSize: fields.int("intermediate_size"),
-    numHiddenLayers: fields.int("num_hidden_layers"),
-    numAttentionHeads: fields.int("num_attention_heads"),
-    imageSize: fields.int("image_size"),
-    patchSize: fields.int("patch_size"),
+  return {
+    ...parseVitGeometry(fields),
     layerNormEps: fields.positive("layer_norm_eps", 1e-6),
     hiddenAct: fields.oneOf("hidden_act", ACTIVATIONS, "gelu"),
     qkvBias: fields.bool("qkv_bias", true),
   };
-  if (config.hiddenSize % config.numAttentionHeads !== 0) {
-    throw fields.error(
-      "num_attention_heads",
-      `(${config.numAttentionHeads}) must divide hidden_size (${config.hiddenSize})`,
-    );
-  }
-  if (config.patchSize > config.imageSize) {
-    throw fields.error("patch_size", `(${config.patchSize}) exceeds image_size`);
-  }
-  return config;
 }
 
 /** Number of patch tokens, `(image_size / patch_size)²` (the class token not counted). */
-export function blip2NumPatches(config: Blip2VisionConfig): number {
-  return Math.floor(config.imageSize / config.patchSize) ** 2;
-}
+export const blip2NumPatches: (config: Blip2VisionConfig) => number = numPatches;
 
 // ---------------------------------------------------------------------------------------------
 // Weights

@@ -38,6 +38,9 @@ import {
   loadLayerNorm,
   loadLinear,
   norm,
+  numPatches,
+  parseVitGeometry,
+  type VitGeometry,
 } from "./layers.ts";
 import type { WeightStore } from "./weights.ts";
 
@@ -45,21 +48,9 @@ import type { WeightStore } from "./weights.ts";
 // Config
 
 /** The fields of a `CLIPVisionConfig` this tower uses. */
-export interface ClipVisionConfig {
-  /** `hidden_size`: width D of the tokens. */
-  readonly hiddenSize: number;
-  /** `intermediate_size`: width of the MLP. */
-  readonly intermediateSize: number;
-  /** `num_hidden_layers`. */
-  readonly numHiddenLayers: number;
-  /** `num_attention_heads` (divides `hidden_size`). */
-  readonly numAttentionHeads: number;
+export interface ClipVisionConfig extends VitGeometry {
   /** `num_channels` (default 3). */
   readonly numChannels: number;
-  /** `image_size`: height and width of the input. */
-  readonly imageSize: number;
-  /** `patch_size`: kernel and stride of the patch convolution. */
-  readonly patchSize: number;
   /** `layer_norm_eps` (default 1e-5). */
   readonly layerNormEps: number;
   /** `hidden_act` (default `quick_gelu`). */
@@ -73,33 +64,16 @@ export interface ClipVisionConfig {
  * field.
  */
 export function parseClipVisionConfig(fields: ConfigFields): ClipVisionConfig {
-  const config: ClipVisionConfig = {
-    hiddenSize: fields.int("hidden_size"),
-    intermediateSize: fields.int("intermediate_size"),
-    numHiddenLayers: fields.int("num_hidden_layers"),
-    numAttentionHeads: fields.int("num_attention_heads"),
+  return {
+    ...parseVitGeometry(fields),
     numChannels: fields.int("num_channels", 3),
-    imageSize: fields.int("image_size"),
-    patchSize: fields.int("patch_size"),
     layerNormEps: fields.positive("layer_norm_eps", 1e-5),
     hiddenAct: fields.oneOf("hidden_act", ACTIVATIONS, "quick_gelu"),
   };
-  if (config.hiddenSize % config.numAttentionHeads !== 0) {
-    throw fields.error(
-      "num_attention_heads",
-      `(${config.numAttentionHeads}) must divide hidden_size (${config.hiddenSize})`,
-    );
-  }
-  if (config.patchSize > config.imageSize) {
-    throw fields.error("patch_size", `(${config.patchSize}) exceeds image_size`);
-  }
-  return config;
 }
 
 /** Number of patch tokens, `(image_size / patch_size)²` (the class token not counted). */
-export function clipNumPatches(config: ClipVisionConfig): number {
-  return Math.floor(config.imageSize / config.patchSize) ** 2;
-}
+export const clipNumPatches: (config: ClipVisionConfig) => number = numPatches;
 
 // ---------------------------------------------------------------------------------------------
 // Weights

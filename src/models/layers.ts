@@ -13,6 +13,7 @@
  */
 import type { Graph, Value } from "../graph/ir.ts";
 import * as op from "../graph/ops.ts";
+import type { ConfigFields } from "./hf_config.ts";
 import type { WeightStore } from "./weights.ts";
 
 /** A PyTorch `nn.Linear`: weight `[out, in]`, optional bias `[out]`. */
@@ -138,4 +139,50 @@ export function checkImageInput(
       `${model}: pixel values must be [batch, ${channels}, ${size}, ${size}], got ${pixels.describe()}`,
     );
   }
+}
+
+/** The sizes every vision-transformer config has. */
+export interface VitGeometry {
+  /** `hidden_size`. */
+  readonly hiddenSize: number;
+  /** `intermediate_size` of the MLP. */
+  readonly intermediateSize: number;
+  /** `num_hidden_layers`. */
+  readonly numHiddenLayers: number;
+  /** `num_attention_heads`. */
+  readonly numAttentionHeads: number;
+  /** `image_size`: the square input resolution. */
+  readonly imageSize: number;
+  /** `patch_size`: kernel and stride of the patch convolution. */
+  readonly patchSize: number;
+}
+
+/**
+ * Reads the sizes of a ViT config (all required) and checks that the heads divide the width
+ * and the patch fits the image; throws naming the file and field.
+ */
+export function parseVitGeometry(fields: ConfigFields): VitGeometry {
+  const g: VitGeometry = {
+    hiddenSize: fields.int("hidden_size"),
+    intermediateSize: fields.int("intermediate_size"),
+    numHiddenLayers: fields.int("num_hidden_layers"),
+    numAttentionHeads: fields.int("num_attention_heads"),
+    imageSize: fields.int("image_size"),
+    patchSize: fields.int("patch_size"),
+  };
+  if (g.hiddenSize % g.numAttentionHeads !== 0) {
+    throw fields.error(
+      "num_attention_heads",
+      `(${g.numAttentionHeads}) must divide hidden_size (${g.hiddenSize})`,
+    );
+  }
+  if (g.patchSize > g.imageSize) {
+    throw fields.error("patch_size", `(${g.patchSize}) exceeds image_size`);
+  }
+  return g;
+}
+
+/** Number of patch tokens, `(image_size / patch_size)²` (the class token not counted). */
+export function numPatches(config: Pick<VitGeometry, "imageSize" | "patchSize">): number {
+  return Math.floor(config.imageSize / config.patchSize) ** 2;
 }
