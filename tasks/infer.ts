@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { BACKBONE_FLAGS, HELP_FLAG } from "../src/cli/common_flags.ts";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { loadSettings, resolveModel } from "../src/cli/config.ts";
@@ -71,26 +72,8 @@ export const INFER_FLAGS = {
     default: "cpu",
     help: "device: cpu, cpu:N, cuda:N, webgpu",
   },
-  editorConfig: {
-    names: ["--editor-config"],
-    type: "string",
-    metavar: "NAME|FILE",
-    help:
-      "editor config: blip2, llava, minigpt4, tiny (make-tiny models) or a JSON file (default: by backbone)",
-  },
-  modelDir: {
-    names: ["--model-dir"],
-    type: "string",
-    metavar: "DIR",
-    help: "the backbone's model directory (overrides liveedit.config.json)",
-  },
-  config: {
-    names: ["--config"],
-    type: "string",
-    metavar: "FILE",
-    help: "settings file (default liveedit.config.json in the working directory)",
-  },
-  help: { names: ["-h", "--help"], type: "boolean", help: "print this help" },
+  ...BACKBONE_FLAGS,
+  ...HELP_FLAG,
 } as const;
 
 const USAGE =

@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { BACKBONE_FLAGS, DATA_FLAGS, HELP_FLAG, MODEL_NAME_FLAG } from "../src/cli/common_flags.ts";
 import { join, resolve } from "node:path";
 import { loadSettings, resolveDataRoot, resolveModel } from "../src/cli/config.ts";
 import { parseDeviceFlags } from "../src/cli/devices.ts";
@@ -40,13 +41,7 @@ export const TEST_EDIT_FLAGS = {
     required: true,
     help: "editor, e.g. liveedit",
   },
-  modelName: {
-    names: ["-mn", "--model-name", "--edit-model-name"],
-    type: "string",
-    required: true,
-    help:
-      "backbone: blip2, llava, minigpt4 (directories from liveedit.config.json), or a model directory",
-  },
+  ...MODEL_NAME_FLAG,
   sequentialEditN: {
     names: ["-sen", "--sequential-edit-n"],
     type: "int",
@@ -97,12 +92,7 @@ export const TEST_EDIT_FLAGS = {
     choices: ["eval", "eval_onehop"],
     help: "eval_onehop: VLKEB's eval_edit_onehop.json, with portability",
   },
-  dataRoot: {
-    names: ["--data-root"],
-    type: "string",
-    metavar: "DIR",
-    help: "directory holding easy-edit-mm/ and VLKEB/ (default: config dataRoot, else data)",
-  },
+  ...DATA_FLAGS,
   evalResults: {
     names: ["--eval-results"],
     type: "string",
@@ -110,32 +100,9 @@ export const TEST_EDIT_FLAGS = {
     metavar: "DIR",
     help: "where results are written",
   },
-  editorConfig: {
-    names: ["--editor-config"],
-    type: "string",
-    metavar: "NAME|FILE",
-    help:
-      "editor config: blip2, llava, minigpt4, tiny (make-tiny models) or a JSON file (default: by backbone)",
-  },
-  modelDir: {
-    names: ["--model-dir"],
-    type: "string",
-    metavar: "DIR",
-    help: "the backbone's model directory (overrides liveedit.config.json)",
-  },
-  config: {
-    names: ["--config"],
-    type: "string",
-    metavar: "FILE",
-    help: "settings file (default liveedit.config.json in the working directory)",
-  },
-  skipMissingImages: {
-    names: ["--skip-missing-images"],
-    type: "boolean",
-    help: "skip records whose images are missing instead of failing",
-  },
+  ...BACKBONE_FLAGS,
   force: { names: ["--force"], type: "boolean", help: "replace an existing result directory" },
-  help: { names: ["-h", "--help"], type: "boolean", help: "print this help" },
+  ...HELP_FLAG,
 } as const;
 
 const USAGE = "deno task test-edit -en EDITOR -mn MODEL -sen N -dn DATA [-ckpt PATH] [options]";

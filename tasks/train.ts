@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { BACKBONE_FLAGS, DATA_FLAGS, HELP_FLAG, MODEL_NAME_FLAG } from "../src/cli/common_flags.ts";
 import { join, resolve } from "node:path";
 import { loadSettings, resolveDataRoot, resolveModel } from "../src/cli/config.ts";
 import { parseDeviceFlags } from "../src/cli/devices.ts";
@@ -44,13 +45,7 @@ export const TRAIN_FLAGS = {
     required: true,
     help: "editor to train, e.g. liveedit",
   },
-  modelName: {
-    names: ["-mn", "--model-name", "--edit-model-name"],
-    type: "string",
-    required: true,
-    help:
-      "backbone: blip2, llava, minigpt4 (directories from liveedit.config.json), or a model directory",
-  },
+  ...MODEL_NAME_FLAG,
   dataName: {
     names: ["-dna", "--data-name"],
     type: "string",
@@ -135,25 +130,8 @@ export const TRAIN_FLAGS = {
     min: 1,
     help: "batches prepared ahead by the background producer",
   },
-  editorConfig: {
-    names: ["--editor-config"],
-    type: "string",
-    metavar: "NAME|FILE",
-    help:
-      "editor config: blip2, llava, minigpt4, tiny (make-tiny models) or a JSON file (default: by backbone)",
-  },
-  modelDir: {
-    names: ["--model-dir"],
-    type: "string",
-    metavar: "DIR",
-    help: "the backbone's model directory (overrides liveedit.config.json)",
-  },
-  dataRoot: {
-    names: ["--data-root"],
-    type: "string",
-    metavar: "DIR",
-    help: "directory holding easy-edit-mm/ and VLKEB/ (default: config dataRoot, else data)",
-  },
+  ...BACKBONE_FLAGS,
+  ...DATA_FLAGS,
   records: {
     names: ["--records"],
     type: "string",
@@ -161,18 +139,7 @@ export const TRAIN_FLAGS = {
     metavar: "DIR",
     help: "where runs are written",
   },
-  config: {
-    names: ["--config"],
-    type: "string",
-    metavar: "FILE",
-    help: "settings file (default liveedit.config.json in the working directory)",
-  },
-  skipMissingImages: {
-    names: ["--skip-missing-images"],
-    type: "boolean",
-    help: "skip records whose images are missing instead of failing",
-  },
-  help: { names: ["-h", "--help"], type: "boolean", help: "print this help" },
+  ...HELP_FLAG,
 } as const;
 
 const USAGE = "deno task train -en EDITOR -mn MODEL -dna DATA -bs N [options]";
