@@ -5,6 +5,7 @@
  * @module
  */
 import { allocate, type DType, isFloat } from "../../tensor/dtype.ts";
+import { storeNumbers } from "../../tensor/elements.ts";
 import { Tensor } from "../../tensor/tensor.ts";
 import type { Attr, Dim, Graph, Value } from "../ir.ts";
 import { isStatic } from "../shape.ts";
@@ -33,6 +34,7 @@ export function graphOf(inputs: readonly (Value | ValueLike | null)[]): Graph {
 
 /** A scalar host tensor of `dtype` holding `value`. */
 export function scalarTensor(dtype: DType, value: number): Tensor {
+  if (dtype === "f16" || dtype === "bf16") return storeNumbers(dtype, [], [value]);
   const data = allocate(dtype, 1);
   if (data instanceof BigInt64Array) data[0] = BigInt(value);
   else data[0] = value;
