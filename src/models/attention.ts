@@ -7,9 +7,30 @@
  */
 import type { Value } from "../graph/ir.ts";
 import * as op from "../graph/ops.ts";
+import type { DType } from "../tensor/dtype.ts";
 
 /** The most negative finite float32, which HF adds at masked attention positions. */
 export const F32_MIN = -3.4028234663852886e38;
+
+/** The most negative finite float16 (`torch.finfo(torch.float16).min`). */
+export const F16_MIN = -65504;
+
+/**
+ * The value HF adds at masked attention positions of a model computing in `dtype`:
+ * `torch.finfo(dtype).min` ({@linkcode F16_MIN} for f16, which {@linkcode F32_MIN} would
+ * overflow to `-inf` and turn fully masked rows into NaN), {@linkcode F32_MIN} otherwise.
+ */
+export function maskMin(dtype: DType): number {
+  return dtype === "f16" ? F16_MIN : F32_MIN;
+}
+
+/**
+ * The dtype in which softmax and RMSNorm of a model computing in `dtype` run: f32 for the
+ * half-precision dtypes (as HF upcasts them), `dtype` itself otherwise.
+ */
+export function stableDtype(dtype: DType): DType {
+  return dtype === "f16" || dtype === "bf16" ? "f32" : dtype;
+}
 
 /** `[b, s, h·d] → [b, h, s, d]`. */
 export function splitHeads(x: Value, heads: number): Value {
@@ -34,7 +55,7 @@ export interface AttendOptions {
   readonly heads: number;
   /** Score scale (default `1/sqrt(head_dim)`). */
   readonly scale?: number;
-  /** Additive mask broadcastable to `[b, h, s_q, s_k]` (0 = keep, {@linkcode F32_MIN} = drop). */
+  /** Additive mask broadcastable to `[b, h, s_q, s_k]` (0 = keep, {@linkcode maskMin} = drop). */
   readonly mask?: Value | null;
 }
 
@@ -51,6 +72,10 @@ export function attend(q: Value, k: Value, v: Value, options: AttendOptions): Va
  * The core of {@linkcode attend} on queries, keys and values already split into heads
  * (`[…, s_q, d]`, `[…, s_k, d]`, `[…, s_k, d_v]`; leading dims broadcast): softmax of the
  * scaled scores plus `mask`, times the values. Decoders with a KV cache call it directly.
+ *
+ * Scores are computed in the dtype of the heads; the mask is added and the softmax taken in
+ * {@linkcode stableDtype} (f32 for f16 heads, as HF's `softmax(…, dtype=torch.float32)`), and
+ * the probabilities are cast back before they weight the values.
  */
 export function attendHeads(
   qh: Value,
@@ -59,9 +84,10 @@ export function attendHeads(
   options: Omit<AttendOptions, "heads"> = {},
 ): Value {
   const headDim = qh.shape[qh.rank - 1] as number;
-  let scores = op.mul(op.matmul(qh, op.transposeLast(kh)), options.scale ?? 1 / Math.sqrt(headDim));
+  const raw = op.mul(op.matmul(qh, op.transposeLast(kh)), options.scale ?? 1 / Math.sqrt(headDim));
+  let scores = op.cast(raw, stableDtype(raw.dtype));
   if (options.mask) scores = op.add(scores, op.cast(options.mask, scores.dtype));
-  return op.matmul(op.softmax(scores, -1), vh);
+  return op.matmul(op.cast(op.softmax(scores, -1), vh.dtype), vh);
 }
 
 /**
@@ -76,12 +102,14 @@ export function causalMask(attentionMask: Value, dtype: "f32" | "f16" | "f64" = 
   const past = op.lessOrEqual(op.unsqueeze(pos, [0]), op.unsqueeze(pos, [1])); // [s_q, s_k]: j <= i
   const keys = op.greater(op.unsqueeze(attentionMask, [1]), op.scalar(g, attentionMask.dtype, 0));
   const visible = op.and(past, keys); // [b, s, s]
-  return op.unsqueeze(op.where(visible, op.scalar(g, dtype, 0), op.scalar(g, dtype, F32_MIN)), [1]);
+  const min = op.scalar(g, dtype, maskMin(dtype));
+  return op.unsqueeze(op.where(visible, op.scalar(g, dtype, 0), min), [1]);
 }
 
 /** The additive mask `[b, 1, 1, s]` that hides padded keys (`attentionMask`: int64 `[b, s]`). */
 export function paddingMask(attentionMask: Value, dtype: "f32" | "f16" | "f64" = "f32"): Value {
   const g = attentionMask.graph;
   const keep = op.greater(attentionMask, op.scalar(g, attentionMask.dtype, 0));
-  return op.unsqueeze(op.where(keep, op.scalar(g, dtype, 0), op.scalar(g, dtype, F32_MIN)), [1, 2]);
+  const min = op.scalar(g, dtype, maskMin(dtype));
+  return op.unsqueeze(op.where(keep, op.scalar(g, dtype, 0), min), [1, 2]);
 }

@@ -23,7 +23,7 @@
 import { Graph, type Value } from "../graph/ir.ts";
 import * as op from "../graph/ops.ts";
 import { openModelDir } from "../io/model_dir.ts";
-import { attendHeads, F32_MIN, mergeHeads } from "./attention.ts";
+import { attendHeads, maskMin, mergeHeads } from "./attention.ts";
 import { ConfigFields } from "./hf_config.ts";
 import { type ComputeDType, WeightStore } from "./weights.ts";
 
@@ -77,7 +77,10 @@ export interface DecoderState {
   readonly attentionMask: Value;
   /** int64 `[q]`: the sequence position of each query, `k - q … k - 1`. */
   readonly positions: Value;
-  /** Additive attention mask `[b, 1, q, k]`: 0 where visible, {@linkcode F32_MIN} elsewhere. */
+  /**
+   * Additive attention mask `[b, 1, q, k]` in the dtype of the hidden states: 0 where visible,
+   * that dtype's most negative finite value ({@linkcode maskMin}) elsewhere.
+   */
   readonly bias: Value;
   /** Rotary tables (LLaMA); absent for learned positions (OPT). */
   readonly rotary?: Rotary;
@@ -126,8 +129,8 @@ function squeezed(v: Value): Value {
 
 /**
  * The state at a layer boundary for `hidden` `[b, q, d]` and the whole sequence's
- * `attentionMask` `[b, k]`: query positions `k - q … k - 1` and the causal-plus-padding bias.
- * `begin`/`resume` of each architecture build on it.
+ * `attentionMask` `[b, k]`: query positions `k - q … k - 1` and the causal-plus-padding bias
+ * (in `hidden`'s dtype). `begin`/`resume` of each architecture build on it.
  */
 export function decoderState(
   hidden: Value,
@@ -151,8 +154,11 @@ export function decoderState(
   const causal = op.lessOrEqual(op.unsqueeze(keys, [0]), op.unsqueeze(positions, [1])); // [q, k]
   const present = op.greater(op.unsqueeze(attentionMask, [1]), op.scalar(g, "i64", 0)); // [b, 1, k]
   const visible = op.and(causal, present); // [b, q, k]
-  const f32 = (x: number) => op.scalar(g, "f32", x);
-  const bias = op.unsqueeze(op.where(visible, f32(0), f32(F32_MIN)), [1]);
+  const dt = hidden.dtype;
+  const bias = op.unsqueeze(
+    op.where(visible, op.scalar(g, dt, 0), op.scalar(g, dt, maskMin(dt))),
+    [1],
+  );
   return { hidden, attentionMask, positions, bias, past: options.past, present: [] };
 }
 
@@ -260,6 +266,9 @@ export interface DecodeStep {
  * tokens `[b, new, vocab]` and the grown cache `present.<i>.key`/`.value`
  * `[b, kv_heads, past+new, head_dim]`. The first step (the prompt) feeds a cache with `past`
  * = 0; positions come from the mask as in the uncached forward pass.
+ *
+ * Inputs and outputs are f32 whatever the decoder's compute dtype: embeddings and the cache are
+ * cast to it on entry, logits and the grown cache back to f32 (f16 → f32 → f16 is exact).
  */
 export function buildDecodeStep(
   decoder: CausalDecoder,
@@ -268,20 +277,23 @@ export function buildDecodeStep(
   const c = decoder.config;
   const g = new Graph();
   const n = DECODE_NAMES;
+  const input = (name: string, shape: (string | number)[]) =>
+    op.cast(g.input(name, "f32", shape), decoder.dtype);
   const embeds = options.input === "input_ids"
     ? decoder.embedTokens(g, g.input(n.inputIds, "i64", ["batch", "new"]))
-    : g.input(n.inputsEmbeds, decoder.dtype, ["batch", "new", c.hiddenSize]);
+    : input(n.inputsEmbeds, ["batch", "new", c.hiddenSize]);
   const mask = g.input(n.attentionMask, "i64", ["batch", "past+new"]);
   const cacheShape = ["batch", c.numKvHeads, "past", c.headDim];
   const past = Array.from({ length: c.numLayers }, (_, i) => ({
-    key: g.input(n.pastKey(i), decoder.dtype, cacheShape),
-    value: g.input(n.pastValue(i), decoder.dtype, cacheShape),
+    key: input(n.pastKey(i), cacheShape),
+    value: input(n.pastValue(i), cacheShape),
   }));
   const state = runLayers(decoder, decoder.begin(g, embeds, mask, { past }), 0, c.numLayers);
-  const outputs: Record<string, Value> = { [n.logits]: decoder.head(g, state.hidden) };
+  const f32 = (v: Value) => op.cast(v, "f32");
+  const outputs: Record<string, Value> = { [n.logits]: f32(decoder.head(g, state.hidden)) };
   state.present.forEach((kv, i) => {
-    outputs[n.presentKey(i)] = kv!.key;
-    outputs[n.presentValue(i)] = kv!.value;
+    outputs[n.presentKey(i)] = f32(kv!.key);
+    outputs[n.presentValue(i)] = f32(kv!.value);
   });
   return { graph: g, outputs };
 }

@@ -21,7 +21,7 @@
 import type { Graph, Value } from "../graph/ir.ts";
 import * as op from "../graph/ops.ts";
 import { Tensor } from "../tensor/tensor.ts";
-import { splitHeads } from "./attention.ts";
+import { splitHeads, stableDtype } from "./attention.ts";
 import {
   type BeginOptions,
   cachedAttention,
@@ -225,13 +225,15 @@ export class LlamaDecoder implements CausalDecoder {
     return loadLinear(g, this.store, this.keys.model + name, outDim, inDim, bias);
   }
 
-  /** RMSNorm with weight `name` (relative to `keys.model`). */
+  /**
+   * RMSNorm with weight `name` (relative to `keys.model`), computed in f32 when the model
+   * computes in f16 and cast back, as HF's `LlamaRMSNorm` does.
+   */
   rmsNorm(x: Value, name: string): Value {
-    return op.rmsNorm(
-      x,
-      this.weight(x.graph, `${name}.weight`, [this.config.hiddenSize]),
-      this.config.rmsNormEps,
-    );
+    const up = stableDtype(x.dtype);
+    const w = this.weight(x.graph, `${name}.weight`, [this.config.hiddenSize]);
+    const y = op.rmsNorm(op.cast(x, up), op.cast(w, up), this.config.rmsNormEps);
+    return op.cast(y, x.dtype);
   }
 
   /** `embed_tokens` rows of `inputIds` `[b, s]` (not scaled). */
@@ -255,12 +257,13 @@ export class LlamaDecoder implements CausalDecoder {
 
   /**
    * The state at a layer boundary: mask, and the rotary tables at the queries' sequence
-   * positions (`arange` over the sequence whatever the padding, as HF's forward pass).
+   * positions (`arange` over the sequence whatever the padding, as HF's forward pass),
+   * computed in f32 and cast to the dtype of `hidden` (HF's `cos.to(x.dtype)`).
    */
   resume(g: Graph, hidden: Value, attentionMask: Value, options: BeginOptions = {}): DecoderState {
     const state = decoderState(hidden, attentionMask, options);
     this.#tables ??= rotaryTables(this.config);
-    const at = (t: Tensor) => op.gather(g.constant(t), state.positions, 0);
+    const at = (t: Tensor) => op.cast(op.gather(g.constant(t), state.positions, 0), hidden.dtype);
     return { ...state, rotary: { cos: at(this.#tables.cos), sin: at(this.#tables.sin) } };
   }
 

@@ -28,6 +28,13 @@
  * padding), and with images `image_index` i64 `[b, T]` (the vision token a slot takes, -1 for
  * text and padding) and `pixel_values` f32 `[b, 3, H, W]`.
  *
+ * Dtypes: every graph input and output is f32 (or int64), whatever the compute dtype
+ * ({@linkcode Vllm.computeDtype}, f16 on GPUs for f16 checkpoints): values are cast to the
+ * compute dtype where they enter ({@linkcode Vllm.declareInputs}, {@linkcode Vllm.enter}) and
+ * back to f32 where they leave ({@linkcode Vllm.leave}), so callers and the editor (which
+ * computes in f32) see the same graphs either way. Inside, attention softmax (`attention.ts`)
+ * and RMSNorm run in f32; losses are taken on the f32 logits.
+ *
  * @module
  */
 import { withLeadingSpace } from "../../data/prompts.ts";
@@ -36,6 +43,7 @@ import * as op from "../../graph/ops.ts";
 import type { ModelDir } from "../../io/model_dir.ts";
 import type { HfTokenizer } from "../../io/tokenizer.ts";
 import type { ImageProcessor } from "../../io/image.ts";
+import { isFloat } from "../../tensor/dtype.ts";
 import { Tensor } from "../../tensor/tensor.ts";
 import {
   type CausalDecoder,
@@ -136,7 +144,7 @@ export interface InputValues {
   readonly attentionMask: Value;
   /** `image_index` i64 `[b, T]`, with images. */
   readonly imageIndex?: Value;
-  /** `pixel_values` f32 `[b, 3, H, W]`, with images. */
+  /** `pixel_values` `[b, 3, H, W]` in the compute dtype, with images. */
   readonly pixelValues?: Value;
 }
 
@@ -206,9 +214,26 @@ export abstract class Vllm {
     return this.decoder.config.numLayers;
   }
 
-  /** Dtype of hidden states and logits. */
-  get dtype(): ComputeDType {
+  /** Dtype of the hidden states and logits that graphs take and return: always f32. */
+  get dtype(): "f32" {
+    return "f32";
+  }
+
+  /** Dtype the graphs compute in (the decoder's; see the module docs). */
+  get computeDtype(): ComputeDType {
     return this.decoder.dtype;
+  }
+
+  /** A host-facing (f32) value as the graph computes it: cast to {@linkcode Vllm.computeDtype}. */
+  enter(x: Value): Value {
+    return op.cast(x, this.computeDtype);
+  }
+
+  /** Graph outputs as the host sees them: float values cast to f32, others unchanged. */
+  leave(outputs: Record<string, Value>): Record<string, Value> {
+    return Object.fromEntries(
+      Object.entries(outputs).map(([name, v]) => [name, isFloat(v.dtype) ? op.cast(v, "f32") : v]),
+    );
   }
 
   /** The id placed at the vision slots of `input_ids` (its embedding is replaced). */
@@ -379,7 +404,10 @@ export abstract class Vllm {
   // -------------------------------------------------------------------------------------------
   // Graph pieces
 
-  /** Declares the graph inputs of {@linkcode Vllm.embed} in `g` (see {@linkcode VLLM_INPUTS}). */
+  /**
+   * Declares the graph inputs of {@linkcode Vllm.embed} in `g` (see {@linkcode VLLM_INPUTS});
+   * `pixel_values` is declared f32 and returned cast to the compute dtype.
+   */
   declareInputs(g: Graph, options: ImageOption): InputValues {
     const n = VLLM_INPUTS;
     const ids = g.input(n.inputIds, "i64", ["batch", "seq"]);
@@ -390,7 +418,7 @@ export abstract class Vllm {
       inputIds: ids,
       attentionMask: mask,
       imageIndex: g.input(n.imageIndex, "i64", ["batch", "seq"]),
-      pixelValues: g.input(n.pixelValues, "f32", ["batch", 3, s, s]),
+      pixelValues: this.enter(g.input(n.pixelValues, "f32", ["batch", 3, s, s])),
     };
   }
 
@@ -420,25 +448,29 @@ export abstract class Vllm {
     return runLayers(this.decoder, state, from, to);
   }
 
-  /** The state at a layer boundary for hidden states `[b, T, d]` taken there. */
+  /**
+   * The state at a layer boundary for hidden states `[b, T, d]` taken there (cast to the
+   * compute dtype).
+   */
   resume(g: Graph, hidden: Value, attentionMask: Value): DecoderState {
-    return this.decoder.resume(g, hidden, attentionMask);
+    return this.decoder.resume(g, this.enter(hidden), attentionMask);
   }
 
-  /** Final norm and LM head: logits `[b, T, vocab]`. */
+  /** Final norm and LM head: logits `[b, T, vocab]` in the compute dtype. */
   head(g: Graph, hidden: Value): Value {
     return this.decoder.head(g, hidden);
   }
 
   /**
    * Logits `[b, T, vocab]` from `hidden`, taken as the output of layer `layer` (e.g. that output
-   * plus a residual): layers `layer + 1 …` and the head. Differentiable in `hidden`.
+   * plus a residual): layers `layer + 1 …` and the head. Differentiable in `hidden`; `hidden`
+   * is f32 (cast to the compute dtype inside) and so are the logits.
    */
   continueFrom(layer: number, hidden: Value, attentionMask: Value): Value {
     checkLayerIndex(this.config, layer, this.family);
     const g = hidden.graph;
     const state = this.layers(this.resume(g, hidden, attentionMask), layer + 1, this.numLayers);
-    return this.head(g, state.hidden);
+    return op.cast(this.head(g, state.hidden), "f32");
   }
 
   // -------------------------------------------------------------------------------------------
@@ -456,7 +488,7 @@ export abstract class Vllm {
       outputs[`layer_out.${i}`] = state.hidden;
     }
     outputs.logits = this.head(g, state.hidden);
-    return { graph: g, outputs };
+    return { graph: g, outputs: this.leave(outputs) };
   }
 
   /**
@@ -483,7 +515,7 @@ export abstract class Vllm {
     state = this.layers(state, from, to);
     const outputs: Record<string, Value> = { hidden_out: state.hidden };
     if (options.head ?? to === n) outputs.logits = this.head(g, state.hidden);
-    return { graph: g, outputs };
+    return { graph: g, outputs: this.leave(outputs) };
   }
 
   /**
@@ -524,8 +556,7 @@ export abstract class Vllm {
    */
   checkImageWeights(): void {
     const g = new Graph();
-    const s = this.imageSize;
-    this.imageTokens(g, g.input(VLLM_INPUTS.pixelValues, "f32", ["batch", 3, s, s]));
+    this.imageTokens(g, this.declareInputs(g, { image: true }).pixelValues!);
   }
 }
 
