@@ -9,9 +9,34 @@ import type { Graph, Value } from "../graph/ir.ts";
 import { cast } from "../graph/ops.ts";
 import type { Checkpoint, CheckpointTensorInfo } from "../io/sharded.ts";
 import { didYouMean } from "../io/safetensors/suggest.ts";
+import { type DeviceSpec, toDeviceSpec } from "../runtime/device.ts";
 
-/** The dtype a model computes in: f32 on CPU, f16 on GPUs where the checkpoint is f16. */
+/**
+ * The dtype a model computes in: f32 on CPU, f16 on GPUs where the checkpoint is f16 (see
+ * {@linkcode computeDtypeFor}). Graph inputs and outputs stay f32 either way.
+ */
 export type ComputeDType = "f32" | "f16";
+
+/**
+ * The compute dtype for a model whose weights are `weights` run on `device`: `"f16"` on a GPU
+ * (`cuda:N`, `webgpu`) when the checkpoint's float weights are f16
+ * ({@linkcode WeightStore.floatDtype}), else `"f32"` (always on CPU, and for f32, bf16 and
+ * f64 checkpoints). Throws for a malformed device string.
+ *
+ * @example
+ * ```ts ignore
+ * const store = await WeightStore.open(checkpoint);
+ * computeDtypeFor("cuda:0", store); // "f16" for an f16 checkpoint
+ * computeDtypeFor("cpu", store); // "f32"
+ * ```
+ */
+export function computeDtypeFor(
+  device: string | DeviceSpec,
+  weights: Pick<WeightStore, "floatDtype">,
+): ComputeDType {
+  const gpu = toDeviceSpec(device).kind !== "cpu";
+  return gpu && weights.floatDtype === "f16" ? "f16" : "f32";
+}
 
 /**
  * The tensors of one checkpoint, indexed once, handed out as graph values. One store serves
@@ -37,6 +62,22 @@ export class WeightStore {
     computeDtype: ComputeDType = "f32",
   ): Promise<WeightStore> {
     return new WeightStore(checkpoint.path, await checkpoint.tensors(), computeDtype);
+  }
+
+  /**
+   * The dtype in which the checkpoint stores most of its float weights (counted in elements),
+   * or null when it has none.
+   */
+  get floatDtype(): DType | null {
+    const elements = new Map<DType, number>();
+    for (const info of this.#infos.values()) {
+      if (!isFloatStored(info.dtype)) continue;
+      const n = info.shape.reduce((a, d) => a * d, 1);
+      elements.set(info.dtype, (elements.get(info.dtype) ?? 0) + n);
+    }
+    let best: DType | null = null;
+    for (const [dtype, n] of elements) if (best === null || n > elements.get(best)!) best = dtype;
+    return best;
   }
 
   /** True when the checkpoint has `name`. */
