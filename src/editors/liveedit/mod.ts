@@ -110,7 +110,9 @@ export async function loadEditorWeights(
 async function openBackbone(options: BackboneOptions) {
   const config = await resolveConfig(options.config);
   const owned = typeof options.model === "string";
-  const vllm = typeof options.model === "string" ? await loadVllm(options.model) : options.model;
+  const vllm = typeof options.model === "string"
+    ? await loadVllm(options.model, { device: options.device })
+    : options.model;
   const runner = new VllmRunner(vllm, { device: options.device, cacheDir: options.cacheDir });
   const close = async () => {
     await runner.close();
@@ -154,7 +156,7 @@ export async function createLiveEditTrainer(options: TrainerOptions): Promise<Li
   return await withCleanup(close, async () => {
     const config = await resolveConfig(options.config);
     const vllm = typeof options.model === "string"
-      ? (owned = await loadVllm(options.model))
+      ? (owned = await loadVllm(options.model, { device: options.device }))
       : options.model;
     for (const device of [options.device ?? "cpu", ...extra]) {
       const worker = await DeviceWorker.open(device);
