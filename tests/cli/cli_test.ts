@@ -8,7 +8,7 @@ import { loadSettings, resolveDataRoot, resolveModel } from "../../src/cli/confi
 import { parseDeviceFlags } from "../../src/cli/devices.ts";
 import { formatHelp, parseFlags, UsageError } from "../../src/cli/flags.ts";
 import { formatDuration, Progress } from "../../src/cli/progress.ts";
-import { withTempDir } from "./_workspace.ts";
+import { withTempDir } from "../train/_workspace.ts";
 
 const SPECS = {
   name: { names: ["-en", "--editor-name"], type: "string", required: true, help: "editor" },
