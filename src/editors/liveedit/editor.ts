@@ -21,7 +21,13 @@ import type { EditorDims } from "./config.ts";
 import { buildEditGraph, editFeeds } from "./editing.ts";
 import { type Expert, ExpertPool } from "./pool.ts";
 import { checkParams, type EditorParams } from "./params.ts";
-import { buildRouteGraph, routeFeeds, type RouteInput } from "./routing.ts";
+import {
+  buildResidualGraph,
+  buildRouteGraph,
+  gatherRetrieved,
+  routeFeeds,
+  type RouteInput,
+} from "./routing.ts";
 import { GraphRunner } from "./runner.ts";
 import type { Range } from "./tokens.ts";
 
@@ -45,7 +51,10 @@ export interface Routed {
   readonly fuseCoe: Tensor<"f32">;
 }
 
-/** A LiveEdit editor: parameters, an expert pool, and the edit and route sessions. */
+/**
+ * A LiveEdit editor: parameters, an expert pool, and its sessions: editing, routing against
+ * the whole pool, and the residual of the retrieved experts only.
+ */
 export class LiveEditor {
   /** Module sizes. */
   readonly dims: EditorDims;
@@ -54,6 +63,7 @@ export class LiveEditor {
   readonly #params: EditorParams;
   readonly #edit: GraphRunner;
   readonly #route: GraphRunner;
+  readonly #residual: GraphRunner;
 
   private constructor(
     dims: EditorDims,
@@ -61,12 +71,14 @@ export class LiveEditor {
     pool: ExpertPool,
     edit: GraphRunner,
     route: GraphRunner,
+    residual: GraphRunner,
   ) {
     this.dims = dims;
     this.#params = params;
     this.pool = pool;
     this.#edit = edit;
     this.#route = route;
+    this.#residual = residual;
   }
 
   /** The editor's parameters (the tensors it was created with; not copies). */
@@ -85,15 +97,31 @@ export class LiveEditor {
     const e = buildEditGraph(dims);
     const edit = await GraphRunner.create(e.graph, e.outputs, { device, name: "liveedit-edit" });
     const r = buildRouteGraph(dims);
-    const { hooked_output, retrieval_map, fuse_coe } = r.outputs;
-    const route = await GraphRunner.create(r.graph, { hooked_output, retrieval_map, fuse_coe }, {
-      device,
-      name: "liveedit-route",
-    }).catch(async (err) => {
+    const { retrieval_map, fuse_coe } = r.outputs;
+    const res = buildResidualGraph(dims);
+    let route: GraphRunner | undefined;
+    try {
+      route = await GraphRunner.create(r.graph, { retrieval_map, fuse_coe }, {
+        device,
+        name: "liveedit-route",
+      });
+      const residual = await GraphRunner.create(res.graph, { hooked_output: res.hooked_output }, {
+        device,
+        name: "liveedit-residual",
+      });
+      return new LiveEditor(
+        dims,
+        params,
+        new ExpertPool(dims, options.capacity),
+        edit,
+        route,
+        residual,
+      );
+    } catch (err) {
       await edit.release();
+      await route?.release();
       throw err;
-    });
-    return new LiveEditor(dims, params, new ExpertPool(dims, options.capacity), edit, route);
+    }
   }
 
   /**
@@ -142,20 +170,26 @@ export class LiveEditor {
         fuseCoe: new Tensor("f32", [B, n], new Float32Array(B * n)),
       };
     }
-    const out = await this.#route.run({
+    const pool = this.pool.views();
+    const routed = await this.#route.run({ ...this.#params, ...routeFeeds(hidden, inputs, pool) });
+    const fuseCoe = routed.fuse_coe as Tensor<"f32">;
+    const retrievalMap = routed.retrieval_map as Tensor<"bool">;
+    const retrieved = gatherRetrieved(pool, fuseCoe);
+    if (retrieved.rows.length === 0) return { output: hidden, retrievalMap, fuseCoe };
+    const out = await this.#residual.run({
       ...this.#params,
-      ...routeFeeds(hidden, inputs, this.pool.views()),
+      hidden,
+      "pool/moe_cs": retrieved.moeCs,
+      "pool/moe_rs": retrieved.moeRs,
+      fuse_coe: retrieved.fuseCoe,
     });
-    return {
-      output: out.hooked_output as Tensor<"f32">,
-      retrievalMap: out.retrieval_map as Tensor<"bool">,
-      fuseCoe: out.fuse_coe as Tensor<"f32">,
-    };
+    return { output: out.hooked_output as Tensor<"f32">, retrievalMap, fuseCoe };
   }
 
   /** Frees the sessions. */
   async release(): Promise<void> {
     await this.#edit.release();
     await this.#route.release();
+    await this.#residual.release();
   }
 }

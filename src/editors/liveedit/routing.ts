@@ -5,8 +5,12 @@
  * its own: similarities are one matrix product of the batch against the whole pool, and
  * masks (not gathers) select the experts, so the number of experts is a dynamic dim.
  *
- * {@linkcode buildRouteGraph} assembles them into the graph the editor runs after layer
- * `l_e`; the same builders serve the training losses (`losses.ts`).
+ * {@linkcode buildRouteGraph} assembles them into one graph after layer `l_e` (the fixture
+ * check and the training losses, `losses.ts`, use the same builders). The editor runs it in two
+ * parts instead: the routing outputs of {@linkcode buildRouteGraph} against the whole pool (a
+ * few products over the `[n, e·m]` blocks), then {@linkcode buildResidualGraph} with only the
+ * experts some input retrieved ({@linkcode gatherRetrieved}), so the `[n, r, d]` factors of
+ * experts that hard routing rejects cost nothing.
  *
  * @module
  */
@@ -195,6 +199,69 @@ export function buildRouteGraph(dims: EditorDims): RouteGraph {
       iqr,
       fuse_coe: fuseCoe,
     },
+  };
+}
+
+/**
+ * The residual half: inputs `hidden` `[batch, seq, d]`, `pool/moe_cs` and `pool/moe_rs`
+ * `[k, r, d]` (the retrieved experts) and `fuse_coe` `[batch, k]`, the parameters; output
+ * `hooked_output = H + Σ_k w_k relu(x C_kᵀ) R_k`.
+ */
+export function buildResidualGraph(dims: EditorDims): { graph: Graph; hooked_output: Value } {
+  const g = new Graph();
+  const p = paramInputs(g, dims);
+  const { loraRank: r, llmMidDim: d } = dims;
+  const hidden = g.input("hidden", "f32", ["batch", "seq", d]);
+  const moeCs = g.input("pool/moe_cs", "f32", ["retrieved", r, d]);
+  const moeRs = g.input("pool/moe_rs", "f32", ["retrieved", r, d]);
+  const fuseCoe = g.input("fuse_coe", "f32", ["batch", "retrieved"]);
+  return {
+    graph: g,
+    hooked_output: op.add(hidden, editResidual(p, hidden, moeCs, moeRs, fuseCoe)),
+  };
+}
+
+/** The experts some input retrieved, gathered for {@linkcode buildResidualGraph}. */
+export interface Retrieved {
+  /** Pool rows of the retrieved experts, ascending. */
+  readonly rows: readonly number[];
+  /** Their C factors `[k, r, d]`. */
+  readonly moeCs: Tensor<"f32">;
+  /** Their R factors `[k, r, d]`. */
+  readonly moeRs: Tensor<"f32">;
+  /** The weights of those experts per input `[B, k]`. */
+  readonly fuseCoe: Tensor<"f32">;
+}
+
+/**
+ * Gathers the experts with a non-zero weight for any input (`fuseCoe` `[B, n]` over the pool)
+ * from the pool's factors; experts no input uses are left out, which changes no sum.
+ */
+export function gatherRetrieved(pool: PoolViews, fuseCoe: Tensor<"f32">): Retrieved {
+  const [B, n] = fuseCoe.shape;
+  const w = fuseCoe.data;
+  const rows: number[] = [];
+  for (let j = 0; j < n; j++) {
+    for (let b = 0; b < B; b++) {
+      if (w[b * n + j] !== 0) {
+        rows.push(j);
+        break;
+      }
+    }
+  }
+  const [, r, d] = pool.moeCs.shape;
+  const take = (src: Float32Array) => {
+    const out = new Float32Array(rows.length * r * d);
+    rows.forEach((j, i) => out.set(src.subarray(j * r * d, (j + 1) * r * d), i * r * d));
+    return new Tensor("f32", [rows.length, r, d], out);
+  };
+  const coe = new Float32Array(B * rows.length);
+  for (let b = 0; b < B; b++) rows.forEach((j, i) => (coe[b * rows.length + i] = w[b * n + j]));
+  return {
+    rows,
+    moeCs: take(pool.moeCs.data),
+    moeRs: take(pool.moeRs.data),
+    fuseCoe: new Tensor("f32", [B, rows.length], coe),
   };
 }
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { LiveEditor, type RouteInput } from "../../../src/editors/liveedit/editor.ts";
+import { gatherRetrieved } from "../../../src/editors/liveedit/routing.ts";
 import type { EditorParams } from "../../../src/editors/liveedit/params.ts";
 import { relErr } from "../../../src/tensor/compare.ts";
 import { toNumbers } from "../../../src/tensor/elements.ts";
@@ -113,4 +114,26 @@ Deno.test("editor input errors name what is wrong", async () => {
   } finally {
     await editor.release();
   }
+});
+
+Deno.test("gatherRetrieved keeps exactly the experts some input weights, with their factors", () => {
+  const r = 2, d = 3, n = 4;
+  const factor = (base: number) =>
+    new Tensor("f32", [n, r, d], Float32Array.from({ length: n * r * d }, (_, i) => base + i));
+  const pool = {
+    eqr: new Tensor("f32", [n, 1, 1], new Float32Array(n)),
+    evr: new Tensor("f32", [n, 1, 1], new Float32Array(n)),
+    moeCs: factor(0),
+    moeRs: factor(100),
+  };
+  // input 0 uses experts 1 and 3, input 1 uses expert 3 only; expert 0 and 2 are rejected
+  const coe = new Tensor("f32", [2, n], Float32Array.of(0, 0.25, 0, 0.5, 0, 0, 0, 0.75));
+  const got = gatherRetrieved(pool, coe);
+  assert.deepEqual(got.rows, [1, 3]);
+  assert.deepEqual([...got.fuseCoe.data], [0.25, 0.5, 0, 0.75]);
+  assert.deepEqual(got.moeCs.shape, [2, r, d]);
+  assert.deepEqual([...got.moeCs.data.subarray(0, r * d)], [6, 7, 8, 9, 10, 11]);
+  assert.deepEqual([...got.moeRs.data.subarray(r * d)], [118, 119, 120, 121, 122, 123]);
+  const none = gatherRetrieved(pool, new Tensor("f32", [1, n], new Float32Array(n)));
+  assert.deepEqual(none.rows, []);
 });
