@@ -70,8 +70,12 @@ function fill(pool: ExpertPool, n: number): void {
 
 const memory = Deno.systemMemoryInfo().total;
 const ROUTE_SIZES = [1, 100, 1_000, 10_000, 50_000, 100_000];
-/** Peak memory of a route over `n` experts: the pool and ONNX Runtime's copies (measured 2.4×). */
-const routePeak = (n: number) => 2.5 * n * BYTES_PER_EXPERT;
+/**
+ * Peak memory of a route over `n` experts: the host pool, plus ONNX Runtime's working copies of
+ * the routing half (eqr and evr, a fifth of an expert; about 1.5× that), plus the retrieved
+ * experts' factors (at most the whole C/R part).
+ */
+const routePeak = (n: number) => n * BYTES_PER_EXPERT * (1 + 0.2 * 1.5 + 0.8);
 const fits = ROUTE_SIZES.filter((n) => routePeak(n) <= 0.9 * memory);
 for (const n of ROUTE_SIZES.filter((n) => !fits.includes(n))) {
   console.log(
