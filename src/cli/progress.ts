@@ -51,13 +51,15 @@ export class Progress {
 
   /** A progress display for `options.total` units. */
   constructor(options: ProgressOptions) {
+    // an option given as `undefined` takes its default, as an absent one does
     this.#o = {
-      unit: "it",
-      tty: Deno.stdout.isTerminal(),
-      write: (text) => Deno.stdout.writeSync(encoder.encode(text)),
-      interval: 10,
-      now: () => performance.now(),
-      ...options,
+      total: options.total,
+      label: options.label,
+      unit: options.unit ?? "it",
+      tty: options.tty ?? Deno.stdout.isTerminal(),
+      write: options.write ?? ((text) => Deno.stdout.writeSync(encoder.encode(text))),
+      interval: options.interval ?? 10,
+      now: options.now ?? (() => performance.now()),
     };
     this.#start = this.#done = options.start ?? 0;
     this.#t0 = this.#o.now();

@@ -169,3 +169,22 @@ Deno.test("Progress: plain lines at most every interval, with rate and ETA; a ba
   assert.equal(formatDuration(3725), "1:02:05");
   assert.equal(formatDuration(65), "1:05");
 });
+
+Deno.test("Progress: options given as undefined take their defaults (a TTY bar with no writer)", () => {
+  const lines: string[] = [];
+  const write = Deno.stdout.writeSync;
+  // capture what the default writer sends to stdout
+  Deno.stdout.writeSync = (p: Uint8Array) => (lines.push(new TextDecoder().decode(p)), p.length);
+  try {
+    const p = new Progress({ total: 2, label: "x", tty: true, write: undefined, unit: undefined });
+    p.update(1);
+    p.update(2);
+    p.done();
+  } finally {
+    Deno.stdout.writeSync = write;
+  }
+  const text = lines.join("");
+  assert.match(text, /\r\x1b\[2Kx \|[^|]*\| +50\.0% 1\/2/);
+  assert.match(text, /100\.0% 2\/2.*\n$/s);
+  assert.match(text, /it\/s|s\/it/);
+});
