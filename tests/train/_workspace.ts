@@ -55,13 +55,20 @@ export async function makeWorkspace(
   return { dir, modelDir, dataRoot };
 }
 
-/** Runs `fn` in a fresh temporary directory, removed afterwards. */
+/** Runs `fn` in a fresh temporary directory, with a temporary graph cache; both removed afterwards. */
 export async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "liveedit-tasks-" });
+  // the tasks compile graphs into the default cache: keep it in a temporary folder too
+  const cache = await Deno.makeTempDir({ prefix: "liveedit-graphs-" });
+  const previous = Deno.env.get("LIVEEDIT_CACHE");
+  Deno.env.set("LIVEEDIT_CACHE", cache);
   try {
     await fn(dir);
   } finally {
+    if (previous === undefined) Deno.env.delete("LIVEEDIT_CACHE");
+    else Deno.env.set("LIVEEDIT_CACHE", previous);
     await Deno.remove(dir, { recursive: true });
+    await Deno.remove(cache, { recursive: true });
   }
 }
 
