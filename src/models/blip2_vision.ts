@@ -28,7 +28,6 @@ import * as op from "../graph/ops.ts";
 import { attend } from "./attention.ts";
 import type { ConfigFields } from "./hf_config.ts";
 import {
-  activate,
   type Activation,
   ACTIVATIONS,
   checkImageInput,
@@ -41,6 +40,8 @@ import {
   norm,
   numPatches,
   parseVitGeometry,
+  type PreLnLayer,
+  preLnLayer,
   type VitGeometry,
 } from "./layers.ts";
 import type { WeightStore } from "./weights.ts";
@@ -72,24 +73,15 @@ export function parseBlip2VisionConfig(fields: ConfigFields): Blip2VisionConfig 
   };
 }
 
-/** Number of patch tokens, `(image_size / patch_size)²` (the class token not counted). */
-export const blip2NumPatches: (config: Blip2VisionConfig) => number = numPatches;
-
 // ---------------------------------------------------------------------------------------------
 // Weights
 
 /** One encoder layer's weights. */
-export interface Blip2EncoderLayer {
-  /** `layer_norm1`. */
-  readonly layerNorm1: LayerNorm;
+export interface Blip2EncoderLayer extends PreLnLayer {
   /** `self_attn.qkv`: `[3D, D]`, rows q, k, v; bias `cat(q_bias, 0, v_bias)` or none. */
   readonly qkv: Linear;
   /** `self_attn.projection`. */
   readonly projection: Linear;
-  /** `layer_norm2`. */
-  readonly layerNorm2: LayerNorm;
-  /** `mlp.fc1`. */
-  readonly fc1: Linear;
   /** `mlp.fc2`. */
   readonly fc2: Linear;
 }
@@ -161,7 +153,7 @@ export function loadBlip2Vision(
     positionEmbedding: store.get(
       g,
       `${prefix}embeddings.position_embedding`,
-      [1, blip2NumPatches(config) + 1, d],
+      [1, numPatches(config) + 1, d],
     ),
     layers,
     postLayerNorm: layerNorm("post_layernorm"),
@@ -188,13 +180,8 @@ function selfAttention(m: Blip2VisionModel, l: Blip2EncoderLayer, x: Value): Val
   return dense(attend(q, k, v, { heads: m.config.numAttentionHeads }), l.projection);
 }
 
-function mlp(m: Blip2VisionModel, l: Blip2EncoderLayer, x: Value): Value {
-  return dense(activate(m.config.hiddenAct, dense(x, l.fc1)), l.fc2);
-}
-
 function encoderLayer(m: Blip2VisionModel, l: Blip2EncoderLayer, x: Value): Value {
-  const h = op.add(x, selfAttention(m, l, norm(x, l.layerNorm1)));
-  return op.add(h, mlp(m, l, norm(h, l.layerNorm2)));
+  return preLnLayer(l, m.config.hiddenAct, x, (y) => selfAttention(m, l, y));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -27,7 +27,6 @@ import * as op from "../graph/ops.ts";
 import { attend } from "./attention.ts";
 import type { ConfigFields } from "./hf_config.ts";
 import {
-  activate,
   type Activation,
   ACTIVATIONS,
   checkImageInput,
@@ -40,6 +39,8 @@ import {
   norm,
   numPatches,
   parseVitGeometry,
+  type PreLnLayer,
+  preLnLayer,
   type VitGeometry,
 } from "./layers.ts";
 import type { WeightStore } from "./weights.ts";
@@ -72,16 +73,11 @@ export function parseClipVisionConfig(fields: ConfigFields): ClipVisionConfig {
   };
 }
 
-/** Number of patch tokens, `(image_size / patch_size)²` (the class token not counted). */
-export const clipNumPatches: (config: ClipVisionConfig) => number = numPatches;
-
 // ---------------------------------------------------------------------------------------------
 // Weights
 
 /** One encoder layer's weights. */
-export interface ClipEncoderLayer {
-  /** `layer_norm1`. */
-  readonly layerNorm1: LayerNorm;
+export interface ClipEncoderLayer extends PreLnLayer {
   /** `self_attn.q_proj`. */
   readonly qProj: Linear;
   /** `self_attn.k_proj`. */
@@ -90,10 +86,6 @@ export interface ClipEncoderLayer {
   readonly vProj: Linear;
   /** `self_attn.out_proj`. */
   readonly outProj: Linear;
-  /** `layer_norm2`. */
-  readonly layerNorm2: LayerNorm;
-  /** `mlp.fc1`. */
-  readonly fc1: Linear;
   /** `mlp.fc2`. */
   readonly fc2: Linear;
 }
@@ -156,7 +148,7 @@ export function loadClipVision(
     positionEmbedding: store.get(
       g,
       `${prefix}embeddings.position_embedding.weight`,
-      [clipNumPatches(config) + 1, d],
+      [numPatches(config) + 1, d],
     ),
     preLayerNorm: layerNorm("pre_layrnorm"),
     layers,
@@ -185,13 +177,8 @@ function selfAttention(m: ClipVisionModel, l: ClipEncoderLayer, x: Value): Value
   );
 }
 
-function mlp(m: ClipVisionModel, l: ClipEncoderLayer, x: Value): Value {
-  return dense(activate(m.config.hiddenAct, dense(x, l.fc1)), l.fc2);
-}
-
 function encoderLayer(m: ClipVisionModel, l: ClipEncoderLayer, x: Value): Value {
-  const h = op.add(x, selfAttention(m, l, norm(x, l.layerNorm1)));
-  return op.add(h, mlp(m, l, norm(h, l.layerNorm2)));
+  return preLnLayer(l, m.config.hiddenAct, x, (y) => selfAttention(m, l, y));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -186,3 +186,29 @@ export function parseVitGeometry(fields: ConfigFields): VitGeometry {
 export function numPatches(config: Pick<VitGeometry, "imageSize" | "patchSize">): number {
   return Math.floor(config.imageSize / config.patchSize) ** 2;
 }
+
+/** The norms and MLP of a pre-LN vision-transformer layer (CLIP's and BLIP-2's). */
+export interface PreLnLayer {
+  /** `layer_norm1`, before attention. */
+  readonly layerNorm1: LayerNorm;
+  /** `layer_norm2`, before the MLP. */
+  readonly layerNorm2: LayerNorm;
+  /** `mlp.fc1`. */
+  readonly fc1: Linear;
+  /** `mlp.fc2`. */
+  readonly fc2: Linear;
+}
+
+/**
+ * One pre-LN encoder layer: `h = x + attention(LN1(x))`, then `h + fc2(act(fc1(LN2(h))))`;
+ * `attention` is the architecture's own self-attention.
+ */
+export function preLnLayer(
+  l: PreLnLayer,
+  act: Activation,
+  x: Value,
+  attention: (x: Value) => Value,
+): Value {
+  const h = op.add(x, attention(norm(x, l.layerNorm1)));
+  return op.add(h, dense(activate(act, dense(norm(h, l.layerNorm2), l.fc1)), l.fc2));
+}

@@ -23,7 +23,7 @@
 import type { Graph, Value } from "../../graph/ir.ts";
 import type { ModelDir } from "../../io/model_dir.ts";
 import { type HfTokenizer, IMAGE_TOKEN } from "../../io/tokenizer.ts";
-import { clipNumPatches } from "../clip_vision.ts";
+import { numPatches } from "../layers.ts";
 import type { DecoderKeys } from "../decoder.ts";
 import { ConfigFields } from "../hf_config.ts";
 import { loadLlama } from "../llama.ts";
@@ -83,7 +83,7 @@ export class LlavaVllm extends Vllm {
     super({
       dir,
       decoder: parts.decoder,
-      numImageTokens: clipNumPatches(v) + (parts.imageConfig.features.strategy === "full" ? 1 : 0),
+      numImageTokens: numPatches(v) + (parts.imageConfig.features.strategy === "full" ? 1 : 0),
       imageSize: v.imageSize,
       imagePlaceholder: IMAGE_TOKEN,
     });
