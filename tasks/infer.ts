@@ -19,9 +19,8 @@ import { loadSettings, resolveModel } from "../src/cli/config.ts";
 import { parseDeviceFlags } from "../src/cli/devices.ts";
 import { editorEntry } from "../src/cli/editors.ts";
 import { formatHelp, parseFlags, UsageError } from "../src/cli/flags.ts";
+import { openEditingModel } from "../src/cli/open_model.ts";
 import { exitStatus, type TaskContext, withDefaults } from "../src/cli/task.ts";
-import { loadTokenizer } from "../src/io/tokenizer.ts";
-import { checkpointModelId, findCheckpoint } from "../src/train/records.ts";
 
 /** The flags of `deno task infer`. */
 export const INFER_FLAGS = {
@@ -111,16 +110,13 @@ export function runInfer(argv: readonly string[], context: TaskContext = {}): Pr
         `editor ${editorName} needs trained weights: pass -ckpt PATH or --edits with a state file`,
       );
     }
-    const checkpoint = flags.ckpt === undefined
-      ? null
-      : await findCheckpoint(resolve(ctx.cwd, flags.ckpt));
-    const tokenizer = await loadTokenizer(model.dir);
-    const editing = await entry.openModel({
-      modelDir: model.dir,
-      modelName: model.name,
+    const { editing, tokenizer } = await openEditingModel({
+      editorName,
+      entry,
+      model,
       device,
-      checkpoint,
-      checkpointModel: checkpointModelId(editorName, model.name),
+      ckpt: flags.ckpt,
+      cwd: ctx.cwd,
       editorConfig: flags.editorConfig,
       edits,
     });

@@ -22,6 +22,7 @@ import { loadSettings, resolveDataRoot, resolveModel } from "../src/cli/config.t
 import { parseDeviceFlags } from "../src/cli/devices.ts";
 import { editorEntry } from "../src/cli/editors.ts";
 import { formatHelp, parseFlags, UsageError } from "../src/cli/flags.ts";
+import { openEditingModel } from "../src/cli/open_model.ts";
 import { Progress } from "../src/cli/progress.ts";
 import { exitStatus, type TaskContext, withDefaults } from "../src/cli/task.ts";
 import { DATA_NAMES, DATASETS, loadDataset, type Split } from "../src/data/datasets.ts";
@@ -30,8 +31,6 @@ import { beginResultDir, checkResultDir, resultDir } from "../src/eval/output.ts
 import { meanResultsFile, roundFloats } from "../src/eval/results.ts";
 import { summaryTable } from "../src/eval/table.ts";
 import { writeJsonAtomic } from "../src/io/atomic.ts";
-import { loadTokenizer } from "../src/io/tokenizer.ts";
-import { checkpointModelId, findCheckpoint } from "../src/train/records.ts";
 
 /** The flags of `deno task test-edit`. */
 export const TEST_EDIT_FLAGS = {
@@ -158,16 +157,13 @@ export function runTestEdit(argv: readonly string[], context: TaskContext = {}):
     if (flags.ckpt === undefined && entry.createTrainer !== undefined) {
       throw new UsageError(`editor ${editorName} needs a trained checkpoint: pass -ckpt PATH`);
     }
-    const checkpoint = flags.ckpt === undefined
-      ? null
-      : await findCheckpoint(resolve(ctx.cwd, flags.ckpt));
-    const tokenizer = await loadTokenizer(model.dir);
-    const editing = await entry.openModel({
-      modelDir: model.dir,
-      modelName: model.name,
+    const { editing, tokenizer, checkpoint } = await openEditingModel({
+      editorName,
+      entry,
+      model,
       device,
-      checkpoint,
-      checkpointModel: checkpointModelId(editorName, model.name),
+      ckpt: flags.ckpt,
+      cwd: ctx.cwd,
       editorConfig: flags.editorConfig,
     });
     try {

@@ -1,0 +1,58 @@
+/**
+ * Opening the edited model that `test-edit` and `infer` run: the `-ckpt` checkpoint, the
+ * backbone's tokenizer and the editor's {@linkcode EditingModel}.
+ *
+ * @module
+ */
+import { resolve } from "node:path";
+import type { EditingModel } from "../editors/api.ts";
+import { type HfTokenizer, loadTokenizer } from "../io/tokenizer.ts";
+import { checkpointModelId, findCheckpoint } from "../train/records.ts";
+import type { ResolvedModel } from "./config.ts";
+import type { EditorEntry } from "./editors.ts";
+
+/** What {@linkcode openEditingModel} needs. */
+export interface OpenEditingOptions {
+  /** The editor's name (`-en`, lower case). */
+  readonly editorName: string;
+  /** The editor's registry entry. */
+  readonly entry: EditorEntry;
+  /** The backbone. */
+  readonly model: ResolvedModel;
+  /** The device (`-dvc`). */
+  readonly device: string;
+  /** `-ckpt`: a checkpoint, a `checkpoints/` directory or a run directory; relative to `cwd`. */
+  readonly ckpt: string | undefined;
+  /** The working directory. */
+  readonly cwd: string;
+  /** `--editor-config`. */
+  readonly editorConfig?: string;
+  /** Edits to start from (an expert repository or a saved state file). */
+  readonly edits?: string | null;
+}
+
+/** The opened model, its tokenizer and the checkpoint file it loaded. */
+export interface OpenedEditingModel {
+  /** The edited model. */
+  readonly editing: EditingModel;
+  /** The backbone's tokenizer (for decoding predictions). */
+  readonly tokenizer: HfTokenizer;
+  /** The checkpoint's JSON file, or null without `-ckpt`. */
+  readonly checkpoint: string | null;
+}
+
+/** Finds the checkpoint, loads the tokenizer and opens the edited model. */
+export async function openEditingModel(o: OpenEditingOptions): Promise<OpenedEditingModel> {
+  const checkpoint = o.ckpt === undefined ? null : await findCheckpoint(resolve(o.cwd, o.ckpt));
+  const tokenizer = await loadTokenizer(o.model.dir);
+  const editing = await o.entry.openModel({
+    modelDir: o.model.dir,
+    modelName: o.model.name,
+    device: o.device,
+    checkpoint,
+    checkpointModel: checkpointModelId(o.editorName, o.model.name),
+    editorConfig: o.editorConfig,
+    edits: o.edits,
+  });
+  return { editing, tokenizer, checkpoint };
+}
