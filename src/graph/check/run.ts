@@ -44,11 +44,12 @@ export interface CheckResult {
 }
 
 /**
- * Bounds: f64 cases must match to 1e-6 (forward and gradient), f32 cases to 1e-5 (forward)
- * and 1e-3 (gradient).
+ * Bounds: f64 cases must match to 1e-8 (forward; ONNX Runtime's tanh-GELU uses its constants
+ * at float32 precision, 6e-9) and 1e-6 (gradient), f32 cases to 1e-5 (forward) and 1e-3
+ * (gradient).
  */
 export const BOUNDS = {
-  f64: { forward: 1e-6, grad: 1e-6 },
+  f64: { forward: 1e-8, grad: 1e-6 },
   f32: { forward: 1e-5, grad: 1e-3 },
 } as const;
 
