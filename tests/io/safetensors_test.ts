@@ -267,7 +267,7 @@ Deno.test("bad files: truncation and lying header lengths", async () => {
     await expectBad(
       dir,
       whole.subarray(0, whole.length - 4),
-      /data_offsets \[0, 16\] run past the end of the data section \(12 bytes\)/,
+      /data_offsets \[0, 16\] run past the end of the file: the data section is only 12 bytes/,
       "a",
     );
   });
@@ -342,7 +342,7 @@ Deno.test("bad files: dtype, shape and offsets name the tensor", async () => {
     await expectBad(
       dir,
       one({ ...F32_2x2, data_offsets: [24, 40] }),
-      /run past the end of the data section \(32 bytes\)/,
+      /run past the end of the file: the data section is only 32 bytes/,
       "w.q",
     );
     await expectBad(
@@ -376,6 +376,64 @@ Deno.test("bad files: overlapping tensors are reported whatever their header ord
       /overlap tensor "a"/,
       "z",
     );
+  });
+});
+
+Deno.test("bad files: the tensors must tile the data section exactly", async () => {
+  await withTempDir(async (dir) => {
+    const f32 = (begin: number) => ({ dtype: "F32", shape: [2], data_offsets: [begin, begin + 8] });
+    // A valid two-tensor file, for reference.
+    const good = rawSafetensors({ a: f32(0), b: f32(8) }, new Uint8Array(16));
+    await Deno.writeFile(`${dir}/good.safetensors`, good);
+    (await SafetensorsFile.open(`${dir}/good.safetensors`)).close();
+    // 4 bytes appended after the last tensor.
+    await expectBad(
+      dir,
+      rawSafetensors({ a: f32(0), b: f32(8) }, new Uint8Array(20)),
+      /4 extra bytes: the data section is 20 bytes but the tensors end at byte 16 \(bytes \[16, 20\)/,
+    );
+    // 4 bytes inserted between the tensors (offsets rewritten to step over them): a hole.
+    await expectBad(
+      dir,
+      rawSafetensors({ a: f32(0), b: f32(12) }, new Uint8Array(20)),
+      /data_offsets \[12, 20\] leave a hole: data bytes \[8, 12\) after tensor "a" belong to no tensor/,
+      "b",
+    );
+    // 4 bytes inserted into the data, header unchanged: extra bytes at the end.
+    const inserted = new Uint8Array(good.length + 4);
+    const split = good.length - 10;
+    inserted.set(good.subarray(0, split));
+    inserted.set([9, 9, 9, 9], split);
+    inserted.set(good.subarray(split), split + 4);
+    await expectBad(dir, inserted, /4 extra bytes/);
+    // A hole before the first tensor.
+    await expectBad(
+      dir,
+      rawSafetensors({ a: f32(4) }, new Uint8Array(12)),
+      /leave a hole: data bytes \[0, 4\) after the start of the data section/,
+      "a",
+    );
+    // No tensors, but data.
+    await expectBad(
+      dir,
+      rawSafetensors({ __metadata__: { k: "v" } }, new Uint8Array(8)),
+      /the header has no tensors but 8 data bytes follow it/,
+    );
+    // No tensors and no data is a valid (empty) file; so is an empty tensor where the tiling is.
+    await Deno.writeFile(`${dir}/empty.safetensors`, rawSafetensors({}));
+    const empty = await SafetensorsFile.open(`${dir}/empty.safetensors`);
+    assert.equal(empty.tensors().length, 0);
+    empty.close();
+    await Deno.writeFile(
+      `${dir}/z.safetensors`,
+      rawSafetensors(
+        { a: f32(0), z: { dtype: "U8", shape: [0], data_offsets: [8, 8] } },
+        new Uint8Array(8),
+      ),
+    );
+    const z = await SafetensorsFile.open(`${dir}/z.safetensors`);
+    assert.deepEqual(z.tensors().map((t) => t.name), ["a", "z"]);
+    z.close();
   });
 });
 

@@ -112,8 +112,9 @@ export function parseHeaderLength(file: string, prefix: Uint8Array, fileSize: nu
  * {@linkcode SafetensorsError} naming the tensor for: invalid UTF-8 or JSON, a non-object
  * header or entry, unknown fields, an unsupported dtype, a bad shape, `data_offsets` that are
  * not `[begin, end]` integers with `begin <= end`, a byte length other than
- * `prod(shape) * dtype size`, offsets beyond the data section, overlapping tensors, and a
- * `__metadata__` that is not a string-to-string map.
+ * `prod(shape) * dtype size`, offsets beyond the end of the file, tensors that do not tile the
+ * data section exactly (an overlap, a hole, or bytes after the last tensor; a header without
+ * tensors must have no data), and a `__metadata__` that is not a string-to-string map.
  */
 export function parseHeader(
   file: string,
@@ -148,19 +149,60 @@ export function parseHeader(
   tensors.sort((a, b) =>
     a.dataOffsets[0] - b.dataOffsets[0] || a.dataOffsets[1] - b.dataOffsets[1]
   );
-  for (let i = 1; i < tensors.length; i++) {
-    const prev = tensors[i - 1], cur = tensors[i];
-    if (cur.dataOffsets[0] < prev.dataOffsets[1]) {
+  checkTiling(file, tensors, dataSize);
+  return { metadata, tensors };
+}
+
+/**
+ * Checks that `tensors` (sorted by offset) tile the data section of `dataSize` bytes exactly,
+ * as the reference implementation requires: the first starts at 0, each starts where the
+ * previous ends, and the last ends at the end of the file. Throws naming the overlap, the hole
+ * (bytes no tensor covers) or the extra bytes at the end.
+ */
+function checkTiling(
+  file: string,
+  tensors: readonly SafetensorsTensorInfo[],
+  dataSize: number,
+): void {
+  let end = 0;
+  let previous: SafetensorsTensorInfo | undefined;
+  for (const t of tensors) {
+    const [begin] = t.dataOffsets;
+    const at = `data_offsets [${t.dataOffsets.join(", ")}]`;
+    if (begin < end) {
       throw new SafetensorsError(
         file,
-        cur.name,
-        `data_offsets [${cur.dataOffsets.join(", ")}] overlap tensor ${
-          JSON.stringify(prev.name)
-        } at [${prev.dataOffsets.join(", ")}]`,
+        t.name,
+        `${at} overlap tensor ${JSON.stringify(previous!.name)} at [${
+          previous!.dataOffsets.join(", ")
+        }]`,
       );
     }
+    if (begin > end) {
+      const after = previous === undefined
+        ? "the start of the data section"
+        : `tensor ${JSON.stringify(previous.name)}`;
+      throw new SafetensorsError(
+        file,
+        t.name,
+        `${at} leave a hole: data bytes [${end}, ${begin}) after ${after} belong to no tensor ` +
+          "(bytes inserted, or a tensor missing from the header)",
+      );
+    }
+    end = t.dataOffsets[1];
+    previous = t;
   }
-  return { metadata, tensors };
+  if (end !== dataSize) {
+    const extra = dataSize - end;
+    throw new SafetensorsError(
+      file,
+      undefined,
+      tensors.length === 0
+        ? `the header has no tensors but ${extra} data bytes follow it`
+        : `${extra} extra bytes: the data section is ${dataSize} bytes but the tensors end at ` +
+          `byte ${end} (bytes [${end}, ${dataSize}) belong to no tensor: appended or inserted)`,
+    );
+  }
 }
 
 function parseMetadata(file: string, entry: unknown): Record<string, string> {
@@ -237,7 +279,8 @@ function parseEntry(
   }
   if (end > dataSize) {
     throw fail(
-      `data_offsets [${begin}, ${end}] run past the end of the data section (${dataSize} bytes): file truncated?`,
+      `data_offsets [${begin}, ${end}] run past the end of the file: the data section is only ` +
+        `${dataSize} bytes (file truncated?)`,
     );
   }
   return {
