@@ -28,6 +28,7 @@ export * from "./src/graph/compile.ts";
 export * from "./src/runtime/device.ts";
 export * from "./src/runtime/session.ts";
 export * from "./src/runtime/device_worker.ts";
+export * from "./src/runtime/telemetry.ts";
 export * from "./src/io/atomic.ts";
 export * from "./src/io/safetensors.ts";
 export * from "./src/io/sharded.ts";

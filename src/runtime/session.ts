@@ -18,6 +18,7 @@ import {
   sessionOptions,
   toDeviceSpec,
 } from "./device.ts";
+import { disableOrtTelemetry } from "./telemetry.ts";
 
 /** Name, dtype and shape of a model input or output; string dims are named dynamic dims. */
 export interface ValueSpec {
@@ -228,7 +229,8 @@ export class LocalSession implements Session {
 
   /**
    * Loads `model` (an `.onnx` path or its bytes) on `device` (default `"cpu"`). Rejects, naming
-   * the session and device, when the model cannot be loaded or the device cannot be used.
+   * the session and device, when the model cannot be loaded or the device cannot be used. The
+   * first call of a process switches ONNX Runtime's telemetry off (see `telemetry.ts`).
    */
   static async create(
     model: string | Uint8Array,
@@ -241,6 +243,7 @@ export class LocalSession implements Session {
     const name = options.name ?? defaultModelName(model);
     const label = sessionLabel(name, device);
     assertDeviceAvailable(device);
+    disableOrtTelemetry();
     const opts = sessionOptions(device, options.deviceOptions);
     let session: ort.InferenceSession;
     try {
