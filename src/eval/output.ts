@@ -4,12 +4,15 @@
  * next to it, which is renamed into place when everything is written, so the directory is
  * either absent (or the old one) or complete. An existing directory is refused unless
  * `force`, which replaces it (the old one is moved aside first and removed once the new one is
- * in place).
+ * in place; see `src/io/atomic_dir.ts`, which also cleans up after killed evaluations).
  *
  * @module
  */
 import { existsSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { join } from "node:path";
+import { beginDir, type PendingDir } from "../io/atomic_dir.ts";
+
+export type { PendingDir } from "../io/atomic_dir.ts";
 
 /** The result directory of `editor` on `model` for evaluation `evalName` with `-sen n`. */
 export function resultDir(
@@ -29,40 +32,23 @@ export function checkResultDir(dir: string, force: boolean): void {
   }
 }
 
-/** A result directory being written. */
-export interface PendingDir {
-  /** Where the files go until {@linkcode PendingDir.commit}. */
-  readonly tmp: string;
-  /** Renames the files into place (replacing an old directory when forced). */
-  commit(): Promise<void>;
-  /** Removes the temporary directory. */
-  abort(): Promise<void>;
-}
-
-/** Starts writing `dir` (see the module documentation). */
-export async function beginResultDir(dir: string, force: boolean): Promise<PendingDir> {
+/**
+ * Starts writing `dir` (see the module documentation); `warn` gets a line for each leftover of
+ * a killed evaluation that is cleaned up on the way.
+ */
+export async function beginResultDir(
+  dir: string,
+  force: boolean,
+  warn?: (line: string) => void,
+): Promise<PendingDir> {
   checkResultDir(dir, force);
-  const parent = dirname(dir);
-  await Deno.mkdir(parent, { recursive: true });
-  const tmp = await Deno.makeTempDir({ dir: parent, prefix: `.${basename(dir)}.tmp-` });
-  await Deno.chmod(tmp, 0o755).catch(() => {}); // makeTempDir makes it private
+  const pending = await beginDir(dir, { replace: force, warn });
   return {
-    tmp,
+    tmp: pending.tmp,
     async commit() {
       checkResultDir(dir, force);
-      const old = `${tmp}.old`;
-      const replacing = existsSync(dir);
-      if (replacing) await Deno.rename(dir, old);
-      try {
-        await Deno.rename(tmp, dir);
-      } catch (error) {
-        if (replacing) await Deno.rename(old, dir);
-        throw error;
-      }
-      if (replacing) await Deno.remove(old, { recursive: true });
+      await pending.commit();
     },
-    async abort() {
-      await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    },
+    abort: () => pending.abort(),
   };
 }

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { basename, dirname, join } from "node:path";
+import { dirname } from "node:path";
+import { tempFilePath } from "./leftovers.ts";
 
 /** Appends `chunk` to the file being written; resolves once all of it is written. */
 export type WriteChunk = (chunk: Uint8Array) => Promise<void>;
@@ -17,7 +18,8 @@ export type WriteChunk = (chunk: Uint8Array) => Promise<void>;
 export type ChunkWriter = (write: WriteChunk) => Promise<void> | void;
 
 /**
- * Writes `data` to `path` atomically: into a uniquely named temporary file next to `path`,
+ * Writes `data` to `path` atomically: into a uniquely named temporary file next to `path`
+ * (named after this process, see `leftovers.ts`, so a later run can remove it after a kill),
  * fsync, rename over `path`, then fsync the directory (best effort: skipped where directories
  * cannot be synced). On any error the temporary file is removed, `path` is untouched, and the
  * error is rethrown with `path` in its message (the original as `cause`).
@@ -41,7 +43,7 @@ export async function writeFileAtomic(
   data: Uint8Array | string | ChunkWriter,
 ): Promise<void> {
   const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${crypto.randomUUID()}.tmp`);
+  const tmp = tempFilePath(path);
   let file: Deno.FsFile | undefined;
   let finished = false;
   try {

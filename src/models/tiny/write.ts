@@ -6,8 +6,9 @@
  *
  * @module
  */
-import { basename, dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { writeJsonAtomic } from "../../io/atomic.ts";
+import { beginDir } from "../../io/atomic_dir.ts";
 import { PREPROCESSOR_CONFIG_FILE } from "../../io/image.ts";
 import { writeSafetensors } from "../../io/safetensors.ts";
 import { SINGLE_FILE } from "../../io/sharded.ts";
@@ -106,8 +107,9 @@ async function targetState(path: string): Promise<"absent" | "empty" | "full"> {
  * Writes the tiny `options.arch` model into directory `out` (created, with its parent if
  * needed). The files are built in a temporary directory next to `out` and renamed into place;
  * a non-empty `out` is refused unless `options.force`, which replaces it (the old directory is
- * moved aside first and removed once the new one is in place). Throws naming `out` when it is
- * a file, non-empty without `force`, or the write fails (the temporary directory is removed).
+ * moved aside first and removed once the new one is in place; leftovers of a killed run are
+ * cleaned up first, see `src/io/atomic_dir.ts`). Throws naming `out` when it is a file,
+ * non-empty without `force`, or the write fails (the temporary directory is removed).
  *
  * @example
  * ```ts
@@ -128,20 +130,18 @@ export async function writeTinyModel(
     throw new Error(`make-tiny: seed must be an integer in [0, 2^53), got ${seed}`);
   }
   const dims = tinyDims(options.arch, options);
-  const state = await targetState(dir);
-  if (state === "full" && !options.force) {
-    throw new Error(`make-tiny: ${dir} is not empty (pass --force to replace it)`);
-  }
-  const parent = dirname(dir);
-  await Deno.mkdir(parent, { recursive: true });
-  const tmp = await Deno.makeTempDir({ dir: parent, prefix: `.${basename(dir)}.tmp-` });
+  const pending = await beginDir(dir, { replace: true });
   let sizes: number[];
   try {
-    sizes = await writeFiles(tmp, dims, seed);
-    await Deno.chmod(tmp, 0o755).catch(() => {});
-    await replaceDir(tmp, dir, state);
+    const state = await targetState(dir);
+    if (state === "full" && !options.force) {
+      throw new Error(`make-tiny: ${dir} is not empty (pass --force to replace it)`);
+    }
+    sizes = await writeFiles(pending.tmp, dims, seed);
+    if (state === "empty") await Deno.remove(dir);
+    await pending.commit();
   } catch (e) {
-    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    await pending.abort();
     throw e;
   }
   let bytes = 0;
@@ -153,23 +153,4 @@ export async function writeTinyModel(
     parameters: sizes.reduce((a, b) => a + b, 0),
     bytes,
   };
-}
-
-/** Renames the finished directory `tmp` to `dir`, moving a non-empty `dir` aside first. */
-async function replaceDir(
-  tmp: string,
-  dir: string,
-  state: "absent" | "empty" | "full",
-): Promise<void> {
-  if (state === "empty") await Deno.remove(dir);
-  if (state !== "full") return await Deno.rename(tmp, dir);
-  const old = `${tmp}.old`;
-  await Deno.rename(dir, old);
-  try {
-    await Deno.rename(tmp, dir);
-  } catch (e) {
-    await Deno.rename(old, dir);
-    throw e;
-  }
-  await Deno.remove(old, { recursive: true });
 }

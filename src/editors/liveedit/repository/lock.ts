@@ -1,6 +1,13 @@
 /**
- * A lock file that keeps two processes from writing one repository at once: created with
- * O_EXCL (`createNew`), holding the owner's pid, host and start time as JSON.
+ * A lock file that keeps two processes from writing one repository at once, holding the
+ * owner's pid, host and start time as JSON. It is written atomically: the JSON goes into a
+ * temporary file (named after this process, see `src/io/leftovers.ts`), which is then hard
+ * linked to `lock` (the link fails when a lock exists) and removed, so a kill at any moment
+ * leaves either no lock or a complete one, never an empty file.
+ *
+ * Locks of older versions: they created the lock file first and wrote it after, so a kill in
+ * between left an empty (or cut-off) lock that blocked the repository until removed by hand. A
+ * lock that is empty or unreadable is now treated as stale: broken as below, with a warning.
  *
  * Stale locks: a process killed before it could remove its lock leaves the file behind. When
  * the lock names this host and a pid that is not running (Linux: no `/proc/<pid>`, or a zombie),
@@ -14,6 +21,7 @@
  * @module
  */
 import { join } from "node:path";
+import { hostName, processState, removeLeftovers, tempFilePath } from "../../../io/leftovers.ts";
 
 /** What a lock file holds. */
 export interface LockOwner {
@@ -62,8 +70,10 @@ export class HeldLock {
 
   /** Removes the lock file when it still holds this lock's token; never throws. */
   async release(): Promise<void> {
-    const current = await readOwner(this.path);
-    if (current?.token === this.owner.token) await Deno.remove(this.path).catch(() => {});
+    const current = await readLock(this.path);
+    if (typeof current === "object" && current.token === this.owner.token) {
+      await Deno.remove(this.path).catch(() => {});
+    }
   }
 }
 
@@ -77,59 +87,88 @@ export const LOCK_FILE = "lock";
  */
 export async function acquireLock(dir: string, warn: (message: string) => void): Promise<HeldLock> {
   const path = join(dir, LOCK_FILE);
+  let broken = false;
   for (let attempt = 0;; attempt++) {
     const owner: LockOwner = {
       pid: Deno.pid,
-      host: hostname(),
+      host: hostName(),
       since: new Date().toISOString(),
       token: crypto.randomUUID(),
     };
-    try {
-      await Deno.writeTextFile(path, JSON.stringify(owner) + "\n", { createNew: true });
+    if (await createLock(path, owner)) {
+      // Temporary files of processes killed while taking the lock.
+      await removeLeftovers(dir, (e) => e.isFile && /^\.lock\..*\.tmp$/.test(e.name));
       return new HeldLock(path, owner);
-    } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) {
-        throw new Error(`${path}: cannot create the lock file: ${(error as Error).message}`, {
-          cause: error,
-        });
+    }
+    const current = await readLock(path);
+    if (current === "missing") {
+      if (attempt < 3) continue; // released meanwhile: try again
+      throw new RepositoryLockedError(path, undefined, "the lock keeps coming and going");
+    }
+    if (current !== "unreadable") {
+      const live = isLive(current);
+      if (live !== false) {
+        const why = current.pid === Deno.pid && current.host === hostName()
+          ? "already open in this process"
+          : live === true
+          ? "that process is running"
+          : "cannot tell whether that process is running";
+        throw new RepositoryLockedError(path, current, why);
       }
     }
-    const current = await readOwner(path);
-    if (current === undefined) {
+    if (broken || !(await breakStale(path, current))) {
       throw new RepositoryLockedError(
         path,
-        undefined,
-        "the lock file is unreadable or being written",
+        current === "unreadable" ? undefined : current,
+        "another process took the lock meanwhile",
       );
     }
-    const live = isLive(current);
-    if (live !== false) {
-      const why = current.pid === Deno.pid && current.host === hostname()
-        ? "already open in this process"
-        : live === true
-        ? "that process is running"
-        : "cannot tell whether that process is running";
-      throw new RepositoryLockedError(path, current, why);
-    }
-    if (attempt > 0 || !(await breakStale(path, current))) {
-      throw new RepositoryLockedError(path, current, "another process took the lock meanwhile");
-    }
+    broken = true;
     warn(
-      `${path}: removed a stale lock of pid ${current.pid} (since ${current.since}): not running`,
+      current === "unreadable"
+        ? `${path}: removed an empty or unreadable lock (left by an older version killed while ` +
+          "taking it)"
+        : `${path}: removed a stale lock of pid ${current.pid} (since ${current.since}): not running`,
     );
   }
 }
 
-/** Moves a stale lock aside and removes it; false (lock restored) if it was not the stale one. */
-async function breakStale(path: string, stale: LockOwner): Promise<boolean> {
+/**
+ * Writes `owner` to a temporary file and links it to `path`; false when `path` exists. The
+ * temporary file is removed either way.
+ */
+async function createLock(path: string, owner: LockOwner): Promise<boolean> {
+  const tmp = tempFilePath(path);
+  try {
+    await Deno.writeTextFile(tmp, JSON.stringify(owner) + "\n", { createNew: true });
+    await Deno.link(tmp, path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) return false;
+    throw new Error(`${path}: cannot create the lock file: ${(error as Error).message}`, {
+      cause: error,
+    });
+  } finally {
+    await Deno.remove(tmp).catch(() => {});
+  }
+}
+
+/**
+ * Moves a stale (or unreadable) lock aside and removes it; false (lock restored) if what it
+ * moved was not that lock.
+ */
+async function breakStale(path: string, stale: LockOwner | "unreadable"): Promise<boolean> {
   const aside = `${path}.stale-${crypto.randomUUID()}`;
   try {
     await Deno.rename(path, aside);
   } catch {
     return false;
   }
-  const moved = await readOwner(aside);
-  if (moved?.token !== stale.token) {
+  const moved = await readLock(aside);
+  const same = stale === "unreadable"
+    ? moved === "unreadable"
+    : typeof moved === "object" && moved.token === stale.token;
+  if (!same) {
     await Deno.link(aside, path).catch(() => {});
     await Deno.remove(aside).catch(() => {});
     return false;
@@ -138,37 +177,29 @@ async function breakStale(path: string, stale: LockOwner): Promise<boolean> {
   return true;
 }
 
-async function readOwner(path: string): Promise<LockOwner | undefined> {
+/** The lock at `path`: its owner, `"missing"`, or `"unreadable"` (empty, cut off, not ours). */
+async function readLock(path: string): Promise<LockOwner | "missing" | "unreadable"> {
+  let text: string;
   try {
-    const o = JSON.parse(await Deno.readTextFile(path));
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    return error instanceof Deno.errors.NotFound ? "missing" : "unreadable";
+  }
+  try {
+    const o = JSON.parse(text);
     if (
       Number.isSafeInteger(o?.pid) && typeof o.host === "string" &&
       typeof o.since === "string" && typeof o.token === "string"
     ) return o as LockOwner;
   } catch {
-    // missing, partially written or not ours: reported as unreadable
+    // empty, cut off or not JSON
   }
-  return undefined;
+  return "unreadable";
 }
 
 /** true: running; false: certainly not running on this host; undefined: cannot tell. */
 function isLive(owner: LockOwner): boolean | undefined {
-  if (owner.host === "" || owner.host !== hostname()) return undefined;
-  if (owner.pid === Deno.pid) return true;
-  if (Deno.build.os !== "linux") return undefined;
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${owner.pid}/stat`);
-    // Field 3, after the parenthesised command name, is the state; Z is a zombie.
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch (error) {
-    return error instanceof Deno.errors.NotFound ? false : undefined;
-  }
-}
-
-function hostname(): string {
-  try {
-    return Deno.hostname();
-  } catch {
-    return "";
-  }
+  if (owner.host === "") return undefined;
+  const state = processState(owner.pid, owner.host);
+  return state === "unknown" ? undefined : state === "running";
 }
