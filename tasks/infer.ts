@@ -118,6 +118,7 @@ export function runInfer(argv: readonly string[], context: TaskContext = {}): Pr
       ckpt: flags.ckpt,
       cwd: ctx.cwd,
       editorConfig: flags.editorConfig,
+      note: (line) => ctx.print(`note: ${line}`),
       edits,
     });
     try {

@@ -4,8 +4,9 @@
  * single editing), scores Rel., T-Gen., M-Gen., T-Loc., M-Loc. (and VLKEB portability with
  * `--split eval_onehop`), teacher-forced and greedy, and writes
  * `eval_results/<editor>/<model>/<EVAL_NAME>/sequential_edit_<N>/` (`results.json`,
- * `mean_results.json`, `config.json`; `edited_states/` with `-saveckpt`), all at once. An
- * existing result directory is refused unless `--force`. Prints a closing table. Exit status 0
+ * `mean_results.json`, `config.json`; `edited_states/` with `-saveckpt`), all at once
+ * (temporary directories of a killed evaluation there are removed first). An existing result
+ * directory is refused unless `--force`. Prints a closing table. Exit status 0
  * on success, 1 on failure, 2 for bad usage.
  *
  * @example
@@ -31,6 +32,7 @@ import { beginResultDir, checkResultDir, resultDir } from "../src/eval/output.ts
 import { meanResultsFile, roundFloats } from "../src/eval/results.ts";
 import { summaryTable } from "../src/eval/table.ts";
 import { writeJsonAtomic } from "../src/io/atomic.ts";
+import { removeDirLeftovers } from "../src/io/atomic_dir.ts";
 
 /** The flags of `deno task test-edit`. */
 export const TEST_EDIT_FLAGS = {
@@ -142,6 +144,7 @@ export function runTestEdit(argv: readonly string[], context: TaskContext = {}):
       evalName,
       flags.sequentialEditN,
     );
+    for (const line of await removeDirLeftovers(dir)) ctx.print(`note: ${line}`);
     checkResultDir(dir, flags.force ?? false);
     const data = await loadDataset(dataName, split, {
       dataRoot: resolveDataRoot(flags.dataRoot, settings, ctx.cwd),
@@ -165,9 +168,14 @@ export function runTestEdit(argv: readonly string[], context: TaskContext = {}):
       ckpt: flags.ckpt,
       cwd: ctx.cwd,
       editorConfig: flags.editorConfig,
+      note: (line) => ctx.print(`note: ${line}`),
     });
     try {
-      const pending = await beginResultDir(dir, flags.force ?? false);
+      const pending = await beginResultDir(
+        dir,
+        flags.force ?? false,
+        (line) => ctx.print(`note: ${line}`),
+      );
       try {
         const started = new Date().toISOString();
         const statesDir = join(pending.tmp, "edited_states");

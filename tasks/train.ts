@@ -2,9 +2,12 @@
  * `deno task train`: trains an editor on a frozen backbone, as the original
  * `train_vllm_editor.py` (same flags, short and long; `--help` lists them). Writes
  * `records/<editor>/<model>/<train_name>/` with `config.json`, `checkpoints/` and `logs/`
- * (see `src/train/records.ts`). `-lkpt` resumes a run exactly from a checkpoint (a file, a
- * `checkpoints/` directory or a run directory: its latest checkpoint) into a new run
- * directory. Exit status 0 on success, 1 on failure (a NaN/Inf loss names the step and the
+ * (see `src/train/records.ts`); the run directory is made once the first step has succeeded,
+ * so a run that fails before leaves none. `-lkpt` resumes a run exactly from a checkpoint (a
+ * file, a `checkpoints/` directory or a run directory: its latest checkpoint; a run without a
+ * complete checkpoint or a training name prefix: the newest complete checkpoint of that
+ * training name, which is printed) into a new run directory, after removing what a killed
+ * resumed run left behind. Exit status 0 on success, 1 on failure (a NaN/Inf loss names the step and the
  * part, after a checkpoint of the last good state is saved), 2 for bad usage.
  *
  * @example
@@ -26,12 +29,14 @@ import { batchesPerEpoch } from "../src/data/batches.ts";
 import { DATA_NAMES, loadDataset } from "../src/data/datasets.ts";
 import { loadCheckpoint } from "../src/editors/liveedit/checkpoint.ts";
 import { writeJsonAtomic } from "../src/io/atomic.ts";
+import { ownerTag } from "../src/io/leftovers.ts";
 import { Rng } from "../src/tensor/rng.ts";
 import { trainLoop } from "../src/train/loop.ts";
 import {
   checkpointModelId,
   createRunDir,
   findCheckpoint,
+  removeRunLeftovers,
   RUN_CONFIG_FILE,
   runDirOf,
   trainName,
@@ -198,7 +203,13 @@ export function runTrain(argv: readonly string[], context: TaskContext = {}): Pr
     for (const w of data.warnings) ctx.print(`warning: ${w}`);
     const checkpointJson = flags.loadCkpt === undefined
       ? null
-      : await findCheckpoint(resolve(ctx.cwd, flags.loadCkpt));
+      : await findCheckpoint(resolve(ctx.cwd, flags.loadCkpt), (l) => ctx.print(`note: ${l}`));
+    const resumedRun = checkpointJson === null ? undefined : runDirOf(checkpointJson);
+    if (resumedRun !== undefined) {
+      for (const path of await removeRunLeftovers(resumedRun)) {
+        ctx.print(`note: removed ${path}, left by a killed run`);
+      }
+    }
     const previous = checkpointJson === null ? null : await readRunConfig(checkpointJson);
     const previousSeed = typeof previous?.seed === "number" ? previous.seed : undefined;
     if (flags.seed !== undefined && previousSeed !== undefined && flags.seed !== previousSeed) {
@@ -251,41 +262,42 @@ export function runTrain(argv: readonly string[], context: TaskContext = {}): Pr
         );
       }
       const records = resolve(ctx.cwd, flags.records);
-      const runDir = await createRunDir(
-        records,
-        editorName,
-        model.name,
-        trainName(flags.trainNamePrefix),
-      );
-      await writeJsonAtomic(join(runDir, RUN_CONFIG_FILE), {
-        editor_name: editorName,
-        model_name: model.name,
-        model_dir: model.dir,
-        data_name: dataName,
-        data_file: data.file,
-        image_root: data.imageRoot,
-        data_n: flags.dataN ?? null,
-        samples: data.samples.length,
-        skipped_records: data.skipped,
-        batch_size: flags.batchSize,
-        batches_per_epoch: perEpoch,
-        epochs: flags.epochs,
-        total_steps: total,
-        device,
-        extra_devices: extraDevices,
-        save_ckpt_interval: flags.saveCkptInterval,
-        log_print_interval: flags.logInterval,
-        ema_alpha: flags.emaAlpha,
-        data_buffer_size: flags.dataBufferSize,
-        seed,
-        load_ckpt: checkpointJson,
-        resumed_step: resume?.step ?? 0,
-        editor_config: session.config,
-        started: new Date().toISOString(),
-        argv,
-      });
-      ctx.print(`run directory: ${runDir}`);
+      const name = trainName(flags.trainNamePrefix);
       if (resume) ctx.print(`resuming from step ${resume.step}: ${checkpointJson}`);
+      /** Creates the run directory once the first step has succeeded (see trainLoop). */
+      const createRun = async (): Promise<string> => {
+        const runDir = await createRunDir(records, editorName, model.name, name);
+        await writeJsonAtomic(join(runDir, RUN_CONFIG_FILE), {
+          editor_name: editorName,
+          model_name: model.name,
+          model_dir: model.dir,
+          data_name: dataName,
+          data_file: data.file,
+          image_root: data.imageRoot,
+          data_n: flags.dataN ?? null,
+          samples: data.samples.length,
+          skipped_records: data.skipped,
+          batch_size: flags.batchSize,
+          batches_per_epoch: perEpoch,
+          epochs: flags.epochs,
+          total_steps: total,
+          device,
+          extra_devices: extraDevices,
+          save_ckpt_interval: flags.saveCkptInterval,
+          log_print_interval: flags.logInterval,
+          ema_alpha: flags.emaAlpha,
+          data_buffer_size: flags.dataBufferSize,
+          seed,
+          load_ckpt: checkpointJson,
+          resumed_step: resume?.step ?? 0,
+          editor_config: session.config,
+          started: new Date().toISOString(),
+          owner: ownerTag(),
+          argv,
+        });
+        ctx.print(`run directory: ${runDir}`);
+        return runDir;
+      };
       const result = await trainLoop({
         trainer,
         schedule: session.schedule,
@@ -297,7 +309,7 @@ export function runTrain(argv: readonly string[], context: TaskContext = {}): Pr
         emaAlpha: flags.emaAlpha,
         bufferSize: flags.dataBufferSize,
         concurrency: session.prepareConcurrency ?? 1,
-        runDir,
+        runDir: createRun,
         checkpointModel: modelId,
         rng,
         resume,

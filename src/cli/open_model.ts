@@ -29,6 +29,8 @@ export interface OpenEditingOptions {
   readonly editorConfig?: string;
   /** Edits to start from (an expert repository or a saved state file). */
   readonly edits?: string | null;
+  /** Gets a line saying which checkpoint was picked when `ckpt` named none directly. */
+  readonly note?: (line: string) => void;
 }
 
 /** The opened model, its tokenizer and the checkpoint file it loaded. */
@@ -43,7 +45,9 @@ export interface OpenedEditingModel {
 
 /** Finds the checkpoint, loads the tokenizer and opens the edited model. */
 export async function openEditingModel(o: OpenEditingOptions): Promise<OpenedEditingModel> {
-  const checkpoint = o.ckpt === undefined ? null : await findCheckpoint(resolve(o.cwd, o.ckpt));
+  const checkpoint = o.ckpt === undefined
+    ? null
+    : await findCheckpoint(resolve(o.cwd, o.ckpt), o.note);
   const tokenizer = await loadTokenizer(o.model.dir);
   const editing = await o.entry.openModel({
     modelDir: o.model.dir,

@@ -84,7 +84,13 @@ const TAGGED_DIR = /^\..+\.tmp-([0-9a-f]{8})-(\d+)-[^.]+(?:\.old)?$/;
  */
 export function ownerGone(name: string): boolean {
   const m = TAGGED_FILE.exec(name) ?? TAGGED_DIR.exec(name);
-  return m === null || processState(Number(m[2]), m[1]) === "gone";
+  return m === null || tagGone(`${m[1]}-${m[2]}`);
+}
+
+/** Whether the process of owner tag `tag` (`<host>-<pid>`, see {@linkcode ownerTag}) is gone. */
+export function tagGone(tag: string): boolean {
+  const m = /^([0-9a-f]{8})-(\d+)$/.exec(tag);
+  return m !== null && processState(Number(m[2]), m[1]) === "gone";
 }
 
 /** True for a temporary file name of an atomic write (`.<name>.….tmp`). */

@@ -1,8 +1,12 @@
 /**
- * The training log: one JSON line per logged step appended to `logs/train.jsonl` (each line
- * one `write`, so a killed run leaves whole lines), and the loss curves of every logged value
- * in `logs/losses.svg`, rewritten atomically at most every `plotInterval` seconds and on
- * {@linkcode TrainLog.flush}.
+ * The training log: one JSON line per logged step appended to `logs/train.jsonl`, and the loss
+ * curves of every logged value in `logs/losses.svg`, rewritten atomically at most every
+ * `plotInterval` seconds and on {@linkcode TrainLog.flush}.
+ *
+ * Faults: the lines stay whole. A line that cannot be written completely (a full disk, a file
+ * size limit) is cut back off, to the end of the previous line, and the error names
+ * `train.jsonl`. The plot is a convenience: when it cannot be written the log reports a
+ * warning and goes on.
  *
  * A line:
  * ```json
@@ -48,6 +52,8 @@ export interface TrainLogOptions {
   readonly plotInterval?: number;
   /** Title of the plot. */
   readonly title?: string;
+  /** Gets a message when the plot cannot be written (default `console.warn`). */
+  readonly warn?: (message: string) => void;
 }
 
 /** An open training log (see the module documentation). */
@@ -60,32 +66,46 @@ export class TrainLog {
   readonly #series = new Map<string, [number, number][]>();
   readonly #interval: number;
   readonly #title: string;
+  readonly #warn: (message: string) => void;
+  /** Bytes of whole lines in the file. */
+  #size: number;
   #lastPlot = -Infinity;
   #dirty = false;
 
-  private constructor(logsDir: string, file: Deno.FsFile, options: TrainLogOptions) {
+  private constructor(
+    logsDir: string,
+    file: Deno.FsFile,
+    size: number,
+    options: TrainLogOptions,
+  ) {
     this.path = join(logsDir, LOG_FILE);
     this.plotPath = join(logsDir, PLOT_FILE);
     this.#file = file;
+    this.#size = size;
     this.#interval = (options.plotInterval ?? 10) * 1000;
     this.#title = options.title ?? "training losses";
+    this.#warn = options.warn ?? console.warn;
   }
 
-  /** Opens (appending to) `<logsDir>/train.jsonl`. */
+  /** Opens (appending to) `<logsDir>/train.jsonl`; throws naming it when it cannot. */
   static async open(logsDir: string, options: TrainLogOptions = {}): Promise<TrainLog> {
-    const file = await Deno.open(join(logsDir, LOG_FILE), {
-      write: true,
-      append: true,
-      create: true,
-    });
-    return new TrainLog(logsDir, file, options);
+    const path = join(logsDir, LOG_FILE);
+    try {
+      const file = await Deno.open(path, { write: true, append: true, create: true });
+      return new TrainLog(logsDir, file, (await file.stat()).size, options);
+    } catch (error) {
+      throw new Error(`${path}: cannot open the training log: ${messageOf(error)}`, {
+        cause: error,
+      });
+    }
   }
 
-  /** Appends `record` and refreshes the plot when it is due. */
+  /**
+   * Appends `record` and refreshes the plot when it is due. Throws naming `train.jsonl` when
+   * the line cannot be written; the file then ends with the previous line, whole.
+   */
   async append(record: LogRecord): Promise<void> {
-    const bytes = new TextEncoder().encode(JSON.stringify(record) + "\n");
-    let done = 0;
-    while (done < bytes.length) done += await this.#file.write(bytes.subarray(done));
+    await this.#appendLine(new TextEncoder().encode(JSON.stringify(record) + "\n"));
     const add = (name: string, v: number) => {
       let s = this.#series.get(name);
       if (s === undefined) this.#series.set(name, s = []);
@@ -98,13 +118,44 @@ export class TrainLog {
     if (performance.now() - this.#lastPlot >= this.#interval) await this.flush();
   }
 
-  /** Writes the plot now if anything was logged since the last one. */
+  /** Writes `bytes` (one line) whole, or cuts what was written of it back off and throws. */
+  async #appendLine(bytes: Uint8Array): Promise<void> {
+    let done = 0;
+    try {
+      while (done < bytes.length) done += await this.#file.write(bytes.subarray(done));
+    } catch (error) {
+      let repair = "";
+      if (done > 0) {
+        try {
+          await this.#file.truncate(this.#size);
+        } catch (truncateError) {
+          repair = `; cutting the partial line off failed too (${messageOf(truncateError)}): ` +
+            `remove the text after the last newline by hand`;
+        }
+      }
+      throw new Error(
+        `${this.path}: appending a log line failed after ${done} of ${bytes.length} bytes: ` +
+          `${messageOf(error)}${repair}`,
+        { cause: error },
+      );
+    }
+    this.#size += bytes.length;
+  }
+
+  /**
+   * Writes the plot now if anything was logged since the last one. A plot that cannot be
+   * written is reported through `warn` (naming `losses.svg`), not thrown.
+   */
   async flush(): Promise<void> {
     if (!this.#dirty) return;
     this.#dirty = false;
     this.#lastPlot = performance.now();
     const series = [...this.#series].map(([name, points]) => ({ name, points }));
-    await writeFileAtomic(this.plotPath, lossPlotSvg(series, { title: this.#title }));
+    try {
+      await writeFileAtomic(this.plotPath, lossPlotSvg(series, { title: this.#title }));
+    } catch (error) {
+      this.#warn(`the loss plot was not updated (training goes on): ${messageOf(error)}`);
+    }
   }
 
   /** Flushes the plot and closes the file. */
@@ -115,4 +166,8 @@ export class TrainLog {
       this.#file.close();
     }
   }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -4,7 +4,7 @@
  * {@linkcode Producer} (`trainer.prepare`, the frozen backbone), one `trainer.step` per batch at
  * the schedule's learning rate, an EMA of the loss (`ema = α·loss + (1-α)·ema`, starting at 1
  * as the original), a log line every `logEvery` steps and a checkpoint every `saveEvery` steps
- * and at the end.
+ * and at the end. The run directory can be created lazily, once the first step has succeeded.
  *
  * Steps are counted from 1 over the whole run (the original's `train_i`); epochs from 1. A
  * checkpoint at step `i` holds the state after `i` steps; resuming from it runs step `i + 1`
@@ -54,15 +54,19 @@ export interface TrainLoopOptions {
   readonly bufferSize: number;
   /** Batches prepared at once (the number of extra devices; default 1). */
   readonly concurrency?: number;
-  /** The run directory (`records/<editor>/<model>/<train_name>`), with `checkpoints/`, `logs/`. */
-  readonly runDir: string;
+  /**
+   * The run directory (`records/<editor>/<model>/<train_name>`, with `checkpoints/` and
+   * `logs/`), or a function that creates it and returns its path: called once, when the first
+   * step has succeeded, so that a run failing before its first step leaves no directory.
+   */
+  readonly runDir: string | (() => Promise<string>);
   /** The checkpoints' model id (`<editor>/<model>`). */
   readonly checkpointModel: string;
   /** The data-order generator (only read; its state goes into every checkpoint). */
   readonly rng: Rng;
   /** Where a resumed run starts: steps done and the EMA loss then. */
   readonly resume?: { readonly step: number; readonly emaLoss: number };
-  /** Messages (checkpoints saved); default `console.log`. */
+  /** Messages (checkpoints saved, warnings); default `console.log`. */
   readonly print?: (line: string) => void;
   /** The progress display (default: a {@linkcode Progress} on stdout). */
   readonly progress?: (total: number, start: number) => Progress;
@@ -78,6 +82,8 @@ export interface TrainLoopResult {
   readonly emaLoss: number;
   /** The JSON path of the last checkpoint written. */
   readonly lastCheckpoint: string | null;
+  /** The run directory. */
+  readonly runDir: string;
 }
 
 /** A run stopped by a failure; the message names the step, epoch and checkpoint saved. */
@@ -117,7 +123,7 @@ class StepFailure extends Error {
 
 /** Runs the loop (see the module documentation). */
 export async function trainLoop(options: TrainLoopOptions): Promise<TrainLoopResult> {
-  const { trainer, schedule, samples, batchSize, epochs, rng, runDir } = options;
+  const { trainer, schedule, samples, batchSize, epochs, rng } = options;
   const print = options.print ?? console.log;
   const perEpoch = batchesPerEpoch(samples.length, batchSize);
   const total = epochs * perEpoch;
@@ -139,12 +145,24 @@ export async function trainLoop(options: TrainLoopOptions): Promise<TrainLoopRes
       });
     }
   }
+  let runDir = typeof options.runDir === "string" ? options.runDir : undefined;
+  let log: TrainLog | undefined;
+  /** The open log of the run, creating the run directory on the first call. */
+  const openRun = async (): Promise<{ runDir: string; log: TrainLog }> => {
+    runDir ??= await (options.runDir as () => Promise<string>)();
+    log ??= await TrainLog.open(join(runDir, LOGS_DIR), {
+      plotInterval: options.plotInterval,
+      title: `${options.checkpointModel} training losses`,
+      warn: (message) => print(`warning: ${message}`),
+    });
+    return { runDir, log };
+  };
   let savedStep = done;
   let lastCheckpoint: string | null = null;
   const save = async (): Promise<string> => {
     const state = trainer.state();
     const info = await saveCheckpoint(
-      join(runDir, CHECKPOINTS_DIR),
+      join((await openRun()).runDir, CHECKPOINTS_DIR),
       checkpointName(epochOf(done), done, ema),
       {
         model: options.checkpointModel,
@@ -166,10 +184,6 @@ export async function trainLoop(options: TrainLoopOptions): Promise<TrainLoopRes
     async (batch): Promise<Prepared> => ({ batch, prepared: await trainer.prepare(batch.samples) }),
     { buffer: options.bufferSize, concurrency: options.concurrency ?? 1 },
   );
-  const log = await TrainLog.open(join(runDir, LOGS_DIR), {
-    plotInterval: options.plotInterval,
-    title: `${options.checkpointModel} training losses`,
-  });
   const progress = options.progress?.(total, done) ??
     new Progress({ total, start: done, label: "train", unit: "step" });
   const t0 = performance.now();
@@ -209,6 +223,7 @@ export async function trainLoop(options: TrainLoopOptions): Promise<TrainLoopRes
         done = step;
         ema = options.emaAlpha * losses.total + (1 - options.emaAlpha) * ema;
         windowSamples += batch.samples.length;
+        const { log } = await openRun();
         if (step % options.logEvery === 0 || step === total) {
           const now = performance.now();
           await log.append({
@@ -258,11 +273,11 @@ export async function trainLoop(options: TrainLoopOptions): Promise<TrainLoopRes
     }
   } finally {
     await producer.close();
-    await log.close();
+    await log?.close();
     progress.done();
   }
   if (lastCheckpoint !== null) print(`checkpoint: ${lastCheckpoint}`);
-  return { steps: done, emaLoss: ema, lastCheckpoint };
+  return { steps: done, emaLoss: ema, lastCheckpoint, runDir: runDir ?? (await openRun()).runDir };
 }
 
 function messageOf(error: unknown): string {
