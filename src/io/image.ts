@@ -29,6 +29,7 @@
 import sharp from "sharp";
 import { join } from "node:path";
 import { Tensor } from "../tensor/tensor.ts";
+import { checkHeader, ImageError, imageLimits, readImageFile } from "./image_file.ts";
 import { readOptionalJsonObject } from "./json.ts";
 import { isPlainObject } from "./safetensors/header.ts";
 
@@ -273,9 +274,10 @@ export class ImageProcessor {
   }
 
   /**
-   * Decodes the image file `path` (any format sharp reads: PNG, JPEG, WebP, GIF, TIFF, ...) and
-   * preprocesses it into `pixel_values`, f32 `[1, 3, H, W]`. Throws naming the file when it is
-   * missing or cannot be decoded.
+   * Decodes the image file `path` (the types and pixel limit of `image_file.ts`: PNG, JPEG,
+   * WebP by default, from the content) and preprocesses it into `pixel_values`, f32
+   * `[1, 3, H, W]`. Throws an `ImageError` naming the file when it is missing, of another
+   * type, too large, outside its image root, or cannot be decoded.
    */
   async loadImage(path: string): Promise<Tensor<"f32">> {
     return await this.process(path, path);
@@ -308,35 +310,27 @@ export class ImageProcessor {
    * used in error messages.
    */
   async process(input: string | Uint8Array, name: string): Promise<Tensor<"f32">> {
-    if (typeof input === "string") {
-      try {
-        if (!(await Deno.stat(input)).isFile) throw new Error(`image ${name} is not a file`);
-      } catch (error) {
-        if (error instanceof Deno.errors.NotFound) {
-          throw new Error(`image file ${name} does not exist`);
-        }
-        throw error;
-      }
-    }
+    const limits = imageLimits();
+    const bytes = typeof input === "string"
+      ? (await readImageFile(input, limits)).bytes
+      : (await checkHeader(name, input, limits), input);
     let decoded: { data: Uint8Array; info: { width: number; height: number; channels: number } };
     try {
-      decoded = await sharp(input).removeAlpha().toColourspace("srgb").raw({ depth: "uchar" })
-        .toBuffer({ resolveWithObject: true });
+      decoded = await sharp(bytes, { limitInputPixels: limits.maxPixels }).removeAlpha()
+        .toColourspace("srgb").raw({ depth: "uchar" }).toBuffer({ resolveWithObject: true });
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      throw new Error(`image ${name}: cannot decode it: ${reason}`, { cause: error });
+      throw new ImageError(name, `cannot decode it: ${reason}`, { cause: error });
     }
     const { width, height, channels } = decoded.info;
-    if (channels !== 3) {
-      throw new Error(`image ${name}: decoded to ${channels} channels, expected RGB`);
-    }
+    if (channels !== 3) throw new ImageError(name, `decoded to ${channels} channels, not RGB`);
     let pixels = decoded.data;
     let size: ImageSize = { height, width };
     const { resize, centerCrop } = this.config;
     if (resize !== undefined) {
       const target = resizedSize(resize, height, width);
       if (target.height < 1 || target.width < 1) {
-        throw new Error(`image ${name} (${width}x${height}) is too thin to resize`);
+        throw new ImageError(name, `is ${width}x${height}: too thin to resize`);
       }
       if (target.height !== height || target.width !== width) {
         pixels = await sharp(pixels, { raw: { width, height, channels: 3 } })

@@ -234,7 +234,7 @@ Deno.test("missing and undecodable image files are errors naming the file", asyn
     const junk = join(dir, "junk.png");
     await Deno.writeTextFile(junk, "this is not an image");
     await assert.rejects(clip().loadImage(junk), (e: Error) => {
-      assert.match(e.message, /cannot decode/);
+      assert.match(e.message, /is not a png, jpeg, webp, svg image \(from its content/);
       return e.message.includes(junk);
     });
   });
