@@ -1,8 +1,10 @@
 /**
  * `deno task infer`: greedy generation with an edited model, from the edits of a previous run
  * (an expert repository directory or a saved state file, `--edits`) and a trained editor
- * checkpoint (`-ckpt`). Prints the generated text. Exit status 0 on success, 1 on failure, 2
- * for bad usage.
+ * checkpoint (`-ckpt`). Prints the generated text. The image (type, pixel limit) and the length
+ * of the prompt plus `--max-new-tokens` (against the backbone's context; `--truncate-prompt`
+ * cuts the prompt from the left) are checked before the model is opened. Exit status 0 on
+ * success, 1 on failure, 2 for bad usage.
  *
  * @example
  * ```sh
@@ -19,6 +21,8 @@ import { loadSettings, resolveModel } from "../src/cli/config.ts";
 import { parseDeviceFlags } from "../src/cli/devices.ts";
 import { editorEntry } from "../src/cli/editors.ts";
 import { formatHelp, parseFlags, UsageError } from "../src/cli/flags.ts";
+import { applyImageFlags, fitPrompt, IMAGE_FLAGS, TRUNCATE_FLAG } from "../src/cli/input_checks.ts";
+import { probeImage } from "../src/io/image_file.ts";
 import { openEditingModel } from "../src/cli/open_model.ts";
 import { exitStatus, type TaskContext, withDefaults } from "../src/cli/task.ts";
 
@@ -71,6 +75,8 @@ export const INFER_FLAGS = {
     default: "cpu",
     help: "device: cpu, cpu:N, cuda:N, webgpu",
   },
+  ...TRUNCATE_FLAG,
+  ...IMAGE_FLAGS,
   ...BACKBONE_FLAGS,
   ...HELP_FLAG,
 } as const;
@@ -88,6 +94,7 @@ export function runInfer(argv: readonly string[], context: TaskContext = {}): Pr
       ctx.print(formatHelp(USAGE, DESCRIPTION, INFER_FLAGS));
       return 0;
     }
+    applyImageFlags(flags);
     const { device } = parseDeviceFlags(flags.device);
     const editorName = flags.editorName.toLowerCase();
     const entry = editorEntry(ctx.editors, editorName);
@@ -110,6 +117,14 @@ export function runInfer(argv: readonly string[], context: TaskContext = {}): Pr
         `editor ${editorName} needs trained weights: pass -ckpt PATH or --edits with a state file`,
       );
     }
+    if (image !== null) await probeImage(image);
+    const example = await fitPrompt(
+      model,
+      { image, prompt: flags.prompt, target: "" },
+      flags.maxNewTokens,
+      flags.truncatePrompt ?? false,
+      ctx.print,
+    );
     const { editing, tokenizer } = await openEditingModel({
       editorName,
       entry,
@@ -122,10 +137,7 @@ export function runInfer(argv: readonly string[], context: TaskContext = {}): Pr
       edits,
     });
     try {
-      const ids = await editing.generate(
-        { image, prompt: flags.prompt, target: "" },
-        flags.maxNewTokens,
-      );
+      const ids = await editing.generate(example, flags.maxNewTokens);
       ctx.print(tokenizer.decode(ids, { skipSpecialTokens: true }));
     } finally {
       await editing.close();

@@ -22,6 +22,13 @@ import { join, resolve } from "node:path";
 import { loadSettings, resolveDataRoot, resolveModel } from "../src/cli/config.ts";
 import { parseDeviceFlags } from "../src/cli/devices.ts";
 import { editorEntry } from "../src/cli/editors.ts";
+import {
+  applyImageFlags,
+  fitDataset,
+  IMAGE_FLAGS,
+  SKIP_BAD_FLAG,
+  TRUNCATE_FLAG,
+} from "../src/cli/input_checks.ts";
 import { formatHelp, parseFlags, UsageError } from "../src/cli/flags.ts";
 import { openEditingModel } from "../src/cli/open_model.ts";
 import { Progress } from "../src/cli/progress.ts";
@@ -94,6 +101,9 @@ export const TEST_EDIT_FLAGS = {
     help: "eval_onehop: VLKEB's eval_edit_onehop.json, with portability",
   },
   ...DATA_FLAGS,
+  ...SKIP_BAD_FLAG,
+  ...TRUNCATE_FLAG,
+  ...IMAGE_FLAGS,
   evalResults: {
     names: ["--eval-results"],
     type: "string",
@@ -120,6 +130,7 @@ export function runTestEdit(argv: readonly string[], context: TaskContext = {}):
       ctx.print(formatHelp(USAGE, DESCRIPTION, TEST_EDIT_FLAGS));
       return 0;
     }
+    applyImageFlags(flags);
     const dataName = flags.dataName.toUpperCase();
     if (!(DATA_NAMES as readonly string[]).includes(dataName)) {
       throw new UsageError(
@@ -150,7 +161,14 @@ export function runTestEdit(argv: readonly string[], context: TaskContext = {}):
       dataRoot: resolveDataRoot(flags.dataRoot, settings, ctx.cwd),
       limit: flags.dataSampleN,
       skipMissingImages: flags.skipMissingImages,
-    });
+      skipBadRecords: flags.skipBadRecords,
+    }).then((loaded) =>
+      fitDataset(loaded, model, {
+        truncate: flags.truncatePrompt ?? false,
+        skip: flags.skipBadRecords ?? false,
+        print: ctx.print,
+      })
+    );
     for (const w of data.warnings) ctx.print(`warning: ${w}`);
     if (data.samples.length < flags.sequentialEditN) {
       throw new UsageError(
@@ -217,6 +235,7 @@ export function runTestEdit(argv: readonly string[], context: TaskContext = {}):
           data_sample_n: flags.dataSampleN ?? null,
           samples: data.samples.length,
           skipped_records: data.skipped,
+          skipped_record_indices: data.skippedRecords.map((r) => r.index),
           sequential_edit_n: flags.sequentialEditN,
           chunks: evaluation.chunks.length,
           samples_left_out: evaluation.dropped,

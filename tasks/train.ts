@@ -22,6 +22,13 @@ import { join, resolve } from "node:path";
 import { loadSettings, resolveDataRoot, resolveModel } from "../src/cli/config.ts";
 import { parseDeviceFlags } from "../src/cli/devices.ts";
 import { editorEntry } from "../src/cli/editors.ts";
+import {
+  applyImageFlags,
+  fitDataset,
+  IMAGE_FLAGS,
+  SKIP_BAD_FLAG,
+  TRUNCATE_FLAG,
+} from "../src/cli/input_checks.ts";
 import { formatHelp, parseFlags, UsageError } from "../src/cli/flags.ts";
 import { Progress } from "../src/cli/progress.ts";
 import { exitStatus, type TaskContext, withDefaults } from "../src/cli/task.ts";
@@ -137,6 +144,9 @@ export const TRAIN_FLAGS = {
   },
   ...BACKBONE_FLAGS,
   ...DATA_FLAGS,
+  ...SKIP_BAD_FLAG,
+  ...TRUNCATE_FLAG,
+  ...IMAGE_FLAGS,
   records: {
     names: ["--records"],
     type: "string",
@@ -177,6 +187,7 @@ export function runTrain(argv: readonly string[], context: TaskContext = {}): Pr
       ctx.print(formatHelp(USAGE, DESCRIPTION, TRAIN_FLAGS));
       return 0;
     }
+    applyImageFlags(flags);
     if (flags.emaAlpha > 1) {
       throw new UsageError(`-ea/--ema-alpha must be in [0, 1], got ${flags.emaAlpha}`);
     }
@@ -199,7 +210,14 @@ export function runTrain(argv: readonly string[], context: TaskContext = {}): Pr
       dataRoot,
       limit: flags.dataN,
       skipMissingImages: flags.skipMissingImages,
-    });
+      skipBadRecords: flags.skipBadRecords,
+    }).then((loaded) =>
+      fitDataset(loaded, model, {
+        truncate: flags.truncatePrompt ?? false,
+        skip: flags.skipBadRecords ?? false,
+        print: ctx.print,
+      })
+    );
     for (const w of data.warnings) ctx.print(`warning: ${w}`);
     const checkpointJson = flags.loadCkpt === undefined
       ? null
@@ -277,6 +295,7 @@ export function runTrain(argv: readonly string[], context: TaskContext = {}): Pr
           data_n: flags.dataN ?? null,
           samples: data.samples.length,
           skipped_records: data.skipped,
+          skipped_record_indices: data.skippedRecords.map((r) => r.index),
           batch_size: flags.batchSize,
           batches_per_epoch: perEpoch,
           epochs: flags.epochs,

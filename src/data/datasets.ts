@@ -12,12 +12,20 @@
  * Records become {@linkcode EditSample}s whose image fields are paths; the pixels are read
  * lazily (see `images.ts`). `limit` keeps the first N records, as the original `-dn`.
  *
+ * Everything is checked before any work starts: every record's fields (an empty prompt, target
+ * or answer is an error) and every referenced image (it exists inside the image root and its
+ * header is that of an allowed image within the pixel limit: `src/io/image_file.ts`). Errors
+ * are {@linkcode DataError}s naming the file, the record index and the field;
+ * `skipBadRecords` leaves such records out instead and reports how many and which.
+ *
  * @module
  */
 import { join } from "node:path";
-import { findMissingImages, type ImageRef } from "./image_paths.ts";
+import { DataError } from "./errors.ts";
+import { checkImageFiles, type ImageRef } from "./image_paths.ts";
 import { PROMPT_RULES } from "./prompts.ts";
 import { type EditSample, parseRecord } from "./sample.ts";
+import { dropRecords, skippedOf, type SkippedRecord } from "./skipped.ts";
 
 /** The data set names, as the original `-dna` takes them. */
 export const DATA_NAMES = ["EVQA", "EIC", "VLKEB"] as const;
@@ -71,8 +79,15 @@ export interface LoadDatasetOptions {
   /** Skip the records with a missing image instead of failing (default false). */
   readonly skipMissingImages?: boolean;
   /**
-   * Check that every referenced image exists as a file inside the image root (default true).
-   * With false only the paths are checked (no `..`, not absolute), not the files.
+   * Skip every record that fails a check (a malformed or empty field, an image that is missing,
+   * outside the image root, of another type, over the pixel limit or with a bad header) instead
+   * of failing (default false).
+   */
+  readonly skipBadRecords?: boolean;
+  /**
+   * Check every referenced image file (default true): it exists inside the image root, and its
+   * header is an allowed image's within the pixel limit. With false only the paths are checked
+   * (no `..`, not absolute), not the files.
    */
   readonly checkImages?: boolean;
 }
@@ -89,8 +104,10 @@ export interface LoadedDataset {
   readonly imageRoot: string;
   /** The samples, in file order. */
   readonly samples: readonly EditSample[];
-  /** How many records were skipped for missing images (with `skipMissingImages`). */
+  /** How many records were skipped (`skipMissingImages`, `skipBadRecords`). */
   readonly skipped: number;
+  /** The records skipped, and why, in file order. */
+  readonly skippedRecords: readonly SkippedRecord[];
   /** Human-readable notes, e.g. what was skipped and why. */
   readonly warnings: readonly string[];
 }
@@ -100,9 +117,10 @@ const SHOW_MISSING = 5;
 
 /**
  * Loads split `split` of data set `name`. Throws for an unknown name or split (listing the
- * valid ones), a missing or malformed annotation file (naming it), a malformed record (file,
- * record index and field), an image path escaping the image root (record and field), and, unless
- * `skipMissingImages`, missing images (how many, and the first few paths).
+ * valid ones), a missing or malformed annotation file (naming it), and, unless
+ * `skipBadRecords`, a malformed record or one with an empty field (file, record index and
+ * field), an image path escaping the image root or an image that fails its check (record and
+ * field), and (unless `skipMissingImages` too) missing images (how many, and the first few).
  *
  * @example
  * ```ts ignore
@@ -131,7 +149,7 @@ export async function loadDataset(
       })`,
     );
   }
-  const { limit, skipMissingImages = false, checkImages = true } = options;
+  const { limit, skipMissingImages = false, skipBadRecords = false, checkImages = true } = options;
   if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) {
     throw new Error(`data limit must be an integer >= 1, got ${limit}`);
   }
@@ -142,39 +160,77 @@ export async function loadDataset(
   const n = Math.min(records.length, limit ?? records.length);
   const samples: EditSample[] = [];
   const refs: ImageRef[] = [];
+  const bad: SkippedRecord[] = [];
   for (let index = 0; index < n; index++) {
-    const parsed = parseRecord(records[index], {
-      file,
-      index,
-      rules: PROMPT_RULES[dataName],
-      imageRoot,
-      portability: split === "eval_onehop" ? "required" : "optional",
-    });
+    let parsed;
+    try {
+      parsed = parseRecord(records[index], {
+        file,
+        index,
+        rules: PROMPT_RULES[dataName],
+        imageRoot,
+        portability: split === "eval_onehop" ? "required" : "optional",
+      });
+    } catch (error) {
+      if (!skipBadRecords || !(error instanceof DataError)) throw error;
+      bad.push(skippedOf(error));
+      continue;
+    }
     samples.push(parsed.sample);
     refs.push(...parsed.images);
   }
-  const result = { name: dataName, split: split as Split, file, imageRoot };
-  if (!checkImages) return { ...result, samples, skipped: 0, warnings: [] };
+  let kept = dropRecords(file, n, samples, [], bad);
+  const warnings = kept.warning === undefined ? [] : [kept.warning];
+  if (checkImages) {
+    const { problems, checked } = await checkImageFiles(refs, imageRoot, file);
+    const broken = problems.find((p) => !p.missing);
+    if (broken !== undefined && !skipBadRecords) throw broken.error;
+    const missing = problems.filter((p) => p.missing);
+    if (missing.length > 0 && !skipMissingImages && !skipBadRecords) {
+      throw missingImagesError(file, imageRoot, n, refs, missing.map((p) => p.ref), checked);
+    }
+    const failed = new Map(problems.map((p) => [p.ref.path, p]));
+    const drop = refs.flatMap((r) => {
+      const p = failed.get(r.path);
+      return p === undefined ? [] : [{ index: r.index, reason: skippedOf(p.error).reason }];
+    });
+    kept = dropRecords(file, n, kept.samples, kept.skipped, drop);
+    if (kept.warning !== undefined) warnings.push(kept.warning);
+  }
+  return {
+    name: dataName,
+    split: split as Split,
+    file,
+    imageRoot,
+    samples: kept.samples,
+    skipped: kept.skipped.length,
+    skippedRecords: kept.skipped,
+    warnings,
+  };
+}
 
-  const { missing, checked } = await findMissingImages(refs, imageRoot, file);
-  if (missing.length === 0) return { ...result, samples, skipped: 0, warnings: [] };
-  const missingPaths = new Set(missing.map((m) => m.path));
-  const bad = new Set(refs.filter((r) => missingPaths.has(r.path)).map((r) => r.index));
+/** The error for missing images: how many, how many records, and the first few. */
+function missingImagesError(
+  file: string,
+  imageRoot: string,
+  n: number,
+  refs: readonly ImageRef[],
+  missing: readonly ImageRef[],
+  checked: number,
+): DataError {
+  const paths = new Set(missing.map((m) => m.path));
+  const affected = new Set(refs.filter((r) => paths.has(r.path)).map((r) => r.index));
   const list = missing.slice(0, SHOW_MISSING)
     .map((m) => `${m.path} (record ${m.index}, field '${m.field}')`).join(", ");
   const more = missing.length > SHOW_MISSING ? `, ... (${missing.length - SHOW_MISSING} more)` : "";
-  const summary = `${missing.length} of ${checked} image files referenced by ${file} are ` +
-    `missing under ${imageRoot}, affecting ${bad.size} of ${n} records; first: ${list}${more}`;
-  if (!skipMissingImages) {
-    throw new Error(`${summary}; set skipMissingImages to skip those records`);
-  }
-  if (bad.size === n) throw new Error(`${summary}; no record is left after skipping them`);
-  return {
-    ...result,
-    samples: samples.filter((s) => !bad.has(s.index)),
-    skipped: bad.size,
-    warnings: [`skipped ${bad.size} of ${n} records: ${summary}`],
-  };
+  return new DataError(
+    file,
+    {},
+    `${missing.length} of ${checked} image files referenced by it are missing under ${imageRoot}, ` +
+      `affecting ${affected.size} of ${n} records; first: ${list}${more}; set ` +
+      "skipMissingImages (--skip-missing-images) or skipBadRecords (--skip-bad-records) to " +
+      "skip those records",
+  );
 }
 
 /** Reads `path` as a JSON array; `what` names the data set and split in errors. */
@@ -184,20 +240,16 @@ async function readJsonArray(path: string, what: string): Promise<unknown[]> {
     text = await Deno.readTextFile(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
-      throw new Error(`data file ${path} (${what}) does not exist`);
+      throw new DataError(path, {}, `does not exist (${what})`);
     }
-    throw new Error(`data file ${path} (${what}): cannot read it: ${String(error)}`, {
-      cause: error,
-    });
+    throw new DataError(path, {}, `cannot read it (${what}): ${String(error)}`, { cause: error });
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new Error(`data file ${path}: malformed JSON: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new DataError(path, {}, `malformed JSON: ${(error as Error).message}`, { cause: error });
   }
-  if (!Array.isArray(json)) throw new Error(`data file ${path}: must be a JSON array of records`);
+  if (!Array.isArray(json)) throw new DataError(path, {}, "must be a JSON array of records");
   return json;
 }

@@ -1,11 +1,15 @@
 /**
  * Image paths of annotation records: resolving a relative path from the JSON under the image
  * root without letting it escape (no absolute paths, no `..` segments, and, when the files are
- * checked, no symbolic link that leads outside the root), and finding the missing ones.
+ * checked, no symbolic link that leads outside the root, then or when the image is read), and
+ * checking every referenced file before any work: it exists, and its header is that of an
+ * allowed image type within the pixel limit (`src/io/image_file.ts`).
  *
  * @module
  */
-import { isAbsolute, join, relative, resolve, sep } from "node:path";
+import { isAbsolute, join } from "node:path";
+import { confineImagesTo, ImageError, imageLimits, probeImage } from "../io/image_file.ts";
+import { DataError } from "./errors.ts";
 
 /** Where an image path came from: the annotation file, record index and field. */
 export interface ImageRef {
@@ -46,9 +50,10 @@ export function resolveImagePath(
   field: string,
 ): string {
   const fail = (problem: string) =>
-    new Error(
-      `${file}: record ${index}: field '${field}' ${problem} (image paths must stay inside ` +
-        `the image root ${root})`,
+    new DataError(
+      file,
+      { record: index, field },
+      `${problem} (image paths must stay inside the image root ${root})`,
     );
   if (rel === "") throw fail("is an empty image path");
   if (rel.includes("\0")) throw fail(`${JSON.stringify(rel)} contains a NUL character`);
@@ -59,61 +64,79 @@ export function resolveImagePath(
   return join(root, rel);
 }
 
-/** What {@linkcode findMissingImages} found. */
+/** An image file that failed its check. */
+export interface ImageProblem {
+  /** The first reference to it. */
+  readonly ref: ImageRef;
+  /** True when the file does not exist (a dangling link included). */
+  readonly missing: boolean;
+  /** The error, naming the annotation file, the record and the field. */
+  readonly error: DataError;
+}
+
+/** What {@linkcode checkImageFiles} found. */
 export interface ImageCheck {
-  /** The referenced files that do not exist (dangling links included), first reference each. */
-  readonly missing: readonly ImageRef[];
+  /** The files that failed, first reference each, in reference order. */
+  readonly problems: readonly ImageProblem[];
   /** How many distinct files were referenced. */
   readonly checked: number;
 }
 
+/** How many image headers are read at once. */
+const CONCURRENCY = 8;
+
 /**
- * Checks every referenced image file under `root` (each distinct path once): a missing file is
- * collected; a file whose real path (after following symbolic links) lies outside `root`, or
- * that is not a regular file, is an error naming `file`, the record and the field. Throws when
- * `root` itself does not exist.
+ * Checks every image file referenced by `refs` (from annotation file `file`) once: it must exist
+ * inside `root` (symbolic links may not lead out of it), be a regular file, and have the header
+ * of an allowed type within the pixel limit (only the header is read). Registers `root` with
+ * the image reader, so that reading these files later is confined to it too. Throws a
+ * {@linkcode DataError} when `root` does not exist.
  */
-export async function findMissingImages(
+export async function checkImageFiles(
   refs: readonly ImageRef[],
   root: string,
   file: string,
 ): Promise<ImageCheck> {
-  let realRoot: string;
   try {
-    realRoot = await Deno.realPath(root);
+    if (!(await Deno.stat(root)).isDirectory) {
+      throw new DataError(file, {}, `the image root ${root} is not a directory`);
+    }
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new Error(
-        `image root ${root} (for ${file}) does not exist; the images are not distributed with ` +
-          `the annotations: put them there, pass another image root, or skip the image check`,
-      );
-    }
-    throw error;
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    throw new DataError(
+      file,
+      {},
+      `the image root ${root} does not exist; the images are not distributed with the ` +
+        `annotations: put them there, pass another image root, or skip the image check`,
+    );
   }
-  const seen = new Set<string>();
-  const missing: ImageRef[] = [];
-  for (const ref of refs) {
-    if (seen.has(ref.path)) continue;
-    seen.add(ref.path);
-    const where = `${file}: record ${ref.index}: field '${ref.field}' (${ref.path})`;
-    let real: string;
-    try {
-      real = await Deno.realPath(ref.path);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) {
-        missing.push(ref);
-        continue;
+  confineImagesTo(root);
+  const first = new Map<string, ImageRef>();
+  for (const ref of refs) if (!first.has(ref.path)) first.set(ref.path, ref);
+  const unique = [...first.values()];
+  const found: (ImageProblem | undefined)[] = new Array(unique.length);
+  const limits = imageLimits();
+  let next = 0;
+  const worker = async () => {
+    while (next < unique.length) {
+      const i = next++, ref = unique[i];
+      try {
+        await probeImage(ref.path, limits);
+      } catch (error) {
+        if (!(error instanceof ImageError)) throw error;
+        found[i] = {
+          ref,
+          missing: error.cause instanceof Deno.errors.NotFound,
+          error: new DataError(
+            file,
+            { record: ref.index, field: ref.field },
+            `(${ref.path}) ${error.problem}`,
+            { cause: error },
+          ),
+        };
       }
-      throw new Error(`${where}: cannot resolve it: ${String(error)}`, { cause: error });
     }
-    const inside = relative(realRoot, real);
-    if (inside === "" || inside === ".." || inside.startsWith(".." + sep) || isAbsolute(inside)) {
-      throw new Error(
-        `${where}: leads outside the image root ${root} (to ${resolve(real)}) through a ` +
-          `symbolic link`,
-      );
-    }
-    if (!(await Deno.stat(real)).isFile) throw new Error(`${where}: is not a file`);
-  }
-  return { missing, checked: seen.size };
+  };
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, unique.length) }, worker));
+  return { problems: found.filter((p) => p !== undefined), checked: unique.length };
 }

@@ -8,7 +8,10 @@
  */
 export * from "./batches.ts";
 export * from "./datasets.ts";
+export * from "./errors.ts";
+export * from "./examples.ts";
 export * from "./image_paths.ts";
 export * from "./images.ts";
 export * from "./prompts.ts";
 export * from "./sample.ts";
+export * from "./skipped.ts";

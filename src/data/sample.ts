@@ -7,6 +7,7 @@
  * @module
  */
 import { isPlainObject } from "../io/safetensors/header.ts";
+import { DataError } from "./errors.ts";
 import { type ImageRef, resolveImagePath } from "./image_paths.ts";
 import type { PromptRules } from "./prompts.ts";
 
@@ -61,6 +62,9 @@ export const RECORD_FIELDS: readonly string[] = [
   "m_loc_a",
 ];
 
+/** The image path fields of a record. */
+export const IMAGE_FIELDS: readonly string[] = ["image", "image_rephrase", "m_loc"];
+
 /** The string fields of each `port_new` entry. */
 export const PORTABILITY_FIELDS: readonly string[] = [
   "port_q",
@@ -92,21 +96,24 @@ export interface ParsedRecord {
 }
 
 /**
- * Validates the raw JSON `record` and builds its {@linkcode EditSample}. Throws
- * `FILE: record I: field 'F' is missing` (or has the wrong type), and the path errors of
+ * Validates the raw JSON `record` and builds its {@linkcode EditSample}. Throws a
+ * {@linkcode DataError} `FILE: record I: field 'F' is missing` (or has the wrong type, or is
+ * empty: every prompt, target and answer must have text), and the path errors of
  * {@linkcode resolveImagePath}.
  */
 export function parseRecord(record: unknown, ctx: RecordContext): ParsedRecord {
   const { file, index, rules, imageRoot } = ctx;
-  const at = `${file}: record ${index}`;
+  const fail = (field: string | undefined, problem: string) =>
+    new DataError(file, { record: index, field }, problem);
   if (!isPlainObject(record)) {
-    throw new Error(`${at}: must be a JSON object, got ${describe(record)}`);
+    throw fail(undefined, `must be a JSON object, got ${describe(record)}`);
   }
   const str = (obj: Record<string, unknown>, field: string, name = field): string => {
     const v = obj[field];
-    if (v === undefined) throw new Error(`${at}: field '${name}' is missing`);
-    if (typeof v !== "string") {
-      throw new Error(`${at}: field '${name}' must be a string, got ${describe(v)}`);
+    if (v === undefined) throw fail(name, "is missing");
+    if (typeof v !== "string") throw fail(name, `must be a string, got ${describe(v)}`);
+    if (v.trim() === "" && !IMAGE_FIELDS.includes(field)) {
+      throw fail(name, `is empty${v === "" ? "" : ` (only white space: ${JSON.stringify(v)})`}`);
     }
     return v;
   };
@@ -132,17 +139,13 @@ export function parseRecord(record: unknown, ctx: RecordContext): ParsedRecord {
   };
   const ports = record.port_new;
   if (ports === undefined) {
-    if (ctx.portability === "required") throw new Error(`${at}: field 'port_new' is missing`);
+    if (ctx.portability === "required") throw fail("port_new", "is missing");
     return { sample, images };
   }
-  if (!Array.isArray(ports)) {
-    throw new Error(`${at}: field 'port_new' must be an array, got ${describe(ports)}`);
-  }
+  if (!Array.isArray(ports)) throw fail("port_new", `must be an array, got ${describe(ports)}`);
   const portability = ports.map((p, j): PortabilityExample => {
     const name = `port_new[${j}]`;
-    if (!isPlainObject(p)) {
-      throw new Error(`${at}: field '${name}' must be a JSON object, got ${describe(p)}`);
-    }
+    if (!isPlainObject(p)) throw fail(name, `must be a JSON object, got ${describe(p)}`);
     const [q, a, eq, ea] = PORTABILITY_FIELDS.map((k) => str(p, k, `${name}.${k}`));
     return { image: img, prompt: q, target: a, editQuestion: eq, editAnswer: ea };
   });

@@ -51,12 +51,15 @@ export const DEFAULT_IMAGE_LIMITS: ImageLimits = Object.freeze({
 export class ImageError extends Error {
   /** The file (or the name of the in-memory image). */
   readonly file: string;
+  /** The problem alone, without the file. */
+  readonly problem: string;
 
   /** Builds the message `image <file>: <problem>`. */
   constructor(file: string, problem: string, options?: ErrorOptions) {
     super(`image ${file}: ${problem}`, options);
     this.name = "ImageError";
     this.file = file;
+    this.problem = problem;
   }
 }
 
@@ -235,7 +238,9 @@ async function withImageFile<T>(
   try {
     file = await Deno.open(path, { read: true });
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) throw new ImageError(path, "does not exist");
+    if (error instanceof Deno.errors.NotFound) {
+      throw new ImageError(path, "does not exist", { cause: error });
+    }
     throw new ImageError(path, `cannot open it: ${messageOf(error)}`, { cause: error });
   }
   try {

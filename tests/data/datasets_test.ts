@@ -236,7 +236,7 @@ Deno.test("a missing data file is named", async () => {
     const file = join(dir, "easy-edit-mm/caption/caption_eval_edit.json");
     await assert.rejects(
       loadDataset("EIC", "eval", { dataRoot: dir }),
-      (e: Error) => e.message === `data file ${file} (EIC eval) does not exist`,
+      (e: Error) => e.message === `data file ${file}: does not exist (EIC eval)`,
     );
   });
 });
@@ -380,12 +380,13 @@ Deno.test("missing images: one error with the count and the first paths", async 
       loadDataset("EVQA", "train", { dataRoot: dir }),
       (e: Error) => {
         const m = e.message;
-        return m.includes(`8 of 21 image files referenced by`) &&
+        return m.startsWith(`data file ${join(dir, "easy-edit-mm/vqa/vqa_train.json")}: `) &&
+          m.includes(`8 of 21 image files referenced by it are missing under ${images}`) &&
           m.includes("affecting 7 of 10 records") &&
           m.includes(`first: ${join(images, "val2014/img1.png")} (record 1, field 'image'), `) &&
           m.includes(`${join(images, "val2014_image_rephrase/reph3.png")} (record 3, field`) &&
           m.includes("(3 more)") && !m.includes("img9.png") &&
-          m.includes("set skipMissingImages to skip those records");
+          m.includes("set skipMissingImages (--skip-missing-images) or skipBadRecords");
       },
     );
   });
@@ -398,14 +399,18 @@ Deno.test("skipMissingImages skips those records and reports how many", async ()
     const data = await loadDataset("EVQA", "train", { dataRoot: dir, skipMissingImages: true });
     assert.deepEqual(data.samples.map((s) => s.index), [0, 1, 3, 5]);
     assert.equal(data.skipped, 2);
+    assert.deepEqual(data.skippedRecords.map((s) => s.index), [2, 4]);
     assert.equal(data.warnings.length, 1);
-    assert.match(data.warnings[0], /^skipped 2 of 6 records: 2 of 13 image files/);
+    assert.match(
+      data.warnings[0],
+      /^skipped 2 of 6 records of .*vqa_train\.json: record 2: field 'image' \(.*img2\.png\) does not exist; record 4: field 'image_rephrase'/,
+    );
     // a shared image missing takes every record with it: an error, not an empty data set
     const fresh = join(dir, "fresh");
     await writeTinyEvqa(fresh, records, ["val2014/loc.png"]);
     await assert.rejects(
       loadDataset("EVQA", "train", { dataRoot: fresh, skipMissingImages: true }),
-      /affecting 6 of 6 records.*no record is left after skipping them/,
+      /skipped 6 of 6 records.*no record is left/,
     );
     // without the check nothing is looked up
     const unchecked = await loadDataset("EVQA", "train", { dataRoot: fresh, checkImages: false });

@@ -182,7 +182,7 @@ Deno.test("test-edit: bad input is a clear error and writes nothing", async () =
         "missing data file",
         () => Deno.remove(evalFile),
         [],
-        /vqa_eval\.json \(EVQA eval\) does not exist/,
+        /vqa_eval\.json: does not exist \(EVQA eval\)/,
       ],
       [
         "malformed record",

@@ -233,7 +233,7 @@ Deno.test("train: bad input is a clear error and writes nothing", async () => {
         "missing data file",
         () => Deno.remove(trainFile),
         [],
-        /data file .*vqa_train\.json \(EVQA train\) does not exist/,
+        /data file .*vqa_train\.json: does not exist \(EVQA train\)/,
         1,
       ],
       [

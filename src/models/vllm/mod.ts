@@ -30,6 +30,7 @@ import type { Vllm, VllmFamily } from "./vllm.ts";
 
 export * from "./vllm.ts";
 export * from "./runner.ts";
+export * from "./context.ts";
 export * from "./blip2_opt.ts";
 export * from "./llava.ts";
 export * from "./minigpt4.ts";
