@@ -94,7 +94,8 @@ export const TRAIN_FLAGS = {
     type: "string",
     noneable: true,
     metavar: "PATH",
-    help: "resume from a checkpoint (.json), a checkpoints/ directory or a run directory",
+    help:
+      "resume from a checkpoint (.json), a checkpoints/ directory, a run directory or a training name prefix",
   },
   epochs: {
     names: ["-eps", "--epochs"],
