@@ -97,6 +97,8 @@ export class ContextBudget {
   readonly model: string;
   readonly #vllm: Vllm;
   readonly #tokenizer: HfTokenizer;
+  /** Sequence lengths already measured, by image presence and text (data sets repeat them). */
+  readonly #known = new Map<string, number>();
 
   /** Wraps a loaded backbone and its tokenizer. */
   constructor(vllm: Vllm, tokenizer: HfTokenizer, model: string) {
@@ -148,7 +150,14 @@ export class ContextBudget {
 
   /** Tokens of `text` as the sequence of `example` (its image included). */
   #tokens(example: Request, text: string): number {
-    return this.#vllm.layout(this.#tokenizer, text, hasImage(example)).ids.length;
+    const withImage = hasImage(example);
+    const key = `${withImage ? 1 : 0}${text}`;
+    let n = this.#known.get(key);
+    if (n === undefined) {
+      n = this.#vllm.layout(this.#tokenizer, text, withImage).ids.length;
+      this.#known.set(key, n);
+    }
+    return n;
   }
 
   /** The sequence length of `example`: prompt and target, or prompt and new tokens. */

@@ -153,7 +153,7 @@ Deno.test("images given as paths go through the directory's image processor", as
     assert.ok(Math.abs(px.data[0] - (1 - 0.48145466) / 0.26862954) < 1e-5);
     await assert.rejects(
       vllm.pixelValues([`${vllm.dir.dir}/none.png`]),
-      /none\.png does not exist/,
+      /none\.png: does not exist/,
     );
   });
 });
