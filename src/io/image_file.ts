@@ -236,8 +236,11 @@ async function withImageFile<T>(
 ): Promise<T> {
   let file: Deno.FsFile;
   try {
+    // Not opened unless it is a regular file: opening a FIFO would wait for a writer.
+    if (!(await Deno.stat(path)).isFile) throw new ImageError(path, "is not a regular file");
     file = await Deno.open(path, { read: true });
   } catch (error) {
+    if (error instanceof ImageError) throw error;
     if (error instanceof Deno.errors.NotFound) {
       throw new ImageError(path, "does not exist", { cause: error });
     }

@@ -167,3 +167,14 @@ Deno.test("files under an image root are read without following links out of it,
     await assert.rejects(readImageFile(join(root, "up", "secret.png")), /leads outside/);
   });
 });
+
+Deno.test("a directory or a FIFO is refused without waiting on it", async () => {
+  if (Deno.build.os !== "linux") return;
+  await withTempDir(async (dir) => {
+    const fifo = join(dir, "pipe.png");
+    const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert.equal(made.code, 0);
+    await assert.rejects(probeImage(fifo), rejectsNaming(fifo, /is not a regular file/));
+    await assert.rejects(readImageFile(dir), rejectsNaming(dir, /is not a regular file/));
+  });
+});

@@ -97,7 +97,8 @@ export async function acquireLock(dir: string, warn: (message: string) => void):
     };
     if (await createLock(path, owner)) {
       // Temporary files of processes killed while taking the lock.
-      await removeLeftovers(dir, (e) => e.isFile && /^\.lock\..*\.tmp$/.test(e.name));
+      await removeLeftovers(dir, (e) => e.isFile && /^\.lock\..*\.tmp$/.test(e.name))
+        .catch(() => []); // best effort: the lock is ours either way
       return new HeldLock(path, owner);
     }
     const current = await readLock(path);
