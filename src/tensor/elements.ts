@@ -5,30 +5,16 @@
  * @module
  */
 import { allocate, type DType, type DTypeArrays } from "./dtype.ts";
-import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "./half.ts";
+import { f32ToBf16Bits, f32ToF16Bits } from "./half.ts";
+import { decodeNumbers } from "./numbers.ts";
 import { Tensor } from "./tensor.ts";
 
 /**
  * The elements of `t` as float64 numbers: f16/bf16 decoded, i64 via `Number` (exact while
- * |x| < 2^53), bool as 0/1.
+ * |x| < 2^53), bool as 0/1 (see `decodeNumbers`).
  */
 export function toNumbers(t: Tensor): Float64Array {
-  const out = new Float64Array(t.size);
-  const data = t.data;
-  switch (t.dtype) {
-    case "f16":
-      for (let i = 0; i < out.length; i++) out[i] = f16BitsToF32(data[i] as number);
-      break;
-    case "bf16":
-      for (let i = 0; i < out.length; i++) out[i] = bf16BitsToF32(data[i] as number);
-      break;
-    case "i64":
-      for (let i = 0; i < out.length; i++) out[i] = Number(data[i]);
-      break;
-    default:
-      out.set(data as ArrayLike<number>);
-  }
-  return out;
+  return decodeNumbers(t.dtype, t.data);
 }
 
 /**

@@ -4,10 +4,19 @@
  *
  * @module
  */
-import type { DType } from "./dtype.ts";
-import { toNumbers } from "./elements.ts";
+import type { DType, DTypeArrays } from "./dtype.ts";
 import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "./half.ts";
-import type { Tensor } from "./tensor.ts";
+import { decodeNumbers } from "./numbers.ts";
+
+/** What {@linkcode formatTensor} reads of a tensor (a `Tensor` is one). */
+export interface Printable {
+  /** Element type. */
+  readonly dtype: DType;
+  /** Dimensions, outermost first. */
+  readonly shape: readonly number[];
+  /** Elements in row-major order. */
+  readonly data: DTypeArrays[DType];
+}
 
 /** Options of {@linkcode formatTensor}. */
 export interface FormatOptions {
@@ -55,20 +64,23 @@ function formatNumber(dtype: DType, x: number): string {
  * ```
  */
 export function formatTensor(
-  t: Tensor,
+  t: Printable,
   { maxItems = 100, edgeItems = 3 }: FormatOptions = {},
 ): string {
-  const preview = t.size > maxItems;
+  const preview = t.data.length > maxItems;
+  const rank = t.shape.length;
   const strides: number[] = [];
-  for (let d = t.rank - 1, s = 1; d >= 0; s *= t.shape[d--]) strides[d] = s;
-  const values = t.dtype === "i64" || t.dtype === "bool" ? undefined : toNumbers(t);
+  for (let d = rank - 1, s = 1; d >= 0; s *= t.shape[d--]) strides[d] = s;
+  const values = t.dtype === "i64" || t.dtype === "bool"
+    ? undefined
+    : decodeNumbers(t.dtype, t.data);
   const item = (i: number): string => {
     if (t.dtype === "i64") return String(t.data[i]);
     if (t.dtype === "bool") return t.data[i] ? "true" : "false";
     return formatNumber(t.dtype, values![i]);
   };
   const render = (d: number, offset: number): string => {
-    if (d === t.rank) return item(offset);
+    if (d === rank) return item(offset);
     const n = t.shape[d];
     const parts: string[] = [];
     const cut = preview && n > 2 * edgeItems;
