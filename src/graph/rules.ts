@@ -254,7 +254,6 @@ function einsumBackward(node: Node, g: Value, wants: readonly boolean[]): (Value
 
 /** The rule table, by ONNX op type. */
 export const RULES: Readonly<Record<string, Rule>> = {
-  Identity: (_, [g]) => [g],
   Add: (_, [g]) => [g, g],
   Sub: (_, [g]) => [g, op.neg(g!)],
   Mul: (node, [g], wants) => {

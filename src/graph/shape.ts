@@ -13,11 +13,6 @@ export function showShape(shape: readonly Dim[]): string {
   return `[${shape.join(", ")}]`;
 }
 
-/** True when two dims are known to be equal. */
-export function sameDim(a: Dim, b: Dim): boolean {
-  return a === b;
-}
-
 /** True when two shapes are known to be equal. */
 export function sameShape(a: readonly Dim[], b: readonly Dim[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
@@ -58,16 +53,6 @@ export function normAxis(op: string, axis: number, rank: number): number {
     throw new Error(`${op}: axis ${axis} is out of range for rank ${rank}`);
   }
   return a;
-}
-
-/** Product of static dims, or undefined when any dim is dynamic. */
-export function staticSize(shape: readonly Dim[]): number | undefined {
-  let n = 1;
-  for (const d of shape) {
-    if (typeof d !== "number") return undefined;
-    n *= d;
-  }
-  return n;
 }
 
 /** Sum of two dims (named dims give a derived name such as `seq+32`). */

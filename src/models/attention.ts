@@ -89,27 +89,3 @@ export function attendHeads(
   if (options.mask) scores = op.add(scores, op.cast(options.mask, scores.dtype));
   return op.matmul(op.cast(op.softmax(scores, -1), vh.dtype), vh);
 }
-
-/**
- * The additive mask `[b, 1, s, s]` of a decoder: position `j` is visible from `i` when
- * `j <= i` and `attentionMask[b, j] = 1` (`attentionMask`: int64 `[b, s]`).
- */
-export function causalMask(attentionMask: Value, dtype: "f32" | "f16" | "f64" = "f32"): Value {
-  const g = attentionMask.graph;
-  const s = attentionMask.shape[1];
-  const limit = op.squeeze(op.dimOf(attentionMask, 1), [0]);
-  const pos = op.range(op.scalar(g, "i64", 0), limit, op.scalar(g, "i64", 1), s);
-  const past = op.lessOrEqual(op.unsqueeze(pos, [0]), op.unsqueeze(pos, [1])); // [s_q, s_k]: j <= i
-  const keys = op.greater(op.unsqueeze(attentionMask, [1]), op.scalar(g, attentionMask.dtype, 0));
-  const visible = op.and(past, keys); // [b, s, s]
-  const min = op.scalar(g, dtype, maskMin(dtype));
-  return op.unsqueeze(op.where(visible, op.scalar(g, dtype, 0), min), [1]);
-}
-
-/** The additive mask `[b, 1, 1, s]` that hides padded keys (`attentionMask`: int64 `[b, s]`). */
-export function paddingMask(attentionMask: Value, dtype: "f32" | "f16" | "f64" = "f32"): Value {
-  const g = attentionMask.graph;
-  const keep = op.greater(attentionMask, op.scalar(g, attentionMask.dtype, 0));
-  const min = op.scalar(g, dtype, maskMin(dtype));
-  return op.unsqueeze(op.where(keep, op.scalar(g, dtype, 0), min), [1, 2]);
-}

@@ -1,6 +1,6 @@
 /**
  * Ops that move data without arithmetic: reshape, transpose, concat, slice, split, gather,
- * expand, squeeze/unsqueeze, pad, scatter, and the mask builders range and trilu.
+ * expand, squeeze/unsqueeze, scatter, and the mask builders range and trilu.
  *
  * @module
  */
@@ -188,14 +188,6 @@ export function squeeze(x: Value, axes: readonly number[]): Value {
   return emit("Squeeze", [x, i64s(x.graph, ax)], {}, x.dtype, shape);
 }
 
-/**
- * Zero-pads `x`; `pads` is an int64 value `[begin_0, …, begin_n, end_0, …, end_n]` (computed at
- * run time by gradient rules) and `shape` the resulting symbolic shape.
- */
-export function pad(x: Value, pads: Value, shape: readonly Dim[]): Value {
-  return emit("Pad", [x, pads], { mode: { string: "constant" } }, x.dtype, shape);
-}
-
 /** ONNX `ScatterElements` with `reduction` (`"none"` or `"add"`) into `data` along `axis`. */
 export function scatterElements(
   data: Value,
@@ -207,22 +199,6 @@ export function scatterElements(
   const a = normAxis("ScatterElements", axis, data.rank);
   const attrs = { axis: { int: a }, reduction: { string: reduction } };
   return emit("ScatterElements", [data, indices, updates], attrs, data.dtype, data.shape);
-}
-
-/** ONNX `ScatterND` with `reduction` (`"none"` or `"add"`). */
-export function scatterND(
-  data: Value,
-  indices: Value,
-  updates: Value,
-  reduction: "none" | "add" = "none",
-): Value {
-  return emit(
-    "ScatterND",
-    [data, indices, updates],
-    { reduction: { string: reduction } },
-    data.dtype,
-    data.shape,
-  );
 }
 
 /** `[start, start + delta, …)` below `limit`, as ONNX `Range` over scalar values. */
