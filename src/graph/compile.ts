@@ -36,7 +36,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import type { Dirent } from "node:fs";
+import { type Dirent, realpathSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -46,7 +46,7 @@ import type { Graph } from "./ir.ts";
 import { type OnnxOptions, type Outputs, toModelProto } from "./onnx.ts";
 
 /** Options of {@linkcode compileModel}: lowering options plus the cache location. */
-export interface CompileOptions extends Omit<OnnxOptions, "externalBase" | "externalLocation"> {
+export interface CompileOptions extends Omit<OnnxOptions, "externalLocation"> {
   /** Cache root; defaults to {@linkcode graphCacheRoot}(). */
   cacheDir?: string;
 }
@@ -207,9 +207,10 @@ async function besideWeights(
   const modelPath = path.join(dirs[0], `liveedit-${hash}.onnx`);
   if (await allExist([modelPath])) return { path: modelPath, hash, cached: true };
   const real = new Map(files.map((w) => [w.file, w.real]));
+  const beside = relativeTo(dirs[0]);
   const bytes = toModelProto(graph, outputs, {
     ...lowering,
-    externalLocation: (file) => path.basename(real.get(path.resolve(file))!),
+    externalLocation: (file) => beside(real.get(path.resolve(file))!),
   });
   try {
     await writeFileAtomic(modelPath, bytes);
@@ -221,6 +222,48 @@ async function besideWeights(
     );
   }
   return { path: modelPath, hash, cached: false };
+}
+
+/**
+ * The `externalLocation` of a model that will be written into directory `base`: each weight
+ * file's path relative to `base`, with `/` separators. Throws when a file is not below `base`,
+ * lexically or after resolving symbolic links, since ONNX Runtime refuses to load such
+ * external data.
+ *
+ * @example
+ * ```ts ignore
+ * const bytes = toModelProto(graph, { y }, { externalLocation: relativeTo(dir) });
+ * await Deno.writeFile(`${dir}/model.onnx`, bytes);
+ * ```
+ */
+export function relativeTo(base: string): (file: string) => string {
+  return (file) => {
+    const what = `weight file ${file}`;
+    const rel = path.relative(path.resolve(base), path.resolve(file));
+    const outside = (r: string) =>
+      r === "" || r === ".." || r.startsWith(`..${path.sep}`) || path.isAbsolute(r);
+    if (outside(rel)) {
+      throw new Error(
+        `${what} is not inside ${base}, the directory of the model; ONNX Runtime only loads ` +
+          `external data from the model's directory or below (no absolute paths, no ".."). ` +
+          `Write the model next to the weights, or use compileModel, which hard-links them.`,
+      );
+    }
+    let real: string | undefined;
+    try {
+      real = path.relative(realpathSync(base), realpathSync(file));
+    } catch {
+      real = undefined; // not on disk yet: only the lexical check applies
+    }
+    if (real !== undefined && outside(real)) {
+      throw new Error(
+        `${what} resolves through a symbolic link to a file outside ${base}; ONNX Runtime ` +
+          `refuses external data reached through links leading out of the model's directory. ` +
+          `Use a hard link or a copy instead.`,
+      );
+    }
+    return rel.split(path.sep).join("/");
+  };
 }
 
 /**

@@ -15,9 +15,9 @@
  * `data_location = EXTERNAL` and `location`/`offset`/`length` entries. ONNX Runtime resolves
  * `location` against the directory of the `.onnx` file and rejects absolute paths, paths with
  * `..`, and symbolic links leading outside that directory, so locations must be relative paths
- * below the model's directory: pass `externalBase` (the directory the model will be written to)
- * or `externalLocation`. To place models in a cache directory, use `compileModel` from
- * `compile.ts`, which hard-links the weight files next to the model.
+ * below the model's directory, given by `externalLocation`. Lowering is pure (it reads no
+ * file); `compile.ts` checks the files: `relativeTo(dir)` for a model written into `dir`, and
+ * `compileModel`, which hard-links the weight files next to the model in a cache directory.
  *
  * @example
  * ```ts
@@ -33,7 +33,6 @@
  *
  * @module
  */
-import * as fs from "node:fs";
 import * as path from "node:path";
 import type { DType } from "../tensor/dtype.ts";
 import { DTYPE_BYTES } from "../tensor/dtype.ts";
@@ -68,15 +67,11 @@ export interface OnnxOptions {
   /** Name of the ONNX graph (default `"liveedit"`). */
   graphName?: string;
   /**
-   * Directory the `.onnx` file will be written to. External data locations are computed
-   * relative to it; a weight file outside it (or reached through a symlink leading outside)
-   * is an error. Ignored when `externalLocation` is given.
-   */
-  externalBase?: string;
-  /**
    * Maps the `path` of an external initializer's file to its `location` in the model, a
    * relative path below the model's directory (no `..`, not absolute). Called once per
-   * external initializer that the outputs depend on, in value-id order.
+   * external initializer that the outputs depend on, in value-id order. Required when the
+   * outputs depend on an external initializer; `compile.ts` has `relativeTo(dir)` for a model
+   * written into `dir`, and `compileModel` sets it for you.
    */
   externalLocation?: (file: string, value: Value) => string;
 }
@@ -392,53 +387,16 @@ function externalLocator(options: OnnxOptions): (v: Value) => string {
     }
     const { name, data } = v.source;
     const what = `external initializer ${JSON.stringify(name)} (file ${data.path})`;
-    if (options.externalLocation) {
-      const location = options.externalLocation(data.path, v);
-      checkLocation(location, what);
-      return location;
-    }
-    if (options.externalBase === undefined) {
+    if (options.externalLocation === undefined) {
       throw new Error(
-        `toModelProto: ${what} needs options.externalBase (the directory the .onnx file will be ` +
-          `written to) or options.externalLocation; compileModel sets them for you`,
+        `toModelProto: ${what} needs options.externalLocation (relativeTo(dir) of compile.ts ` +
+          `for a model written into dir); compileModel sets it for you`,
       );
     }
-    return relativeLocation(options.externalBase, data.path, what);
+    const location = options.externalLocation(data.path, v);
+    checkLocation(location, what);
+    return location;
   };
-}
-
-/**
- * The location of `file` relative to directory `base`, with `/` separators. Throws when the
- * file is not below `base`, lexically or after resolving symbolic links, since ONNX Runtime
- * refuses to load such external data.
- */
-export function relativeLocation(base: string, file: string, what = `file ${file}`): string {
-  const rel = path.relative(path.resolve(base), path.resolve(file));
-  const outside = (r: string) =>
-    r === "" || r === ".." || r.startsWith(`..${path.sep}`) || path.isAbsolute(r);
-  if (outside(rel)) {
-    throw new Error(
-      `toModelProto: ${what} is not inside ${base}, the directory of the model; ONNX Runtime ` +
-        `only loads external data from the model's directory or below (no absolute paths, no ` +
-        `".."). Write the model next to the weights, or use compileModel, which hard-links them.`,
-    );
-  }
-  let real: string | undefined;
-  try {
-    real = path.relative(fs.realpathSync(base), fs.realpathSync(file));
-  } catch {
-    real = undefined; // not on disk yet: only the lexical check applies
-  }
-  if (real !== undefined && outside(real)) {
-    throw new Error(
-      `toModelProto: ${what} resolves through a symbolic link to a file outside ${base}; ` +
-        `ONNX Runtime refuses external data reached through links leading out of the model's ` +
-        `directory. Use a hard link or a copy instead.`,
-    );
-  }
-  const location = rel.split(path.sep).join("/");
-  checkLocation(location, what);
-  return location;
 }
 
 function checkLocation(location: string, what: string): void {

@@ -5,6 +5,7 @@ import * as path from "node:path";
 import * as ort from "onnxruntime-node";
 import { Graph } from "../../src/graph/ir.ts";
 import { toModelProto } from "../../src/graph/onnx.ts";
+import { relativeTo } from "../../src/graph/compile.ts";
 import { ProtoWriter } from "../../src/graph/protobuf.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 
@@ -295,7 +296,7 @@ Deno.test("toModelProto: the same graph gives the same bytes", () => {
   assert.notDeepEqual(toModelProto(one.g, { t: one.t, s: one.s }, { opset: 20 }), first);
 });
 
-Deno.test("toModelProto: external data relative to externalBase", async () => {
+Deno.test("toModelProto: external data at the locations relativeTo(dir) gives", async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "liveedit-onnx-"));
   try {
     const weights = new Float32Array([1, 2, 3, 4, 5, 6]);
@@ -307,7 +308,7 @@ Deno.test("toModelProto: external data relative to externalBase", async () => {
     const x = g.input("x", "f32", [1, 2]);
     const w = g.external("w", "f32", [2, 3], { path: file, offset: 24, length: 24 });
     const [y] = g.node("MatMul", [x, w], {}, [{ dtype: "f32", shape: [1, 3] }]);
-    const bytes = toModelProto(g, { y }, { externalBase: dir });
+    const bytes = toModelProto(g, { y }, { externalLocation: relativeTo(dir) });
     assert.ok(bytes.length < 400, `model is ${bytes.length} bytes`);
     assert.ok(new TextDecoder().decode(bytes).includes("sub/w.bin"));
     const modelPath = path.join(dir, "model.onnx");
@@ -315,9 +316,10 @@ Deno.test("toModelProto: external data relative to externalBase", async () => {
     const out = await run(modelPath, { x: f32([1, 10], [1, 2]) });
     assert.deepEqual(values(out.y), [41, 52, 63]);
 
-    assert.throws(() => toModelProto(g, { y }), /externalBase/);
+    assert.throws(() => toModelProto(g, { y }), /needs options.externalLocation/);
     assert.throws(
-      () => toModelProto(g, { y }, { externalBase: path.join(dir, "sub", "deeper") }),
+      () =>
+        toModelProto(g, { y }, { externalLocation: relativeTo(path.join(dir, "sub", "deeper")) }),
       /not inside/,
     );
     assert.throws(
@@ -325,7 +327,10 @@ Deno.test("toModelProto: external data relative to externalBase", async () => {
       /relative path/,
     );
     const bad = g.external("bad", "f32", [2, 3], { path: file, offset: 24, length: 20 });
-    assert.throws(() => toModelProto(g, { bad }, { externalBase: dir }), /needs 24/);
+    assert.throws(
+      () => toModelProto(g, { bad }, { externalLocation: relativeTo(dir) }),
+      /needs 24/,
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
