@@ -6,7 +6,9 @@
  *   the naive reference ops under `host`.
  * - Graphs: {@linkcode Graph}, the op builders under `op`, {@linkcode grad}, lowering to ONNX
  *   ({@linkcode toModelProto}) and the compile cache ({@linkcode compileModel}).
- * - Runtime: devices, {@linkcode LocalSession}, {@linkcode DeviceWorker}.
+ * - Runtime: devices, {@linkcode LocalSession}, {@linkcode DeviceWorker}, {@linkcode ModelRunner}
+ *   (a compiled graph in-thread or in a device Worker; {@linkcode compileRunner} and
+ *   {@linkcode RunnerCache} make them from graphs), checked outputs ({@linkcode f32}).
  * - IO: safetensors, sharded checkpoints, atomic writes.
  *
  * @module
@@ -25,10 +27,13 @@ export * as op from "./src/graph/ops.ts";
 export { grad } from "./src/graph/grad.ts";
 export * from "./src/graph/onnx.ts";
 export * from "./src/graph/compile.ts";
+export * from "./src/graph/runner.ts";
 export * from "./src/runtime/device.ts";
 export * from "./src/runtime/session.ts";
 export * from "./src/runtime/device_worker.ts";
 export * from "./src/runtime/telemetry.ts";
+export * from "./src/runtime/runner.ts";
+export * from "./src/runtime/outputs.ts";
 export * from "./src/io/atomic.ts";
 export * from "./src/io/atomic_dir.ts";
 export * from "./src/io/safetensors.ts";

@@ -111,7 +111,51 @@ export async function compileModel(
   outputs: Outputs,
   options: CompileOptions = {},
 ): Promise<CompiledModel> {
-  const { cacheDir, ...lowering } = options;
+  return await store(graph, outputs, options, lowerForCache(graph, outputs, options));
+}
+
+/** A model ready for `LocalSession.create`: its bytes, or the path of its `.onnx` file. */
+export interface LoadableModel {
+  /** The model's bytes (no weight files referenced) or its path in the graph cache. */
+  readonly model: string | Uint8Array;
+  /** Hex SHA-256 identifying the model and its weight files (as {@linkcode compileModel}'s). */
+  readonly hash: string;
+}
+
+/**
+ * Lowers the part of `graph` that `outputs` need to ONNX: a model that references weight files
+ * ({@linkcode Graph.external}) is stored in the graph cache as by {@linkcode compileModel} (ONNX
+ * Runtime reads external data only next to a model file), any other stays in memory and nothing
+ * is written. Either way the hash is the one {@linkcode compileModel} gives.
+ *
+ * @example
+ * ```ts ignore
+ * const { model, hash } = await compileGraph(graph, { logits });
+ * const session = await LocalSession.create(model);
+ * ```
+ */
+export async function compileGraph(
+  graph: Graph,
+  outputs: Outputs,
+  options: CompileOptions = {},
+): Promise<LoadableModel> {
+  const lowered = lowerForCache(graph, outputs, options);
+  if (lowered.files.length === 0) {
+    return { model: lowered.bytes, hash: createHash("sha256").update(lowered.bytes).digest("hex") };
+  }
+  const { path, hash } = await store(graph, outputs, options, lowered);
+  return { model: path, hash };
+}
+
+/** A model lowered for the cache: its bytes and the weight files it references, sorted. */
+interface Lowered {
+  readonly bytes: Uint8Array;
+  readonly files: WeightFile[];
+}
+
+/** Lowers `graph` with each weight file located at its link name inside a cache entry. */
+function lowerForCache(graph: Graph, outputs: Outputs, options: CompileOptions): Lowered {
+  const { cacheDir: _, ...lowering } = options;
   const weights = new Map<string, WeightFile>();
   const bytes = toModelProto(graph, outputs, {
     ...lowering,
@@ -126,8 +170,17 @@ export async function compileModel(
       return entry.link;
     },
   });
+  return { bytes, files: [...weights.values()].sort((a, b) => (a.file < b.file ? -1 : 1)) };
+}
 
-  const files = [...weights.values()].sort((a, b) => (a.file < b.file ? -1 : 1));
+/** Stores a lowered model in the graph cache (see the module docs). */
+async function store(
+  graph: Graph,
+  outputs: Outputs,
+  options: CompileOptions,
+  { bytes, files }: Lowered,
+): Promise<CompiledModel> {
+  const { cacheDir, ...lowering } = options;
   const identity: string[] = [];
   for (const w of files) {
     try {

@@ -22,6 +22,7 @@ import {
   toWire,
   type WireTensor,
 } from "./protocol.ts";
+import { labelOutputs } from "./outputs.ts";
 import {
   checkFeeds,
   checkOutputNames,
@@ -210,7 +211,7 @@ export class RemoteSession implements Session {
     );
     const result: Record<string, Tensor> = {};
     for (const [k, w] of Object.entries(out as Record<string, WireTensor>)) result[k] = fromWire(w);
-    return result;
+    return labelOutputs(this.#label, result);
   }
 
   /** Frees the session in the worker. Releasing twice, or after the worker closed, is a no-op. */

@@ -9,7 +9,6 @@ import * as ort from "onnxruntime-node";
 import type { DType } from "../tensor/dtype.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { dtypeOfOrt, fromOrt, toOrt } from "../tensor/ort.ts";
-import type { Dim, Graph } from "../graph/ir.ts";
 import {
   assertDeviceAvailable,
   type DeviceOptions,
@@ -19,6 +18,7 @@ import {
   toDeviceSpec,
 } from "./device.ts";
 import { disableOrtTelemetry } from "./telemetry.ts";
+import { labelOutputs } from "./outputs.ts";
 
 /** Name, dtype and shape of a model input or output; string dims are named dynamic dims. */
 export interface ValueSpec {
@@ -27,7 +27,7 @@ export interface ValueSpec {
   /** Element type. */
   readonly dtype: DType;
   /** Static sizes and named dynamic dims (`""` for an unnamed dynamic dim). */
-  readonly shape: readonly Dim[];
+  readonly shape: readonly (number | string)[];
 }
 
 /** Options for loading a model into a session. */
@@ -35,7 +35,7 @@ export interface LoadOptions {
   /** Name used in error messages. Default: the model file's name, or `"model"` for bytes. */
   readonly name?: string;
   /**
-   * Expected inputs, e.g. {@linkcode inputsSpecOf} of the traced graph. Their shapes are used to
+   * Expected inputs, e.g. `inputsSpecOf` (`src/graph/runner.ts`) of the traced graph. Their shapes are used to
    * validate feeds instead of ONNX Runtime's metadata; dtype and rank must match the model's.
    * Entries for inputs the model does not have are ignored.
    */
@@ -56,7 +56,10 @@ export interface Session {
   readonly inputs: readonly ValueSpec[];
   /** Output dtypes and shapes as the model declares them. */
   readonly outputs: readonly ValueSpec[];
-  /** Runs the model on `feeds`; returns `outputNames` (default: all outputs). */
+  /**
+   * Runs the model on `feeds`; returns `outputNames` (default: all outputs), labelled with the
+   * session for `f32` and `output` (`outputs.ts`).
+   */
   run(
     feeds: Record<string, Tensor>,
     outputNames?: readonly string[],
@@ -65,12 +68,8 @@ export interface Session {
   release(): Promise<void>;
 }
 
-/** The input specs of a traced graph, in declaration order, for {@linkcode LoadOptions.inputsSpec}. */
-export function inputsSpecOf(graph: Graph): ValueSpec[] {
-  return [...graph.inputs].map(([name, v]) => ({ name, dtype: v.dtype, shape: v.shape }));
-}
-
-const fmtShape = (shape: readonly Dim[]) => `[${shape.map((d) => d === "" ? "?" : d).join(", ")}]`;
+const fmtShape = (shape: readonly (number | string)[]) =>
+  `[${shape.map((d) => d === "" ? "?" : d).join(", ")}]`;
 
 /** `"session 'mm' on cpu:0"`: the prefix of every error about a session. */
 export function sessionLabel(name: string, device: DeviceSpec): string {
@@ -285,7 +284,7 @@ export class LocalSession implements Session {
     for (const [k, v] of Object.entries(result)) {
       out[k] = fromOrt(v as ort.Tensor, `${this.#label}: output '${k}'`);
     }
-    return out;
+    return labelOutputs(this.#label, out);
   }
 
   /** Frees the ONNX Runtime session. Releasing twice is a no-op. */

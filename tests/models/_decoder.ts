@@ -25,7 +25,8 @@ import { ConfigFields } from "../../src/models/hf_config.ts";
 import { loadDecoder } from "../../src/models/load_decoder.ts";
 import { openCheckpoint } from "../../src/io/sharded.ts";
 import { WeightStore } from "../../src/models/weights.ts";
-import { inputsSpecOf, LocalSession } from "../../src/runtime/session.ts";
+import { LocalSession } from "../../src/runtime/session.ts";
+import { inputsSpecOf } from "../../src/graph/runner.ts";
 import { relErr } from "../../src/tensor/compare.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 

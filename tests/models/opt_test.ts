@@ -11,7 +11,8 @@ import {
 } from "../../src/models/fixtures/decoder.ts";
 import { loadDecoder } from "../../src/models/load_decoder.ts";
 import { loadOpt, OptDecoder } from "../../src/models/opt.ts";
-import { inputsSpecOf, LocalSession } from "../../src/runtime/session.ts";
+import { LocalSession } from "../../src/runtime/session.ts";
+import { inputsSpecOf } from "../../src/graph/runner.ts";
 import { randn } from "../../src/tensor/create.ts";
 import { relErr } from "../../src/tensor/compare.ts";
 import * as t from "../../src/tensor/ops.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { DeviceWorker } from "../../src/runtime/device_worker.ts";
-import { inputsSpecOf } from "../../src/runtime/session.ts";
+import { inputsSpecOf } from "../../src/graph/runner.ts";
 import {
   matmulModel,
   maxAbsDiff,

@@ -1,12 +1,8 @@
 import assert from "node:assert/strict";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { parseDevice } from "../../src/runtime/device.ts";
-import {
-  checkFeeds,
-  inputsSpecOf,
-  LocalSession,
-  type ValueSpec,
-} from "../../src/runtime/session.ts";
+import { checkFeeds, LocalSession, type ValueSpec } from "../../src/runtime/session.ts";
+import { inputsSpecOf } from "../../src/graph/runner.ts";
 import {
   matmulModel,
   maxAbsDiff,

@@ -28,7 +28,8 @@ import {
   routeFeeds,
   type RouteInput,
 } from "./routing.ts";
-import { GraphRunner } from "./runner.ts";
+import { compileRunner } from "../../graph/runner.ts";
+import type { ModelRunner } from "../../runtime/runner.ts";
 import type { Range } from "./tokens.ts";
 
 export type { RouteInput } from "./routing.ts";
@@ -61,17 +62,17 @@ export class LiveEditor {
   /** The experts added so far. */
   readonly pool: ExpertPool;
   readonly #params: EditorParams;
-  readonly #edit: GraphRunner;
-  readonly #route: GraphRunner;
-  readonly #residual: GraphRunner;
+  readonly #edit: ModelRunner;
+  readonly #route: ModelRunner;
+  readonly #residual: ModelRunner;
 
   private constructor(
     dims: EditorDims,
     params: EditorParams,
     pool: ExpertPool,
-    edit: GraphRunner,
-    route: GraphRunner,
-    residual: GraphRunner,
+    edit: ModelRunner,
+    route: ModelRunner,
+    residual: ModelRunner,
   ) {
     this.dims = dims;
     this.#params = params;
@@ -95,17 +96,17 @@ export class LiveEditor {
     checkParams(params, dims, "LiveEditor.create");
     const device = options.device ?? "cpu";
     const e = buildEditGraph(dims);
-    const edit = await GraphRunner.create(e.graph, e.outputs, { device, name: "liveedit-edit" });
+    const edit = await compileRunner(e.graph, e.outputs, { device, name: "liveedit-edit" });
     const r = buildRouteGraph(dims);
     const { retrieval_map, fuse_coe } = r.outputs;
     const res = buildResidualGraph(dims);
-    let route: GraphRunner | undefined;
+    let route: ModelRunner | undefined;
     try {
-      route = await GraphRunner.create(r.graph, { retrieval_map, fuse_coe }, {
+      route = await compileRunner(r.graph, { retrieval_map, fuse_coe }, {
         device,
         name: "liveedit-route",
       });
-      const residual = await GraphRunner.create(res.graph, { hooked_output: res.hooked_output }, {
+      const residual = await compileRunner(res.graph, { hooked_output: res.hooked_output }, {
         device,
         name: "liveedit-residual",
       });

@@ -40,7 +40,7 @@ import { attention } from "./modules.ts";
 import { checkParams, type EditorParams, paramInputs, type ParamValues } from "./params.ts";
 import { ExpertPool } from "./pool.ts";
 import { buildRouteGraph, editResidual, routeFeeds, similarity, softRouting } from "./routing.ts";
-import { GraphRunner } from "./runner.ts";
+import { runOnce } from "../../graph/runner.ts";
 import { stackSequences } from "./tokens.ts";
 
 /** The bound on every tensor's error (f32 computation against the reference). */
@@ -153,7 +153,7 @@ export async function checkEditorFixture(
     }
     return t;
   };
-  const device = options.device ?? "cpu";
+  const at = { device: options.device ?? "cpu", name: "editor-fixture" };
   const ours = new Map<string, ArrayLike<number>>();
   const functions: Json[] = fld("functions");
   const fn = (prefix: string) => {
@@ -176,7 +176,7 @@ export async function checkEditorFixture(
       "out/attn/out": attention(p, module, q, kv, dims.crossAttHeadN, false),
       "out/attn/out_rescaled": attention(p, module, q, kv, dims.crossAttHeadN, true),
     };
-    const out = await runOnce(g, outputs, { ...params, ...data }, device);
+    const out = await runOnce(g, outputs, { ...params, ...data }, at);
     for (const [k, v] of Object.entries(out)) ours.set(k, toNumbers(v));
   }
 
@@ -192,7 +192,7 @@ export async function checkEditorFixture(
   const pool = new ExpertPool(dims, 1);
   {
     const e = buildEditGraph(dims);
-    const out = await runOnce(e.graph, e.outputs, { ...params, ...editFeeds(dims, edits) }, device);
+    const out = await runOnce(e.graph, e.outputs, { ...params, ...editFeeds(dims, edits) }, at);
     const parts = { eqr: "eqr", evr: "evr", moe_c: "moe_cs", moe_r: "moe_rs" } as const;
     edits.forEach((_, i) => {
       const row = (k: keyof typeof parts) => Float32Array.from(block(out[k], i, out[k].shape[1]));
@@ -250,7 +250,7 @@ export async function checkEditorFixture(
         "all/edit_residual": allResidual,
       },
       { ...params, ...feeds },
-      device,
+      at,
     );
     retr.forEach((r, t) => {
       const L = r.reps.shape[1], n = pool.size;
@@ -332,7 +332,7 @@ export async function checkEditorFixture(
     tg.graph,
     { ...tg.outputs, ...gradOutputs },
     { ...params, ...feeds },
-    device,
+    at,
   );
   for (const g of groups) {
     const mask = masks[g.kind];
@@ -438,19 +438,4 @@ function compare(
   }
   const maxRelErr = rows.reduce((m, r) => Math.max(m, r.maxRelErr), 0);
   return { case: caseName, rows, maxRelErr, pass: rows.every((r) => r.maxRelErr <= FIXTURE_BOUND) };
-}
-
-/** Compiles `outputs` of `g`, runs it once on `feeds`, releases it. */
-async function runOnce(
-  g: Graph,
-  outputs: Record<string, Value>,
-  feeds: Record<string, Tensor>,
-  device: string,
-): Promise<Record<string, Tensor>> {
-  const runner = await GraphRunner.create(g, outputs, { device, name: "editor-fixture" });
-  try {
-    return await runner.run(feeds);
-  } finally {
-    await runner.release();
-  }
 }

@@ -16,10 +16,10 @@
  *
  * @module
  */
-import { compileModel } from "../../graph/compile.ts";
+import { RunnerCache } from "../../graph/runner.ts";
 import { buildDecodeStep, DECODE_NAMES } from "../decoder.ts";
 import type { DeviceWorker } from "../../runtime/device_worker.ts";
-import { inputsSpecOf, LocalSession, type Session } from "../../runtime/session.ts";
+import type { RunStats } from "../../runtime/runner.ts";
 import { Tensor } from "../../tensor/tensor.ts";
 import {
   type ModelInputs,
@@ -73,13 +73,17 @@ export interface ForwardResult {
 export class VllmRunner {
   /** The model. */
   readonly vllm: Vllm;
-  readonly #options: RunnerOptions;
-  readonly #sessions = new Map<string, Promise<Session>>();
+  readonly #runners: RunnerCache;
 
   /** A runner for `vllm` (sessions are created on first use). */
   constructor(vllm: Vllm, options: RunnerOptions = {}) {
     this.vllm = vllm;
-    this.#options = options;
+    this.#runners = new RunnerCache(options);
+  }
+
+  /** The runs of every graph of this runner (count and fed bytes). */
+  get stats(): RunStats {
+    return this.#runners.stats;
   }
 
   /**
@@ -87,33 +91,12 @@ export class VllmRunner {
    * every output of the graph. Feeds the compiled model does not take (inputs its outputs do not
    * need) are left out; a missing one is an error naming the session and input.
    */
-  async run(
+  run(
     key: string,
     build: () => VllmGraph,
     feeds: Readonly<Record<string, Tensor>>,
   ): Promise<Record<string, Tensor>> {
-    let session = this.#sessions.get(key);
-    if (session === undefined) {
-      session = this.#load(build());
-      this.#sessions.set(key, session);
-      session.catch(() => this.#sessions.delete(key));
-    }
-    const s = await session;
-    return await s.run(
-      Object.fromEntries(Object.entries(feeds).filter(([name]) => s.inputNames.includes(name))),
-    );
-  }
-
-  async #load(traced: VllmGraph): Promise<Session> {
-    const { path } = await compileModel(traced.graph, traced.outputs, {
-      cacheDir: this.#options.cacheDir,
-    });
-    const inputsSpec = inputsSpecOf(traced.graph);
-    if (this.#options.worker) return await this.#options.worker.load(path, { inputsSpec });
-    return await LocalSession.create(path, {
-      device: this.#options.device ?? "cpu",
-      inputsSpec,
-    });
+    return this.#runners.run(key, build, feeds);
   }
 
   /** Input embeddings, every layer's output and the logits of `inputs`. */
@@ -272,16 +255,8 @@ export class VllmRunner {
   }
 
   /** Releases every session. */
-  async close(): Promise<void> {
-    const sessions = [...this.#sessions.values()];
-    this.#sessions.clear();
-    for (const s of sessions) {
-      try {
-        await (await s).release();
-      } catch {
-        // a session that failed to load has nothing to release
-      }
-    }
+  close(): Promise<void> {
+    return this.#runners.close();
   }
 }
 

@@ -10,7 +10,7 @@ import {
   stepSampling,
   targetPredictions,
 } from "../../../src/editors/liveedit/mod.ts";
-import { GraphRunner } from "../../../src/editors/liveedit/runner.ts";
+import { compileRunner } from "../../../src/graph/runner.ts";
 import { maxAbsDiff, relErr } from "../../../src/tensor/compare.ts";
 import { randn } from "../../../src/tensor/create.ts";
 import { Rng } from "../../../src/tensor/rng.ts";
@@ -63,7 +63,7 @@ Deno.test("sampleLabelLoss / sampleKLLoss equal a naive per-sample mean (<= 1e-5
   const ov = g.input("original", "f32", ["b", "t", V]);
   const iv = g.input("ids", "i64", ["b", "l"]);
   const mv = g.input("masks", "i64", ["b", "l"]);
-  const runner = await GraphRunner.create(g, {
+  const runner = await compileRunner(g, {
     ce: sampleLabelLoss(lv, iv, mv),
     kl: sampleKLLoss(lv, ov, mv),
   });

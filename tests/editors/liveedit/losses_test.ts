@@ -10,7 +10,7 @@ import {
   type TrainSequence,
 } from "../../../src/editors/liveedit/losses.ts";
 import { initParams } from "../../../src/editors/liveedit/params.ts";
-import { GraphRunner } from "../../../src/editors/liveedit/runner.ts";
+import { compileRunner } from "../../../src/graph/runner.ts";
 import { randn } from "../../../src/tensor/create.ts";
 import { toNumbers } from "../../../src/tensor/elements.ts";
 import { Rng } from "../../../src/tensor/rng.ts";
@@ -116,7 +116,7 @@ Deno.test("one training graph serves batches of different sizes; total is the we
     op.reduceMean(op.reduceSum(op.mul(residual, group.hidden), [1, 2]));
   const tg = buildTrainingGraph(DIMS, weights, GROUPS, loss);
   const grads = Object.fromEntries(Object.entries(tg.grads).map(([k, v]) => [`grad/${k}`, v]));
-  const runner = await GraphRunner.create(tg.graph, { ...tg.outputs, ...grads });
+  const runner = await compileRunner(tg.graph, { ...tg.outputs, ...grads });
   const rng = new Rng(1);
   const params = initParams(DIMS, rng);
   try {
