@@ -18,7 +18,7 @@
  */
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { Graph, type Value } from "../../graph/ir.ts";
+import { Graph } from "../../graph/ir.ts";
 import * as op from "../../graph/ops.ts";
 import { SafetensorsFile } from "../../io/safetensors.ts";
 import { maxAbsDiff, relErr } from "../../tensor/compare.ts";
