@@ -23,6 +23,7 @@
 import { Graph, type Value } from "../graph/ir.ts";
 import * as op from "../graph/ops.ts";
 import { openModelDir } from "../io/model_dir.ts";
+import type { Tensor } from "../tensor/tensor.ts";
 import { attendHeads, maskMin, mergeHeads } from "./attention.ts";
 import { ConfigFields } from "./hf_config.ts";
 import { type ComputeDType, WeightStore } from "./weights.ts";
@@ -245,10 +246,31 @@ export const DECODE_NAMES = {
   presentValue: (i: number) => `present.${i}.value`,
 } as const;
 
+/**
+ * A residual added to the output of one decoder layer in every step of a generation (an
+ * editor's experts, chosen once from the prompt). It is part of the decode-step graph, so the
+ * KV cache holds the keys and values of the edited hidden states.
+ */
+export interface ResidualHook {
+  /** The decoder layer whose output gets the residual. */
+  readonly layer: number;
+  /** Names the graph {@linkcode ResidualHook.apply} builds: equal keys build equal graphs. */
+  readonly key: string;
+  /**
+   * `hidden + residual` for the f32 hidden states `[b, q, d]` at the output of `layer`, built
+   * into `hidden`'s graph; declares the graph inputs it reads (fed from `feeds`).
+   */
+  apply(hidden: Value): Value;
+  /** The feeds of the inputs `apply` declares: the same for every step. */
+  readonly feeds: Readonly<Record<string, Tensor>>;
+}
+
 /** Options of {@linkcode buildDecodeStep}. */
 export interface DecodeStepOptions {
   /** Feed token ids (`input_ids` `[b, new]`) or embeddings (`inputs_embeds`, default). */
   readonly input?: "input_ids" | "inputs_embeds";
+  /** A residual added at the output of layer `hook.layer` (see {@linkcode ResidualHook}). */
+  readonly hook?: ResidualHook;
 }
 
 /** A traced decode step and its outputs, ready for `compileModel(graph, outputs)`. */
@@ -264,7 +286,8 @@ export interface DecodeStep {
  * of the whole sequence `[b, past+new]`, and every layer's cache
  * `past_key_values.<i>.key`/`.value` `[b, kv_heads, past, head_dim]` give the logits of the new
  * tokens `[b, new, vocab]` and the grown cache `present.<i>.key`/`.value`
- * `[b, kv_heads, past+new, head_dim]`. The first step (the prompt) feeds a cache with `past`
+ * `[b, kv_heads, past+new, head_dim]`. With `options.hook`, the hook's residual is added at the
+ * output of its layer, and the graph also takes the hook's inputs. The first step (the prompt) feeds a cache with `past`
  * = 0; positions come from the mask as in the uncached forward pass.
  *
  * Inputs and outputs are f32 whatever the decoder's compute dtype: embeddings and the cache are
@@ -288,8 +311,17 @@ export function buildDecodeStep(
     key: input(n.pastKey(i), cacheShape),
     value: input(n.pastValue(i), cacheShape),
   }));
-  const state = runLayers(decoder, decoder.begin(g, embeds, mask, { past }), 0, c.numLayers);
   const f32 = (v: Value) => op.cast(v, "f32");
+  let state = decoder.begin(g, embeds, mask, { past });
+  const hook = options.hook;
+  if (hook) {
+    checkLayerIndex(c, hook.layer, "decode step: residual hook");
+    state = runLayers(decoder, state, 0, hook.layer + 1);
+    state = { ...state, hidden: op.cast(hook.apply(f32(state.hidden)), decoder.dtype) };
+    state = runLayers(decoder, state, hook.layer + 1, c.numLayers);
+  } else {
+    state = runLayers(decoder, state, 0, c.numLayers);
+  }
   const outputs: Record<string, Value> = { [n.logits]: f32(decoder.head(g, state.hidden)) };
   state.present.forEach((kv, i) => {
     outputs[n.presentKey(i)] = f32(kv!.key);

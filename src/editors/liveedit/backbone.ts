@@ -20,7 +20,7 @@ import type { Value } from "../../graph/ir.ts";
 import * as op from "../../graph/ops.ts";
 import { lastPositions } from "../../models/losses.ts";
 import type { PreparedBatch, Request, Vllm } from "../../models/vllm/vllm.ts";
-import type { VllmRunner } from "../../models/vllm/runner.ts";
+import { argmax, type VllmRunner } from "../../models/vllm/runner.ts";
 import { toNumbers } from "../../tensor/elements.ts";
 import { Tensor } from "../../tensor/tensor.ts";
 import type { LiveEditConfig } from "./config.ts";
@@ -46,11 +46,7 @@ export async function layerReps(
   requests: readonly Request[],
 ): Promise<LayerReps> {
   const batch = await runner.vllm.prepare(requests);
-  const hidden = await runner.hiddenAt(batch, layer);
-  if (hidden.dtype !== "f32") {
-    throw new Error(`LiveEdit: layer ${layer} hidden states are ${hidden.dtype}, expected f32`);
-  }
-  return { batch, hidden: hidden as Tensor<"f32"> };
+  return { batch, hidden: await runner.hiddenAt(batch, layer) };
 }
 
 /**
@@ -104,11 +100,11 @@ export function lastPositionsHost(logits: Tensor, count: number): Tensor<"f32"> 
  * positions that predict the target tokens (the last `L` positions where `labelMasks` is 1)
  * and the target ids there.
  */
-export function targetPredictions(logits: Tensor, batch: PreparedBatch): Prediction[] {
+export function targetPredictions(logits: Tensor<"f32">, batch: PreparedBatch): Prediction[] {
   const [b, T, V] = logits.shape;
   const L = batch.labelIds.shape[1];
   const ids = toNumbers(batch.labelIds), masks = toNumbers(batch.labelMasks);
-  const data = logits.data as Float32Array;
+  const data = logits.data;
   const out: Prediction[] = [];
   for (let r = 0; r < b; r++) {
     const predicted: number[] = [], target: number[] = [];
@@ -120,13 +116,6 @@ export function targetPredictions(logits: Tensor, batch: PreparedBatch): Predict
     out.push({ predicted, target });
   }
   return out;
-}
-
-/** Index of the largest of `data[offset .. offset + n)`. */
-export function argmax(data: Float32Array, offset: number, n: number): number {
-  let best = 0;
-  for (let i = 1; i < n; i++) if (data[offset + i] > data[offset + best]) best = i;
-  return best;
 }
 
 /** `mean_rows(Σ_t x·mask / Σ_t mask)` for `x` `[b, L]` and an i64 `mask` `[b, L]`. */

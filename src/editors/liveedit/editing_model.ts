@@ -12,25 +12,24 @@
  *   image, and every input while the pool is empty, get the unedited backbone's logits.
  *   Examples with and without images run as two batches (a VLLM batch has images on every
  *   row or on none).
- * - {@linkcode LiveEditModel.generate} decodes greedily. Routing reads the prompt's vision
- *   and query tokens, which causal attention leaves unchanged as tokens are appended, so the
- *   experts and weights chosen at the prompt hold for every step. When no expert is routed
- *   (no image, empty pool, or hard routing keeps none) the residual is zero and the backbone's
- *   KV-cached greedy decoding runs; otherwise each step re-runs the uncached edited path
- *   (layers `0..l_e`, residual, the rest) on prompt + tokens so far: O(steps²) tokens,
- *   simple and exactly the teacher-forced computation.
+ * - {@linkcode LiveEditModel.generate} decodes greedily with the backbone's KV-cached decoder
+ *   (`VllmRunner.generateFrom`). Routing reads the prompt's vision and query tokens, which
+ *   causal attention leaves unchanged as tokens are appended, so the experts and weights chosen
+ *   at the prompt hold for every step: they become a residual hook that each decode step adds
+ *   at the output of layer `l_e` (the residual is per position), which is the teacher-forced
+ *   computation on prompt + tokens so far at one session run per token. When no expert is
+ *   routed (no image, empty pool, or hard routing keeps none) there is no hook.
  *
  * @module
  */
 import type { EditingModel, Prediction } from "../api.ts";
 import type { Example } from "../../data/sample.ts";
-import { type PreparedBatch, type Request, VLLM_INPUTS } from "../../models/vllm/vllm.ts";
+import type { PreparedBatch, Request } from "../../models/vllm/vllm.ts";
 import type { VllmRunner } from "../../models/vllm/runner.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
 import { saveEditorState } from "./repository/state.ts";
 import type { EditRequest } from "./repository/types.ts";
 import {
-  argmax,
   checkBackbone,
   layerReps,
   requestParts,
@@ -64,7 +63,7 @@ export interface LiveEditModelParts {
 /** The teacher-forced logits of a batch, and which experts each input used. */
 export interface EditedLogits {
   /** Logits `[b, T, vocab]` after the routed residual at layer `l_e`. */
-  readonly logits: Tensor;
+  readonly logits: Tensor<"f32">;
   /** Bool `[b, n]`: the experts each input was routed to (`n` = pool size). */
   readonly retrievalMap: Tensor<"bool">;
   /** The prepared VLLM batch (labels, ranges). */
@@ -167,44 +166,21 @@ export class LiveEditModel implements EditingModel {
 
   /** Greedy decoding of up to `maxNewTokens` ids (EOS not included; see the module docs). */
   async generate(example: Example | Request, maxNewTokens: number): Promise<number[]> {
-    if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) {
-      throw new Error(`generate: maxNewTokens must be an integer >= 1, got ${maxNewTokens}`);
-    }
-    const vllm = this.runner.vllm;
-    const input = { text: example.prompt, image: example.image };
-    const prompt = await vllm.inputs([input]);
+    const prompt = await this.runner.vllm.inputs([{ text: example.prompt, image: example.image }]);
     const vision = prompt.vtRange[0];
-    let routedAny = false;
+    let hook = null;
     if (vision !== null && this.editor.pool.size > 0) {
-      const hidden = await this.runner.hiddenAt(prompt, this.#layer) as Tensor<"f32">;
-      const routed = await this.editor.route(hidden, [{ vision, queryEnd: prompt.lengths[0] }]);
-      routedAny = routed.retrievalMap.data.some((x) => x !== 0);
+      const hidden = await this.runner.hiddenAt(prompt, this.#layer);
+      const { fuseCoe } = await this.editor.routing(hidden, [
+        { vision, queryEnd: prompt.lengths[0] },
+      ]);
+      hook = this.editor.residualHook(this.#layer, fuseCoe);
     }
-    if (!routedAny) {
-      return [...(await this.runner.generate(input, { maxNewTokens })).ids];
-    }
-    const tokenizer = await vllm.tokenizer();
-    const eos = tokenizer.eos?.id;
-    const padId = vllm.padId(tokenizer);
-    const pixels = prompt.feeds[VLLM_INPUTS.pixelValues] as Tensor<"f32">;
-    const layout = prompt.layouts[0];
-    const route = [{ vision, queryEnd: prompt.lengths[0] }];
-    const ids: number[] = [];
-    while (ids.length < maxNewTokens) {
-      const inputs = vllm.inputsFromLayouts(
-        [{ ids: [...layout.ids, ...ids], vision: layout.vision }],
-        padId,
-        pixels,
-      );
-      const hidden = await this.runner.hiddenAt(inputs, this.#layer) as Tensor<"f32">;
-      const routed = await this.editor.route(hidden, route);
-      const logits = await this.runner.logitsFrom(this.#layer, routed.output, inputs.attentionMask);
-      const [, T, V] = logits.shape;
-      const next = argmax(logits.data as Float32Array, (T - 1) * V, V);
-      if (next === eos) break;
-      ids.push(next);
-    }
-    return ids;
+    const generation = await this.runner.generateFrom(prompt, {
+      maxNewTokens,
+      ...(hook ? { hook } : {}),
+    });
+    return [...generation.ids];
   }
 
   /** Writes editor weights + experts + requests to one safetensors file (`saveEditorState`). */

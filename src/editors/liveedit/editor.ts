@@ -16,20 +16,24 @@
  * @module
  */
 import { Tensor } from "../../tensor/tensor.ts";
+import type { ResidualHook } from "../../models/decoder.ts";
 import type { DeviceSpec } from "../../runtime/device.ts";
+import { f32, output } from "../../runtime/outputs.ts";
 import type { EditorDims } from "./config.ts";
 import { buildEditGraph, editFeeds } from "./editing.ts";
 import { type Expert, ExpertPool } from "./pool.ts";
-import { checkParams, type EditorParams } from "./params.ts";
+import { checkParams, type EditorParams, paramInputs } from "./params.ts";
 import {
   buildResidualGraph,
   buildRouteGraph,
   gatherRetrieved,
+  retrievedFeeds,
+  retrievedResidual,
   routeFeeds,
   type RouteInput,
 } from "./routing.ts";
 import { compileRunner } from "../../graph/runner.ts";
-import type { ModelRunner } from "../../runtime/runner.ts";
+import { type ModelRunner, RunStats } from "../../runtime/runner.ts";
 import type { Range } from "./tokens.ts";
 
 export type { RouteInput } from "./routing.ts";
@@ -61,6 +65,8 @@ export class LiveEditor {
   readonly dims: EditorDims;
   /** The experts added so far. */
   readonly pool: ExpertPool;
+  /** The runs of the editor's sessions (edit, route, residual): count and fed bytes. */
+  readonly stats: RunStats;
   readonly #params: EditorParams;
   readonly #edit: ModelRunner;
   readonly #route: ModelRunner;
@@ -70,16 +76,15 @@ export class LiveEditor {
     dims: EditorDims,
     params: EditorParams,
     pool: ExpertPool,
-    edit: ModelRunner,
-    route: ModelRunner,
-    residual: ModelRunner,
+    runners: { edit: ModelRunner; route: ModelRunner; residual: ModelRunner; stats: RunStats },
   ) {
     this.dims = dims;
     this.#params = params;
     this.pool = pool;
-    this.#edit = edit;
-    this.#route = route;
-    this.#residual = residual;
+    this.#edit = runners.edit;
+    this.#route = runners.route;
+    this.#residual = runners.residual;
+    this.stats = runners.stats;
   }
 
   /** The editor's parameters (the tensors it was created with; not copies). */
@@ -94,30 +99,23 @@ export class LiveEditor {
     options: LiveEditorOptions = {},
   ): Promise<LiveEditor> {
     checkParams(params, dims, "LiveEditor.create");
-    const device = options.device ?? "cpu";
+    const stats = new RunStats();
+    const at = (name: string) => ({ device: options.device ?? "cpu", name, totals: stats });
     const e = buildEditGraph(dims);
-    const edit = await compileRunner(e.graph, e.outputs, { device, name: "liveedit-edit" });
+    const edit = await compileRunner(e.graph, e.outputs, at("liveedit-edit"));
     const r = buildRouteGraph(dims);
     const { retrieval_map, fuse_coe } = r.outputs;
     const res = buildResidualGraph(dims);
     let route: ModelRunner | undefined;
     try {
-      route = await compileRunner(r.graph, { retrieval_map, fuse_coe }, {
-        device,
-        name: "liveedit-route",
-      });
-      const residual = await compileRunner(res.graph, { hooked_output: res.hooked_output }, {
-        device,
-        name: "liveedit-residual",
-      });
-      return new LiveEditor(
-        dims,
-        params,
-        new ExpertPool(dims, options.capacity),
-        edit,
-        route,
-        residual,
+      route = await compileRunner(r.graph, { retrieval_map, fuse_coe }, at("liveedit-route"));
+      const residual = await compileRunner(
+        res.graph,
+        { hooked_output: res.hooked_output },
+        at("liveedit-residual"),
       );
+      const pool = new ExpertPool(dims, options.capacity);
+      return new LiveEditor(dims, params, pool, { edit, route, residual, stats });
     } catch (err) {
       await edit.release();
       await route?.release();
@@ -135,8 +133,8 @@ export class LiveEditor {
       ...this.#params,
       ...editFeeds(this.dims, [{ reps, ranges }]),
     });
-    const f32 = (t: Tensor) => t.data as Float32Array;
-    return { eqr: f32(out.eqr), evr: f32(out.evr), moeC: f32(out.moe_c), moeR: f32(out.moe_r) };
+    const row = (name: string) => f32(out, name).data;
+    return { eqr: row("eqr"), evr: row("evr"), moeC: row("moe_c"), moeR: row("moe_r") };
   }
 
   /** Edits: builds the request's expert and appends it to the pool; returns its id. */
@@ -156,6 +154,21 @@ export class LiveEditor {
    * pool is empty, pass through unchanged.
    */
   async route(hidden: Tensor<"f32">, inputs: readonly RouteInput[]): Promise<Routed> {
+    const { retrievalMap, fuseCoe } = await this.routing(hidden, inputs);
+    const retrieved = gatherRetrieved(this.pool.views(), fuseCoe);
+    if (retrieved.rows.length === 0) return { output: hidden, retrievalMap, fuseCoe };
+    const out = await this.#residual.run({ ...this.#params, hidden, ...retrievedFeeds(retrieved) });
+    return { output: f32(out, "hooked_output"), retrievalMap, fuseCoe };
+  }
+
+  /**
+   * The routing half of {@linkcode LiveEditor.route}: which experts each input uses and their
+   * weights, without the residual.
+   */
+  async routing(
+    hidden: Tensor<"f32">,
+    inputs: readonly RouteInput[],
+  ): Promise<Omit<Routed, "output">> {
     const [B, , d] = hidden.shape;
     if (hidden.rank !== 3 || d !== this.dims.llmMidDim || inputs.length !== B) {
       throw new Error(
@@ -166,25 +179,33 @@ export class LiveEditor {
     const n = this.pool.size;
     if (n === 0 || inputs.every((x) => x.vision == null)) {
       return {
-        output: hidden,
         retrievalMap: new Tensor("bool", [B, n], new Uint8Array(B * n)),
         fuseCoe: new Tensor("f32", [B, n], new Float32Array(B * n)),
       };
     }
     const pool = this.pool.views();
     const routed = await this.#route.run({ ...this.#params, ...routeFeeds(hidden, inputs, pool) });
-    const fuseCoe = routed.fuse_coe as Tensor<"f32">;
-    const retrievalMap = routed.retrieval_map as Tensor<"bool">;
-    const retrieved = gatherRetrieved(pool, fuseCoe);
-    if (retrieved.rows.length === 0) return { output: hidden, retrievalMap, fuseCoe };
-    const out = await this.#residual.run({
-      ...this.#params,
-      hidden,
-      "pool/moe_cs": retrieved.moeCs,
-      "pool/moe_rs": retrieved.moeRs,
-      fuse_coe: retrieved.fuseCoe,
-    });
-    return { output: out.hooked_output as Tensor<"f32">, retrievalMap, fuseCoe };
+    return {
+      retrievalMap: output(routed, "retrieval_map", "bool"),
+      fuseCoe: f32(routed, "fuse_coe"),
+    };
+  }
+
+  /**
+   * The residual of the experts `fuseCoe` `[1, n]` weights (one input's routing), as a hook
+   * that a decode step adds at the output of `layer` ({@linkcode ResidualHook}); null when no
+   * expert has a weight. The hook holds copies of the experts: later edits do not change it.
+   */
+  residualHook(layer: number, fuseCoe: Tensor<"f32">): ResidualHook | null {
+    const retrieved = gatherRetrieved(this.pool.views(), fuseCoe);
+    if (retrieved.rows.length === 0) return null;
+    const d = this.dims;
+    return {
+      layer,
+      key: `liveedit-residual:${layer}:${d.eqeN}x${d.moduleDim}:${d.loraRank}x${d.llmMidDim}`,
+      apply: (hidden) => retrievedResidual(paramInputs(hidden.graph, d), d, hidden),
+      feeds: { ...this.#params, ...retrievedFeeds(retrieved) },
+    };
   }
 
   /** Frees the sessions. */

@@ -203,21 +203,35 @@ export function buildRouteGraph(dims: EditorDims): RouteGraph {
 }
 
 /**
- * The residual half: inputs `hidden` `[batch, seq, d]`, `pool/moe_cs` and `pool/moe_rs`
- * `[k, r, d]` (the retrieved experts) and `fuse_coe` `[batch, k]`, the parameters; output
- * `hooked_output = H + Σ_k w_k relu(x C_kᵀ) R_k`.
+ * `H + Σ_k w_k relu(x C_kᵀ) R_k` for `hidden` `[batch, seq, d]` over the retrieved experts,
+ * declaring their inputs in `hidden`'s graph: `pool/moe_cs` and `pool/moe_rs` `[k, r, d]` and
+ * `fuse_coe` `[batch, k]` (fed from {@linkcode gatherRetrieved}); `p` are the parameters.
+ */
+export function retrievedResidual(p: ParamValues, dims: EditorDims, hidden: Value): Value {
+  const g = hidden.graph, { loraRank: r, llmMidDim: d } = dims;
+  const moeCs = g.input("pool/moe_cs", "f32", ["retrieved", r, d]);
+  const moeRs = g.input("pool/moe_rs", "f32", ["retrieved", r, d]);
+  const fuseCoe = g.input("fuse_coe", "f32", ["batch", "retrieved"]);
+  return op.add(hidden, editResidual(p, hidden, moeCs, moeRs, fuseCoe));
+}
+
+/**
+ * The residual half: inputs `hidden` `[batch, seq, d]`, the retrieved experts and their
+ * weights ({@linkcode retrievedResidual}), the parameters; output `hooked_output`.
  */
 export function buildResidualGraph(dims: EditorDims): { graph: Graph; hooked_output: Value } {
   const g = new Graph();
   const p = paramInputs(g, dims);
-  const { loraRank: r, llmMidDim: d } = dims;
-  const hidden = g.input("hidden", "f32", ["batch", "seq", d]);
-  const moeCs = g.input("pool/moe_cs", "f32", ["retrieved", r, d]);
-  const moeRs = g.input("pool/moe_rs", "f32", ["retrieved", r, d]);
-  const fuseCoe = g.input("fuse_coe", "f32", ["batch", "retrieved"]);
+  const hidden = g.input("hidden", "f32", ["batch", "seq", dims.llmMidDim]);
+  return { graph: g, hooked_output: retrievedResidual(p, dims, hidden) };
+}
+
+/** The feeds of {@linkcode retrievedResidual}'s inputs for `retrieved`. */
+export function retrievedFeeds(retrieved: Retrieved): Record<string, Tensor> {
   return {
-    graph: g,
-    hooked_output: op.add(hidden, editResidual(p, hidden, moeCs, moeRs, fuseCoe)),
+    "pool/moe_cs": retrieved.moeCs,
+    "pool/moe_rs": retrieved.moeRs,
+    fuse_coe: retrieved.fuseCoe,
   };
 }
 

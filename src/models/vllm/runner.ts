@@ -17,8 +17,9 @@
  * @module
  */
 import { RunnerCache } from "../../graph/runner.ts";
-import { buildDecodeStep, DECODE_NAMES } from "../decoder.ts";
+import { buildDecodeStep, DECODE_NAMES, type ResidualHook } from "../decoder.ts";
 import type { DeviceWorker } from "../../runtime/device_worker.ts";
+import { f32 } from "../../runtime/outputs.ts";
 import type { RunStats } from "../../runtime/runner.ts";
 import { Tensor } from "../../tensor/tensor.ts";
 import {
@@ -47,6 +48,11 @@ export interface RunnerOptions {
 export interface GenerateOptions {
   /** Most tokens to generate (default 20). */
   readonly maxNewTokens?: number;
+  /**
+   * A residual added at the output of one layer in every step, fixed for the generation (e.g.
+   * the experts an editor chose from the prompt); see `ResidualHook` of `decoder.ts`.
+   */
+  readonly hook?: ResidualHook;
 }
 
 /** The result of {@linkcode VllmRunner.generate}. */
@@ -62,11 +68,11 @@ export interface Generation {
 /** The forward pass's tensors. */
 export interface ForwardResult {
   /** The input embeddings `[b, T, d]`. */
-  readonly inputsEmbeds: Tensor;
+  readonly inputsEmbeds: Tensor<"f32">;
   /** The output of every decoder layer `[b, T, d]`, by index. */
-  readonly layerOut: readonly Tensor[];
+  readonly layerOut: readonly Tensor<"f32">[];
   /** Logits `[b, T, vocab]`. */
-  readonly logits: Tensor;
+  readonly logits: Tensor<"f32">;
 }
 
 /** Runs the graphs of one {@linkcode Vllm}; {@linkcode VllmRunner.close} frees the sessions. */
@@ -108,21 +114,21 @@ export class VllmRunner {
       inputs.feeds,
     );
     return {
-      inputsEmbeds: out.inputs_embeds,
-      layerOut: Array.from({ length: this.vllm.numLayers }, (_, i) => out[`layer_out.${i}`]),
-      logits: out.logits,
+      inputsEmbeds: f32(out, "inputs_embeds"),
+      layerOut: Array.from({ length: this.vllm.numLayers }, (_, i) => f32(out, `layer_out.${i}`)),
+      logits: f32(out, "logits"),
     };
   }
 
   /** The hidden states `[b, T, d]` at the output of decoder layer `layer`. */
-  async hiddenAt(inputs: ModelInputs, layer: number): Promise<Tensor> {
+  async hiddenAt(inputs: ModelInputs, layer: number): Promise<Tensor<"f32">> {
     const image = inputs.hasImages;
     const out = await this.run(
       `hidden:${layer}:${image}`,
       () => this.vllm.stageGraph(0, layer + 1, { image, head: false }),
       inputs.feeds,
     );
-    return out.hidden_out;
+    return f32(out, "hidden_out");
   }
 
   /**
@@ -134,7 +140,7 @@ export class VllmRunner {
     to: number,
     inputs: ModelInputs,
     hidden?: Tensor,
-  ): Promise<{ hidden: Tensor; logits?: Tensor }> {
+  ): Promise<{ hidden: Tensor<"f32">; logits?: Tensor<"f32"> }> {
     const image = inputs.hasImages;
     const feeds = from === 0 ? inputs.feeds : {
       [VLLM_INPUTS.hidden]: required(hidden, `stage ${from}..${to} needs the hidden states`),
@@ -145,7 +151,7 @@ export class VllmRunner {
       () => this.vllm.stageGraph(from, to, { image }),
       feeds,
     );
-    return { hidden: out.hidden_out, logits: out.logits };
+    return { hidden: f32(out, "hidden_out"), logits: out.logits && f32(out, "logits") };
   }
 
   /**
@@ -157,7 +163,7 @@ export class VllmRunner {
     hidden: Tensor,
     attentionMask: Tensor,
     residual?: Tensor,
-  ): Promise<Tensor> {
+  ): Promise<Tensor<"f32">> {
     const edited = residual ? addF32(hidden, residual) : hidden;
     const n = this.vllm.numLayers;
     const out = await this.run(
@@ -165,7 +171,7 @@ export class VllmRunner {
       () => this.vllm.stageGraph(layer + 1, n, { image: false, head: true }),
       { [VLLM_INPUTS.hidden]: edited, [VLLM_INPUTS.attentionMask]: attentionMask },
     );
-    return out.logits;
+    return f32(out, "logits");
   }
 
   /**
@@ -178,7 +184,7 @@ export class VllmRunner {
     hidden: Tensor,
     residual: Tensor,
     originalLogits: Tensor,
-  ): Promise<{ logits: Tensor; labelLoss: number; klLoss: number }> {
+  ): Promise<{ logits: Tensor<"f32">; labelLoss: number; klLoss: number }> {
     const n = VLLM_INPUTS;
     const out = await this.run(`continue:${layer}`, () => this.vllm.continuationGraph(layer), {
       [n.hidden]: hidden,
@@ -189,68 +195,87 @@ export class VllmRunner {
       [n.originalLogits]: originalLogits,
     });
     return {
-      logits: out.logits,
-      labelLoss: Number(out.label_loss.data[0]),
-      klLoss: Number(out.kl_loss.data[0]),
+      logits: f32(out, "logits"),
+      labelLoss: f32(out, "label_loss").data[0],
+      klLoss: f32(out, "kl_loss").data[0],
     };
   }
 
   /**
    * Greedy decoding for one text and (optionally) its image with a KV cache: the prompt's
    * embeddings fill the cache in one step, then one token per step, until the tokenizer's EOS
-   * or `maxNewTokens`.
+   * or `maxNewTokens` (see {@linkcode VllmRunner.generateFrom}).
    */
   async generate(input: TextInput, options: GenerateOptions = {}): Promise<Generation> {
+    return await this.generateFrom(await this.vllm.inputs([input]), options);
+  }
+
+  /**
+   * The greedy decoder: {@linkcode VllmRunner.generate} for the prepared inputs of one prompt
+   * (a batch of one row). With `options.hook`, every step (the prompt's included) adds the
+   * hook's residual at the output of its layer, so the cache holds the edited keys and values
+   * and the cost stays one session run per token.
+   */
+  async generateFrom(inputs: ModelInputs, options: GenerateOptions = {}): Promise<Generation> {
     const max = options.maxNewTokens ?? 20;
     if (!Number.isInteger(max) || max < 1) {
       throw new Error(`generate: maxNewTokens must be an integer >= 1, got ${max}`);
     }
-    const vllm = this.vllm;
+    if (inputs.lengths.length !== 1) {
+      throw new Error(`generate: one prompt at a time, got a batch of ${inputs.lengths.length}`);
+    }
+    const vllm = this.vllm, hook = options.hook;
     const tokenizer = await vllm.tokenizer();
-    const inputs = await vllm.inputs([input]);
     const image = inputs.hasImages;
-    const embeds = (await this.run(`embed:${image}`, () => {
-      const { graph, outputs } = vllm.forwardGraph({ image });
-      return { graph, outputs: { inputs_embeds: outputs.inputs_embeds } };
-    }, inputs.feeds)).inputs_embeds;
+    const embeds = f32(
+      await this.run(`embed:${image}`, () => {
+        const { graph, outputs } = vllm.forwardGraph({ image });
+        return { graph, outputs: { inputs_embeds: outputs.inputs_embeds } };
+      }, inputs.feeds),
+      "inputs_embeds",
+    );
     const c = vllm.config, n = DECODE_NAMES;
+    const step = (input: "inputs_embeds" | "input_ids", feeds: Record<string, Tensor>) =>
+      this.run(
+        `decode:${input}${hook ? `:${hook.key}` : ""}`,
+        () => buildDecodeStep(vllm.decoder, { input, hook }),
+        { ...hook?.feeds, ...feeds },
+      );
     const past: Record<string, Tensor> = {};
     for (let i = 0; i < c.numLayers; i++) {
       const empty = new Tensor("f32", [1, c.numKvHeads, 0, c.headDim], new Float32Array(0));
       past[n.pastKey(i)] = past[n.pastValue(i)] = empty;
     }
     let length = inputs.lengths[0];
-    let out = await this.run("decode:embeds", () => buildDecodeStep(vllm.decoder), {
+    let out = await step("inputs_embeds", {
       [n.inputsEmbeds]: embeds,
       [n.attentionMask]: onesI64(length),
       ...past,
     });
     const ids: number[] = [];
     const eos = tokenizer.eos?.id;
+    const done = (stopped: Generation["stopped"]): Generation => ({
+      ids,
+      text: tokenizer.decode(ids, { skipSpecialTokens: true }),
+      stopped,
+    });
     for (;;) {
-      const next = argmaxLast(out[n.logits]);
-      if (next === eos) {
-        return { ids, text: tokenizer.decode(ids, { skipSpecialTokens: true }), stopped: "eos" };
-      }
+      const logits = f32(out, n.logits), [, q, v] = logits.shape;
+      const next = argmax(logits.data, (q - 1) * v, v);
+      if (next === eos) return done("eos");
       ids.push(next);
-      if (ids.length >= max) {
-        return { ids, text: tokenizer.decode(ids, { skipSpecialTokens: true }), stopped: "length" };
-      }
+      if (ids.length >= max) return done("length");
       const cache: Record<string, Tensor> = {};
       for (let i = 0; i < c.numLayers; i++) {
         cache[n.pastKey(i)] = out[n.presentKey(i)];
         cache[n.pastValue(i)] = out[n.presentValue(i)];
       }
       length += 1;
-      out = await this.run(
-        "decode:ids",
-        () => buildDecodeStep(vllm.decoder, { input: "input_ids" }),
-        {
-          [n.inputIds]: new Tensor("i64", [1, 1], BigInt64Array.of(BigInt(next))),
-          [n.attentionMask]: onesI64(length),
-          ...cache,
-        },
-      );
+      out = await step("input_ids", {
+        [n.inputIds]: new Tensor("i64", [1, 1], BigInt64Array.of(BigInt(next))),
+        [n.attentionMask]: onesI64(length),
+        ...cache,
+      });
     }
   }
 
@@ -280,11 +305,18 @@ function addF32(a: Tensor, b: Tensor): Tensor<"f32"> {
   return new Tensor("f32", a.shape, x.map((v, i) => v + y[i]));
 }
 
-/** Index of the largest logit at the last position of row 0 of `logits` `[1, q, V]`. */
-function argmaxLast(logits: Tensor): number {
-  const [, q, v] = logits.shape;
-  const row = (logits.data as Float32Array).subarray((q - 1) * v, q * v);
+/**
+ * Index of the largest of `data[offset .. offset + n)` (the first one on ties): the greedy
+ * choice, and the one argmax of the code base for logits.
+ *
+ * @example
+ * ```ts
+ * import { argmax } from "./runner.ts";
+ * if (argmax(Float32Array.of(9, 1, 5, 7), 1, 3) !== 2) throw new Error("argmax");
+ * ```
+ */
+export function argmax(data: Float32Array, offset = 0, n = data.length - offset): number {
   let best = 0;
-  for (let i = 1; i < v; i++) if (row[i] > row[best]) best = i;
+  for (let i = 1; i < n; i++) if (data[offset + i] > data[offset + best]) best = i;
   return best;
 }

@@ -5,6 +5,8 @@ import { loadEditorState } from "../../../src/editors/liveedit/repository/state.
 import { writeSafetensors } from "../../../src/io/safetensors.ts";
 import { relErr } from "../../../src/tensor/compare.ts";
 import type { Example } from "../../../src/data/sample.ts";
+import { VLLM_INPUTS } from "../../../src/models/vllm/vllm.ts";
+import { f32 } from "../../../src/runtime/outputs.ts";
 import { realPositions } from "./_metrics.ts";
 import {
   strongParams,
@@ -107,6 +109,74 @@ Deno.test("generate: greedy decoding with the edit's residual; unedited path for
     const plain = samples[0].locality.text_loc;
     const want = await b.runner.generate({ text: plain.prompt, image: null }, { maxNewTokens: 3 });
     assert.deepEqual(await model.generate(plain, 3), [...want.ids]);
+  });
+});
+
+/**
+ * The generation with experts as the old uncached path computed it: for each token, the whole
+ * prompt + tokens so far teacher-forced through layers `0..l_e`, the routed residual, the rest
+ * (O(steps²) tokens, three session runs per step).
+ */
+async function uncachedGeneration(model: LiveEditModel, x: Example, steps: number) {
+  const vllm = model.runner.vllm, layer = model.editLayer;
+  const tokenizer = await vllm.tokenizer();
+  const prompt = await vllm.inputs([{ text: x.prompt, image: x.image }]);
+  const layout = prompt.layouts[0];
+  const route = [{ vision: prompt.vtRange[0], queryEnd: prompt.lengths[0] }];
+  const ids: number[] = [];
+  while (ids.length < steps) {
+    const inputs = vllm.inputsFromLayouts(
+      [{ ids: [...layout.ids, ...ids], vision: layout.vision }],
+      vllm.padId(tokenizer),
+      f32(prompt.feeds, VLLM_INPUTS.pixelValues),
+    );
+    const hidden = await model.runner.hiddenAt(inputs, layer);
+    const routed = await model.editor.route(hidden, route);
+    assert.ok(routed.retrievalMap.data.some((r) => r !== 0), "the experts stay routed");
+    const logits = await model.runner.logitsFrom(layer, routed.output, inputs.attentionMask);
+    const [, T, V] = logits.shape;
+    const last = [...logits.data.subarray((T - 1) * V, T * V)];
+    const next = last.indexOf(Math.max(...last)); // an independent argmax
+    if (next === tokenizer.eos?.id) break;
+    ids.push(next);
+  }
+  return ids;
+}
+
+Deno.test("generate with experts runs through the KV cache: the uncached result, O(steps) session runs", async () => {
+  await withModel(async (model, b) => {
+    const samples = await syntheticSamples(b.dir, 3);
+    for (const s of samples) await model.edit(s.request);
+    const steps = 8;
+    let checked = 0;
+    for (const s of samples) {
+      const x = s.request;
+      const prompt = await b.vllm.inputs([{ text: x.prompt, image: x.image }]);
+      const hidden = await b.runner.hiddenAt(prompt, model.editLayer);
+      const { fuseCoe } = await model.editor.routing(hidden, [
+        { vision: prompt.vtRange[0], queryEnd: prompt.lengths[0] },
+      ]);
+      if (!fuseCoe.data.some((w) => w !== 0)) continue; // no expert: no hook
+      checked++;
+      const want = await uncachedGeneration(model, x, steps);
+      const runs = () => b.runner.stats.runs + model.editor.stats.runs;
+      const before = runs();
+      const got = await model.generate(x, steps);
+      const used = runs() - before;
+      assert.deepEqual(got, want, `request "${x.prompt}"`);
+      assert.ok(want.length >= 2, "several tokens go through the cache");
+      // prompt: layers 0..l_e and routing (2), embeddings and the first decode step (2); then
+      // one decode step per further token (and one more when EOS ends it)
+      assert.ok(
+        used <= got.length + 4,
+        `${used} session runs for ${got.length} tokens (want <= steps + 4)`,
+      );
+      const plain = await model.runner.generate({ text: x.prompt, image: x.image }, {
+        maxNewTokens: steps,
+      });
+      assert.notDeepEqual(got, [...plain.ids], "the experts change the generation");
+    }
+    assert.ok(checked >= 1, "some request routes to an expert");
   });
 });
 
