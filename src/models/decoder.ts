@@ -286,9 +286,10 @@ export interface DecodeStep {
  * of the whole sequence `[b, past+new]`, and every layer's cache
  * `past_key_values.<i>.key`/`.value` `[b, kv_heads, past, head_dim]` give the logits of the new
  * tokens `[b, new, vocab]` and the grown cache `present.<i>.key`/`.value`
- * `[b, kv_heads, past+new, head_dim]`. With `options.hook`, the hook's residual is added at the
- * output of its layer, and the graph also takes the hook's inputs. The first step (the prompt) feeds a cache with `past`
- * = 0; positions come from the mask as in the uncached forward pass.
+ * `[b, kv_heads, past+new, head_dim]`. The first step (the prompt) feeds a cache with `past`
+ * = 0; positions come from the mask as in the uncached forward pass. With `options.hook`, the
+ * hook's residual is added at the output of its layer (to the new tokens; the cached ones got
+ * it in their own steps), and the graph also takes the hook's inputs.
  *
  * Inputs and outputs are f32 whatever the decoder's compute dtype: embeddings and the cache are
  * cast to it on entry, logits and the grown cache back to f32 (f16 → f32 → f16 is exact).
