@@ -49,5 +49,6 @@ export * from "./src/editors/liveedit/repository/mod.ts";
 export * from "./src/editors/liveedit/checkpoint.ts";
 export * from "./src/data/mod.ts";
 export * from "./src/models/vllm/mod.ts";
+export * from "./src/models/backbones.ts";
 export * from "./src/editors/api.ts";
 export * as liveedit from "./src/editors/liveedit/mod.ts";

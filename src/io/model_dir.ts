@@ -2,9 +2,8 @@
  * A model directory as `transformers` saves it: `config.json`, the weights
  * (`model.safetensors` or a sharded index), and optionally the tokenizer files and
  * `preprocessor_config.json`. {@linkcode openModelDir} validates `config.json` and opens the
- * checkpoint; the tokenizer and the image processor load on first use. Architectures register
- * a factory per top-level `model_type` (`"opt"`, `"llama"`, `"blip-2"`, `"llava"`, our
- * `"minigpt4"`) with {@linkcode registerModelType}; {@linkcode loadModel} picks it.
+ * checkpoint; the tokenizer and the image processor load on first use. Which model a
+ * `model_type` is, is the backbone table's business (`src/models/backbones.ts`).
  *
  * @module
  */
@@ -98,56 +97,6 @@ export async function openModelDir(dir: string): Promise<ModelDir> {
     imageProcessor: once(() => loadImageProcessor(dir)),
     close: () => checkpoint.close(),
   };
-}
-
-/** Builds a model of one `model_type` from its opened directory. */
-export type ModelFactory = (dir: ModelDir) => unknown | Promise<unknown>;
-
-const registry = new Map<string, ModelFactory>();
-
-/**
- * Registers `factory` for `config.json` files whose top-level `model_type` is `type`. Throws
- * when `type` is already registered (two architectures claiming one type is a bug).
- */
-export function registerModelType(type: string, factory: ModelFactory): void {
-  if (registry.has(type)) throw new Error(`model_type '${type}' is already registered`);
-  registry.set(type, factory);
-}
-
-/** The registered `model_type`s, sorted. */
-export function registeredModelTypes(): string[] {
-  return [...registry.keys()].sort();
-}
-
-/**
- * The factory registered for `dir.modelType`; throws
- * `unsupported model_type 'x' in DIR/config.json (supported: ...)` when there is none.
- */
-export function modelFactory(dir: ModelDir): ModelFactory {
-  const factory = registry.get(dir.modelType);
-  if (factory === undefined) {
-    const known = registeredModelTypes();
-    throw new Error(
-      `unsupported model_type '${dir.modelType}' in ${dir.configPath} (supported: ${
-        known.length > 0 ? known.join(", ") : "none registered"
-      })`,
-    );
-  }
-  return factory;
-}
-
-/**
- * Opens `dir` and builds its model with the factory of its `model_type`; the directory is
- * closed again when that fails.
- */
-export async function loadModel(dir: string): Promise<unknown> {
-  const md = await openModelDir(dir);
-  try {
-    return await modelFactory(md)(md);
-  } catch (error) {
-    md.close();
-    throw error;
-  }
 }
 
 /** A function that calls `load` once and then returns the same promise (retrying a failure). */

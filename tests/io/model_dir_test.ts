@@ -1,13 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  loadModel,
-  type ModelDir,
-  modelFactory,
-  openModelDir,
-  registeredModelTypes,
-  registerModelType,
-} from "../../src/io/model_dir.ts";
+import { openModelDir } from "../../src/io/model_dir.ts";
 import { writeSafetensors } from "../../src/io/safetensors.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { writeOptTokenizer } from "../../src/models/tiny/tokenizer.ts";
@@ -89,38 +82,5 @@ Deno.test("bad config.json: missing, malformed, no model_type, wrong types name 
       openModelDir(dir),
       /neither model\.safetensors\.index\.json nor model\.safetensors/,
     );
-  });
-});
-
-Deno.test("registry: registered factories build models; unknown types list the supported", async () => {
-  const type = `test-arch-${crypto.randomUUID().slice(0, 8)}`;
-  const seen: ModelDir[] = [];
-  registerModelType(type, (md) => {
-    seen.push(md);
-    return { kind: "tiny", weights: md.checkpoint.listTensors() };
-  });
-  assert.ok(registeredModelTypes().includes(type));
-  assert.throws(() => registerModelType(type, () => null), /already registered/);
-  await withTempDir(async (dir) => {
-    await writeModelDir(dir, { model_type: type });
-    const model = await loadModel(dir);
-    assert.deepEqual(model, { kind: "tiny", weights: ["lm.w"] });
-    assert.equal(seen[0].dir, dir);
-    seen[0].close();
-
-    await writeModelDir(dir, { model_type: "gpt-j" });
-    const md = await openModelDir(dir);
-    try {
-      assert.throws(() => modelFactory(md), (e: Error) => {
-        const m = /^unsupported model_type 'gpt-j' in (.*) \(supported: (.*)\)$/.exec(e.message);
-        assert.ok(m, e.message);
-        assert.equal(m[1], join(dir, "config.json"));
-        assert.ok(m[2].split(", ").includes(type));
-        return true;
-      });
-    } finally {
-      md.close();
-    }
-    await assert.rejects(loadModel(dir), /unsupported model_type 'gpt-j'/);
   });
 });

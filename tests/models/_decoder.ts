@@ -22,7 +22,7 @@ import {
   type TracedGraph,
 } from "../../src/models/fixtures/decoder.ts";
 import { ConfigFields } from "../../src/models/hf_config.ts";
-import { loadDecoder } from "../../src/models/load_decoder.ts";
+import { loadDecoder } from "../../src/models/backbones.ts";
 import { openCheckpoint } from "../../src/io/sharded.ts";
 import { WeightStore } from "../../src/models/weights.ts";
 import { LocalSession } from "../../src/runtime/session.ts";

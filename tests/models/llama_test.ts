@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { checkDecoderFixture, forwardGraph, runTraced } from "../../src/models/fixtures/decoder.ts";
 import { LlamaDecoder, loadLlama, rotaryTables } from "../../src/models/llama.ts";
-import { loadDecoder } from "../../src/models/load_decoder.ts";
+import { loadDecoder } from "../../src/models/backbones.ts";
 import { relErr } from "../../src/tensor/compare.ts";
 import { concat, slice } from "../../src/tensor/ops.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";

@@ -9,7 +9,7 @@ import {
   hookedGraph,
   runTraced,
 } from "../../src/models/fixtures/decoder.ts";
-import { loadDecoder } from "../../src/models/load_decoder.ts";
+import { loadDecoder } from "../../src/models/backbones.ts";
 import { loadOpt, OptDecoder } from "../../src/models/opt.ts";
 import { LocalSession } from "../../src/runtime/session.ts";
 import { inputsSpecOf } from "../../src/graph/runner.ts";

@@ -18,6 +18,7 @@
 import type { Prediction } from "../api.ts";
 import type { Value } from "../../graph/ir.ts";
 import * as op from "../../graph/ops.ts";
+import { backboneOf } from "../../models/backbones.ts";
 import { lastPositions } from "../../models/losses.ts";
 import type { PreparedBatch, Request, Vllm } from "../../models/vllm/vllm.ts";
 import { argmax, type VllmRunner } from "../../models/vllm/runner.ts";
@@ -210,9 +211,11 @@ export function checkBackbone(config: LiveEditConfig, runner: VllmRunner): void 
     );
   }
   if (!(layer < vllm.numLayers)) {
+    const path = backboneOf(vllm.family)?.layerPath ?? "layers";
     throw new Error(
       `LiveEdit config for ${config.editModelName}: edit_layer_i ${layer} is not a decoder ` +
-        `layer of the model in ${vllm.dir.dir} (${vllm.numLayers} layers)`,
+        `layer of the model in ${vllm.dir.dir} (${vllm.numLayers} layers, ${path}.0 to ` +
+        `${path}.${vllm.numLayers - 1})`,
     );
   }
 }

@@ -10,6 +10,7 @@ import {
   stepSampling,
   targetPredictions,
 } from "../../../src/editors/liveedit/mod.ts";
+import { checkBackbone } from "../../../src/editors/liveedit/backbone.ts";
 import { compileRunner } from "../../../src/graph/runner.ts";
 import { maxAbsDiff, relErr } from "../../../src/tensor/compare.ts";
 import { randn } from "../../../src/tensor/create.ts";
@@ -167,3 +168,21 @@ Deno.test(
     });
   },
 );
+
+Deno.test("checkBackbone: a config that does not fit the VLLM names the field and the layer path", async () => {
+  await withTinyBackbone(async ({ runner, config }) => {
+    const n = runner.vllm.numLayers;
+    assert.doesNotThrow(() => checkBackbone(config, runner));
+    assert.throws(
+      () => checkBackbone({ ...config, editLayerI: n }, runner),
+      new RegExp(
+        `edit_layer_i ${n} is not a decoder layer .*\\(${n} layers, ` +
+          `language_model\\.model\\.decoder\\.layers\\.0 to language_model\\.model\\.decoder\\.layers\\.${
+            n - 1
+          }\\)`,
+      ),
+    );
+    const dims = { ...config.dims, llmMidDim: config.dims.llmMidDim + 1 };
+    assert.throws(() => checkBackbone({ ...config, dims }, runner), /llm_mid_dim .* differs/);
+  });
+});

@@ -15,7 +15,7 @@ import {
   loadLlavaImage,
   parseLlavaImageConfig,
 } from "../../../src/models/llava_projector.ts";
-import { loadDecoder } from "../../../src/models/load_decoder.ts";
+import { loadDecoder } from "../../../src/models/backbones.ts";
 import {
   blip2ImagePrefix,
   loadBlip2ImagePrefix,
