@@ -22,6 +22,7 @@
  */
 import { Graph, type Value } from "../graph/ir.ts";
 import * as op from "../graph/ops.ts";
+import type { TracedGraph } from "../graph/runner.ts";
 import { openModelDir } from "../io/model_dir.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { attendHeads, maskMin, mergeHeads } from "./attention.ts";
@@ -273,13 +274,11 @@ export interface DecodeStepOptions {
   readonly hook?: ResidualHook;
 }
 
-/** A traced decode step and its outputs, ready for `compileModel(graph, outputs)`. */
-export interface DecodeStep {
-  /** The graph. */
-  readonly graph: Graph;
-  /** `logits` and `present.<i>.key`/`.value` for every layer (see {@linkcode DECODE_NAMES}). */
-  readonly outputs: Record<string, Value>;
-}
+/**
+ * A traced decode step: `logits` and `present.<i>.key`/`.value` for every layer (see
+ * {@linkcode DECODE_NAMES}).
+ */
+export type DecodeStep = TracedGraph;
 
 /**
  * One step of incremental decoding: `new` tokens (ids or embeddings `[b, new, d]`), the mask

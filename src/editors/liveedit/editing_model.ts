@@ -24,7 +24,7 @@
  */
 import type { EditingModel, Prediction } from "../api.ts";
 import type { Example } from "../../data/sample.ts";
-import type { PreparedBatch, Request } from "../../models/vllm/vllm.ts";
+import type { PreparedBatch, Request } from "../../models/vllm/processor.ts";
 import type { VllmRunner } from "../../models/vllm/runner.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
 import { saveEditorState } from "./repository/state.ts";

@@ -27,7 +27,8 @@ import {
   parseBlip2Config,
 } from "../qformer.ts";
 import { type ComputeDType, WeightStore } from "../weights.ts";
-import { type TokenLayout, Vllm, type VllmFamily } from "./vllm.ts";
+import type { TokenLayout } from "./processor.ts";
+import { Vllm, type VllmFamily } from "./vllm.ts";
 
 /** The `model_type` of BLIP-2. */
 export const BLIP2_MODEL_TYPE = "blip-2";

@@ -35,7 +35,8 @@ import {
   parseLlavaImageConfig,
 } from "../llava_projector.ts";
 import { type ComputeDType, WeightStore } from "../weights.ts";
-import { type TokenLayout, Vllm, type VllmFamily } from "./vllm.ts";
+import type { TokenLayout } from "./processor.ts";
+import { Vllm, type VllmFamily } from "./vllm.ts";
 
 /** The `model_type` of LLaVA. */
 export const LLAVA_MODEL_TYPE = "llava";

@@ -31,7 +31,8 @@ import {
   type MiniGpt4Config,
   parseMiniGpt4Config,
 } from "./minigpt4_config.ts";
-import { type TokenLayout, Vllm, type VllmFamily } from "./vllm.ts";
+import type { TokenLayout } from "./processor.ts";
+import { Vllm, type VllmFamily } from "./vllm.ts";
 
 /** MiniGPT-4 with a Vicuna (LLaMA) language model. */
 export class MiniGpt4Vllm extends Vllm {

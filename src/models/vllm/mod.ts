@@ -15,6 +15,7 @@
  * @module
  */
 export * from "./vllm.ts";
+export * from "./processor.ts";
 export * from "./runner.ts";
 export * from "./context.ts";
 export * from "./blip2_opt.ts";

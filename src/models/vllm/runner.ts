@@ -22,14 +22,8 @@ import type { DeviceWorker } from "../../runtime/device_worker.ts";
 import { f32 } from "../../runtime/outputs.ts";
 import type { RunStats } from "../../runtime/runner.ts";
 import { Tensor } from "../../tensor/tensor.ts";
-import {
-  type ModelInputs,
-  type PreparedBatch,
-  type TextInput,
-  type Vllm,
-  VLLM_INPUTS,
-  type VllmGraph,
-} from "./vllm.ts";
+import { type ModelInputs, type PreparedBatch, type TextInput, VLLM_INPUTS } from "./processor.ts";
+import type { Vllm, VllmGraph } from "./vllm.ts";
 
 /** Options of {@linkcode VllmRunner}. */
 export interface RunnerOptions {

@@ -16,7 +16,7 @@ import { maxAbsDiff, relErr } from "../../../src/tensor/compare.ts";
 import { randn } from "../../../src/tensor/create.ts";
 import { Rng } from "../../../src/tensor/rng.ts";
 import { Tensor } from "../../../src/tensor/tensor.ts";
-import type { PreparedBatch } from "../../../src/models/vllm/vllm.ts";
+import type { PreparedBatch } from "../../../src/models/vllm/processor.ts";
 import { realPositions } from "./_metrics.ts";
 import { strongParams, syntheticSamples, withTinyBackbone } from "./_tiny_backbone.ts";
 
@@ -170,7 +170,7 @@ Deno.test(
 );
 
 Deno.test("checkBackbone: a config that does not fit the VLLM names the field and the layer path", async () => {
-  await withTinyBackbone(async ({ runner, config }) => {
+  await withTinyBackbone(({ runner, config }) => {
     const n = runner.vllm.numLayers;
     assert.doesNotThrow(() => checkBackbone(config, runner));
     assert.throws(
@@ -184,5 +184,6 @@ Deno.test("checkBackbone: a config that does not fit the VLLM names the field an
     );
     const dims = { ...config.dims, llmMidDim: config.dims.llmMidDim + 1 };
     assert.throws(() => checkBackbone({ ...config, dims }, runner), /llm_mid_dim .* differs/);
+    return Promise.resolve();
   });
 });

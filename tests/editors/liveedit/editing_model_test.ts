@@ -5,7 +5,7 @@ import { loadEditorState } from "../../../src/editors/liveedit/repository/state.
 import { writeSafetensors } from "../../../src/io/safetensors.ts";
 import { relErr } from "../../../src/tensor/compare.ts";
 import type { Example } from "../../../src/data/sample.ts";
-import { VLLM_INPUTS } from "../../../src/models/vllm/vllm.ts";
+import { VLLM_INPUTS } from "../../../src/models/vllm/processor.ts";
 import { f32 } from "../../../src/runtime/outputs.ts";
 import { realPositions } from "./_metrics.ts";
 import {

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { loadVllm } from "../../../src/models/vllm/mod.ts";
 import { expandImageToken } from "../../../src/models/vllm/llava.ts";
-import { labelTensors, type Vllm } from "../../../src/models/vllm/vllm.ts";
+import { labelTensors } from "../../../src/models/vllm/processor.ts";
+import type { Vllm } from "../../../src/models/vllm/vllm.ts";
 import { toNumbers } from "../../../src/tensor/elements.ts";
 import type { Tensor } from "../../../src/tensor/tensor.ts";
 import { pixels, withTempDir, writeTinyVllm } from "./_tiny.ts";
