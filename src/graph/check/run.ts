@@ -18,8 +18,8 @@ import { grad } from "../grad.ts";
 import { toModelProto } from "../onnx.ts";
 import * as op from "../ops.ts";
 import type { Session } from "../../runtime/session.ts";
-import type { OpCase } from "./cases.ts";
-import { caseInputs } from "./cases.ts";
+import type { OpCase } from "./case.ts";
+import { caseInputs } from "./case.ts";
 
 /** Loads models on the device under test (a `DeviceWorker` or a local loader). */
 export interface ModelLoader {
