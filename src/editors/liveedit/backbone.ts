@@ -85,12 +85,10 @@ export function rowReps(hidden: Tensor<"f32">, row: number, length: number): Ten
 }
 
 /** The last `count` positions of `logits` `[b, T, V]` → `[b, count, V]` (a copy). */
-export function lastPositionsHost(logits: Tensor, count: number): Tensor<"f32"> {
+export function lastPositionsHost(logits: Tensor<"f32">, count: number): Tensor<"f32"> {
   const [b, T, V] = logits.shape;
-  if (logits.dtype !== "f32" || count > T) {
-    throw new Error(`lastPositions: ${count} positions of ${logits.dtype}[${logits.shape}]`);
-  }
-  const src = logits.data as Float32Array, out = new Float32Array(b * count * V);
+  if (count > T) throw new Error(`lastPositions: ${count} positions of [${logits.shape}]`);
+  const src = logits.data, out = new Float32Array(b * count * V);
   for (let r = 0; r < b; r++) {
     out.set(src.subarray((r * T + T - count) * V, (r * T + T) * V), r * count * V);
   }

@@ -29,6 +29,7 @@ import type { EditSample, Example } from "../../data/sample.ts";
 import type { Value } from "../../graph/ir.ts";
 import type { Vllm, VllmGraph } from "../../models/vllm/vllm.ts";
 import type { VllmRunner } from "../../models/vllm/runner.ts";
+import { f32 } from "../../runtime/outputs.ts";
 import { toNumbers } from "../../tensor/elements.ts";
 import { Rng } from "../../tensor/rng.ts";
 import { Tensor } from "../../tensor/tensor.ts";
@@ -354,10 +355,10 @@ export class LiveEditTrainer implements EditorTrainer {
         );
       }
     }
-    const grads: Record<string, Tensor> = {};
+    const grads: Record<string, Tensor<"f32">> = {};
     for (const { name } of paramSpecs(this.config.dims)) {
-      const g = out[`grad/${name}`];
-      if (!(g.data as Float32Array).every(Number.isFinite)) {
+      const g = f32(out, `grad/${name}`);
+      if (!g.data.every(Number.isFinite)) {
         throw new Error(
           `LiveEdit training step ${step}: the gradient of '${name}' is not finite ` +
             `(weights not updated)`,
@@ -365,7 +366,7 @@ export class LiveEditTrainer implements EditorTrainer {
       }
       grads[name] = g;
     }
-    this.#adam.step(grads as Record<string, Tensor<"f32">>, lr);
+    this.#adam.step(grads, lr);
     return losses;
   }
 
