@@ -19,7 +19,12 @@
  * @module
  */
 import { type ModelDir, openModelDir } from "../io/model_dir.ts";
-import { type CausalDecoder, type DecoderSource, openDecoderDir } from "./decoder.ts";
+import {
+  type CausalDecoder,
+  type DecoderSource,
+  type DecoderType,
+  openDecoderDir,
+} from "./decoder.ts";
 import { ConfigFields } from "./hf_config.ts";
 import { loadLlama } from "./llama.ts";
 import { loadOpt } from "./opt.ts";
@@ -29,18 +34,24 @@ import { loadMiniGpt4 } from "./vllm/minigpt4.ts";
 import type { Vllm, VllmFamily } from "./vllm/vllm.ts";
 import { type ComputeDType, computeDtypeFor, WeightStore } from "./weights.ts";
 
-/** The loader of each language model `model_type` (the `DecoderType`s). */
-export const DECODERS = {
+/** Loads a language model from its source (see `DecoderSource`), computing in `computeDtype`. */
+export type DecoderLoader = (
+  source: DecoderSource,
+  computeDtype?: ComputeDType,
+) => Promise<CausalDecoder>;
+
+/** The loader of each language model `model_type`. */
+export const DECODERS: Readonly<Record<DecoderType, DecoderLoader>> = {
   opt: loadOpt,
   llama: loadLlama,
-} as const;
+};
 
 /** One vision-language backbone: a row of {@linkcode BACKBONES}. */
 export interface Backbone {
   /** `model_type` of its `config.json`. */
   readonly modelType: VllmFamily;
   /** `text_config.model_type`: its language model, a key of {@linkcode DECODERS}. */
-  readonly decoder: keyof typeof DECODERS;
+  readonly decoder: DecoderType;
   /** Builds the `Vllm` from the opened directory, computing in `computeDtype`. */
   readonly load: (dir: ModelDir, computeDtype?: ComputeDType) => Promise<Vllm>;
   /** Short name (`-mn blip2`). */

@@ -40,7 +40,7 @@ import {
   withLayerOutput,
 } from "./decoder.ts";
 import type { ConfigFields } from "./hf_config.ts";
-import { activate, type Activation, dense, type Linear, loadLinear } from "./layers.ts";
+import { activate, type Activation, dense, loadLinear } from "./layers.ts";
 import type { ComputeDType, WeightStore } from "./weights.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -221,7 +221,7 @@ export class LlamaDecoder implements CausalDecoder {
   }
 
   /** The linear layer `name` (relative to `keys.model`). */
-  linear(g: Graph, name: string, outDim: number, inDim: number, bias: boolean): Linear {
+  linear(g: Graph, name: string, outDim: number, inDim: number, bias: boolean) {
     return loadLinear(g, this.store, this.keys.model + name, outDim, inDim, bias);
   }
 

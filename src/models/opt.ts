@@ -39,16 +39,7 @@ import {
   withLayerOutput,
 } from "./decoder.ts";
 import type { ConfigFields } from "./hf_config.ts";
-import {
-  activate,
-  type Activation,
-  dense,
-  type LayerNorm,
-  type Linear,
-  loadLayerNorm,
-  loadLinear,
-  norm,
-} from "./layers.ts";
+import { activate, type Activation, dense, loadLayerNorm, loadLinear, norm } from "./layers.ts";
 import type { ComputeDType, WeightStore } from "./weights.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -179,12 +170,12 @@ export class OptDecoder implements CausalDecoder {
   }
 
   /** The linear layer `name` (relative to `keys.model`), with a bias when `enable_bias`. */
-  linear(g: Graph, name: string, outDim: number, inDim: number): Linear {
+  linear(g: Graph, name: string, outDim: number, inDim: number) {
     return loadLinear(g, this.store, this.keys.model + name, outDim, inDim, this.config.enableBias);
   }
 
   /** The LayerNorm `name` (relative to `keys.model`). */
-  layerNorm(g: Graph, name: string): LayerNorm {
+  layerNorm(g: Graph, name: string) {
     return loadLayerNorm(
       g,
       this.store,

@@ -23,15 +23,7 @@ import {
   type WireTensor,
 } from "./protocol.ts";
 import { labelOutputs } from "./outputs.ts";
-import {
-  checkFeeds,
-  checkOutputNames,
-  defaultModelName,
-  type LoadOptions,
-  type Session,
-  sessionLabel,
-  type ValueSpec,
-} from "./session.ts";
+import { defaultModelName, type LoadOptions, Session } from "./session.ts";
 
 /** A {@linkcode Request} without its `id` (which the channel assigns). */
 export type RequestBody = Request extends infer R ? R extends Request ? Omit<R, "id"> : never
@@ -160,34 +152,15 @@ export class DeviceWorker {
 }
 
 /** A session owned by a {@linkcode DeviceWorker}; feeds are validated before they are sent. */
-export class RemoteSession implements Session {
-  /** Name used in error messages. */
-  readonly name: string;
-  /** The device the session runs on. */
-  readonly device: DeviceSpec;
-  /** Model input names, in model order. */
-  readonly inputNames: readonly string[];
-  /** Model output names, in model order. */
-  readonly outputNames: readonly string[];
-  /** Input dtypes and shapes that feeds are validated against. */
-  readonly inputs: readonly ValueSpec[];
-  /** Output dtypes and shapes as the model declares them. */
-  readonly outputs: readonly ValueSpec[];
+export class RemoteSession extends Session {
   #channel: Channel;
   #handle: number | null;
-  #label: string;
 
   /** Made by {@linkcode DeviceWorker.load}. */
   constructor(device: DeviceSpec, info: SessionInfo, channel: Channel) {
+    super({ ...info, device });
     this.#channel = channel;
     this.#handle = info.handle;
-    this.name = info.name;
-    this.device = device;
-    this.inputNames = info.inputNames;
-    this.outputNames = info.outputNames;
-    this.inputs = info.inputs;
-    this.outputs = info.outputs;
-    this.#label = sessionLabel(info.name, device);
   }
 
   /** Validates `feeds`, runs the model in the worker and returns the outputs. */
@@ -197,21 +170,19 @@ export class RemoteSession implements Session {
     options: RunOptions = {},
   ): Promise<Record<string, Tensor>> {
     const handle = this.#handle;
-    if (handle === null) throw new Error(`${this.#label} was released`);
-    checkFeeds(this.#label, this.inputs, feeds);
-    if (outputNames !== undefined) checkOutputNames(this.#label, this.outputs, outputNames);
+    this.checkRun(handle !== null, feeds, outputNames);
     const transfer: ArrayBuffer[] = [];
     const handOver = options.transferInputs ?? false;
     const wire = Object.fromEntries(
       Object.entries(feeds).map(([k, t]) => [k, toWire(t, transfer, handOver)]),
     );
     const out = await this.#channel.request(
-      { op: "run", handle, feeds: wire, outputNames },
+      { op: "run", handle: handle!, feeds: wire, outputNames },
       transfer,
     );
     const result: Record<string, Tensor> = {};
     for (const [k, w] of Object.entries(out as Record<string, WireTensor>)) result[k] = fromWire(w);
-    return labelOutputs(this.#label, result);
+    return labelOutputs(this.label, result);
   }
 
   /** Frees the session in the worker. Releasing twice, or after the worker closed, is a no-op. */

@@ -7,7 +7,7 @@
 import { allocate, type DType, type TypedArray } from "../tensor/dtype.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import type { DeviceOptions, DeviceSpec } from "./device.ts";
-import type { ValueSpec } from "./session.ts";
+import type { SessionSpec, ValueSpec } from "./session.ts";
 
 /** A tensor as posted between threads: its bytes own a whole `ArrayBuffer`. */
 export interface WireTensor {
@@ -19,20 +19,10 @@ export interface WireTensor {
   readonly buffer: ArrayBuffer;
 }
 
-/** What the worker reports about a loaded session. */
-export interface SessionInfo {
+/** What the worker reports about a loaded session: its spec (the device aside) and handle. */
+export interface SessionInfo extends Omit<SessionSpec, "device"> {
   /** Worker-side handle of the session. */
   readonly handle: number;
-  /** Session name. */
-  readonly name: string;
-  /** Model input names. */
-  readonly inputNames: readonly string[];
-  /** Model output names. */
-  readonly outputNames: readonly string[];
-  /** Validated input specs. */
-  readonly inputs: readonly ValueSpec[];
-  /** Output specs. */
-  readonly outputs: readonly ValueSpec[];
 }
 
 /** A request to the worker; `id` pairs it with its {@linkcode Reply}. */

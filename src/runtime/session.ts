@@ -42,8 +42,17 @@ export interface LoadOptions {
   readonly inputsSpec?: readonly ValueSpec[];
 }
 
-/** A loaded model that can be run; implemented by {@linkcode LocalSession} and `RemoteSession`. */
-export interface Session {
+/** What a loaded model is, apart from running it: the fields of {@linkcode Session}. */
+export type SessionSpec = Pick<
+  Session,
+  "name" | "device" | "inputNames" | "outputNames" | "inputs" | "outputs"
+>;
+
+/**
+ * A loaded model that can be run: {@linkcode LocalSession} (in the calling thread) and
+ * `RemoteSession` (in a device worker). Both validate feeds here before they run.
+ */
+export abstract class Session {
   /** Name used in error messages. */
   readonly name: string;
   /** The device the session runs on. */
@@ -56,16 +65,45 @@ export interface Session {
   readonly inputs: readonly ValueSpec[];
   /** Output dtypes and shapes as the model declares them. */
   readonly outputs: readonly ValueSpec[];
+  /** `"session 'mm' on cpu:0"`, the prefix of the session's errors. */
+  protected readonly label: string;
+
+  /** Takes the model's spec. */
+  protected constructor(spec: SessionSpec) {
+    this.name = spec.name;
+    this.device = spec.device;
+    this.inputNames = spec.inputNames;
+    this.outputNames = spec.outputNames;
+    this.inputs = spec.inputs;
+    this.outputs = spec.outputs;
+    this.label = sessionLabel(spec.name, spec.device);
+  }
+
   /**
    * Runs the model on `feeds`; returns `outputNames` (default: all outputs), labelled with the
    * session for `f32` and `output` (`outputs.ts`).
    */
-  run(
+  abstract run(
     feeds: Record<string, Tensor>,
     outputNames?: readonly string[],
   ): Promise<Record<string, Tensor>>;
+
   /** Frees the session; later runs reject. */
-  release(): Promise<void>;
+  abstract release(): Promise<void>;
+
+  /**
+   * Throws, naming the session, when it was released (`open` false), when `feeds` do not fit
+   * the inputs ({@linkcode checkFeeds}) or an output name is unknown.
+   */
+  protected checkRun(
+    open: boolean,
+    feeds: Record<string, Tensor>,
+    outputNames: readonly string[] | undefined,
+  ): void {
+    if (!open) throw new Error(`${this.label} was released`);
+    checkFeeds(this.label, this.inputs, feeds);
+    if (outputNames !== undefined) checkOutputNames(this.label, this.outputs, outputNames);
+  }
 }
 
 const fmtShape = (shape: readonly (number | string)[]) =>
@@ -193,21 +231,8 @@ export function defaultModelName(model: string | Uint8Array): string {
  * await s.release();
  * ```
  */
-export class LocalSession implements Session {
-  /** Name used in error messages. */
-  readonly name: string;
-  /** The device the session runs on. */
-  readonly device: DeviceSpec;
-  /** Model input names, in model order. */
-  readonly inputNames: readonly string[];
-  /** Model output names, in model order. */
-  readonly outputNames: readonly string[];
-  /** Input dtypes and shapes that feeds are validated against. */
-  readonly inputs: readonly ValueSpec[];
-  /** Output dtypes and shapes as the model declares them. */
-  readonly outputs: readonly ValueSpec[];
+export class LocalSession extends Session {
   #session: ort.InferenceSession | null;
-  #label: string;
 
   private constructor(
     session: ort.InferenceSession,
@@ -215,15 +240,20 @@ export class LocalSession implements Session {
     device: DeviceSpec,
     inputsSpec: readonly ValueSpec[] | undefined,
   ) {
+    const label = sessionLabel(name, device);
+    super({
+      name,
+      device,
+      inputNames: [...session.inputNames],
+      outputNames: [...session.outputNames],
+      inputs: mergeInputsSpec(
+        label,
+        specsFromMetadata(label, "input", session.inputMetadata),
+        inputsSpec,
+      ),
+      outputs: specsFromMetadata(label, "output", session.outputMetadata),
+    });
     this.#session = session;
-    this.name = name;
-    this.device = device;
-    this.#label = sessionLabel(name, device);
-    this.inputNames = [...session.inputNames];
-    this.outputNames = [...session.outputNames];
-    const modelInputs = specsFromMetadata(this.#label, "input", session.inputMetadata);
-    this.inputs = mergeInputsSpec(this.#label, modelInputs, inputsSpec);
-    this.outputs = specsFromMetadata(this.#label, "output", session.outputMetadata);
   }
 
   /**
@@ -267,24 +297,22 @@ export class LocalSession implements Session {
     outputNames?: readonly string[],
   ): Promise<Record<string, Tensor>> {
     const session = this.#session;
-    if (session === null) throw new Error(`${this.#label} was released`);
-    checkFeeds(this.#label, this.inputs, feeds);
-    if (outputNames !== undefined) checkOutputNames(this.#label, this.outputs, outputNames);
+    this.checkRun(session !== null, feeds, outputNames);
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const [k, t] of Object.entries(feeds)) {
-      ortFeeds[k] = toOrt(t, `${this.#label}: input '${k}'`);
+      ortFeeds[k] = toOrt(t, `${this.label}: input '${k}'`);
     }
     let result: ort.InferenceSession.OnnxValueMapType;
     try {
-      result = await session.run(ortFeeds, outputNames ?? this.outputNames);
+      result = await session!.run(ortFeeds, outputNames ?? this.outputNames);
     } catch (e) {
-      throw new Error(`${this.#label}: run failed: ${e instanceof Error ? e.message : e}`);
+      throw new Error(`${this.label}: run failed: ${e instanceof Error ? e.message : e}`);
     }
     const out: Record<string, Tensor> = {};
     for (const [k, v] of Object.entries(result)) {
-      out[k] = fromOrt(v as ort.Tensor, `${this.#label}: output '${k}'`);
+      out[k] = fromOrt(v as ort.Tensor, `${this.label}: output '${k}'`);
     }
-    return labelOutputs(this.#label, out);
+    return labelOutputs(this.label, out);
   }
 
   /** Frees the ONNX Runtime session. Releasing twice is a no-op. */
