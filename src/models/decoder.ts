@@ -410,27 +410,3 @@ export function checkWeights(decoder: CausalDecoder): void {
   const state = decoder.begin(g, decoder.embedTokens(g, ids), mask);
   decoder.head(g, runLayers(decoder, state, 0, decoder.config.numLayers).hidden);
 }
-
-/** What {@linkcode lmHeadWeight} needs of a decoder. */
-export interface HeadSource {
-  /** Vocabulary and width, and whether the head is tied to the token embeddings. */
-  readonly config: {
-    readonly vocabSize: number;
-    readonly hiddenSize: number;
-    readonly tieWordEmbeddings: boolean;
-  };
-  /** The checkpoint's weights. */
-  readonly store: WeightStore;
-  /** Where the decoder's weights are. */
-  readonly keys: DecoderKeys;
-  /** A weight of the decoder module by its name under the module prefix. */
-  weight(g: Graph, name: string, shape: readonly number[]): Value;
-}
-
-/** The LM head weight `[vocab, d]`: `lm_head.weight`, or `embed_tokens.weight` when tied. */
-export function lmHeadWeight(g: Graph, d: HeadSource): Value {
-  const shape = [d.config.vocabSize, d.config.hiddenSize];
-  return d.config.tieWordEmbeddings
-    ? d.weight(g, "embed_tokens.weight", shape)
-    : d.store.get(g, d.keys.lmHead, shape);
-}

@@ -25,23 +25,19 @@ import { splitHeads, stableDtype } from "./attention.ts";
 import {
   type BeginOptions,
   cachedAttention,
-  type CausalDecoder,
   checkLayerIndex,
-  checkWeights,
   type DecoderConfig,
-  type DecoderKeys,
   type DecoderSource,
   type DecoderState,
   decoderState,
   type KeyValue,
-  lmHeadWeight,
-  resolveSource,
   type Rotary,
   withLayerOutput,
 } from "./decoder.ts";
+import { DecoderBase, openDecoder } from "./decoder_base.ts";
 import type { ConfigFields } from "./hf_config.ts";
 import { activate, type Activation, dense, loadLinear } from "./layers.ts";
-import type { ComputeDType, WeightStore } from "./weights.ts";
+import type { ComputeDType } from "./weights.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Config
@@ -194,31 +190,8 @@ function mlp(m: LlamaDecoder, i: number, x: Value): Value {
 // Model
 
 /** LLaMA as a {@linkcode CausalDecoder}; build it with {@linkcode loadLlama}. */
-export class LlamaDecoder implements CausalDecoder {
-  /** The parsed config. */
-  readonly config: LlamaConfig;
-  /** The checkpoint's weights. */
-  readonly store: WeightStore;
-  /** Where the weights are in the checkpoint. */
-  readonly keys: DecoderKeys;
+export class LlamaDecoder extends DecoderBase<LlamaConfig> {
   #tables?: { cos: Tensor<"f32">; sin: Tensor<"f32"> };
-
-  /** Wraps a parsed config and weights; {@linkcode loadLlama} also checks every weight. */
-  constructor(config: LlamaConfig, store: WeightStore, keys: DecoderKeys) {
-    this.config = config;
-    this.store = store;
-    this.keys = keys;
-  }
-
-  /** Dtype the graphs compute in. */
-  get dtype(): ComputeDType {
-    return this.store.computeDtype;
-  }
-
-  /** The decoder's weight `name` (relative to `keys.model`) in `g`, shape checked. */
-  weight(g: Graph, name: string, shape: readonly number[]): Value {
-    return this.store.get(g, this.keys.model + name, shape);
-  }
 
   /** The linear layer `name` (relative to `keys.model`). */
   linear(g: Graph, name: string, outDim: number, inDim: number, bias: boolean) {
@@ -234,15 +207,6 @@ export class LlamaDecoder implements CausalDecoder {
     const w = this.weight(x.graph, `${name}.weight`, [this.config.hiddenSize]);
     const y = op.rmsNorm(op.cast(x, up), op.cast(w, up), this.config.rmsNormEps);
     return op.cast(y, x.dtype);
-  }
-
-  /** `embed_tokens` rows of `inputIds` `[b, s]` (not scaled). */
-  embedTokens(g: Graph, inputIds: Value): Value {
-    const table = this.weight(g, "embed_tokens.weight", [
-      this.config.vocabSize,
-      this.config.hiddenSize,
-    ]);
-    return op.gather(table, inputIds, 0);
   }
 
   /** LLaMA adds nothing to its embeddings: the same as {@linkcode LlamaDecoder.resume}. */
@@ -281,28 +245,20 @@ export class LlamaDecoder implements CausalDecoder {
   finalNorm(hidden: Value): Value {
     return this.rmsNorm(hidden, "norm");
   }
-
-  /** Final norm and `lm_head` (or `embed_tokens` when `tie_word_embeddings`). */
-  head(g: Graph, hidden: Value): Value {
-    return op.linear(this.finalNorm(hidden), lmHeadWeight(g, this));
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Loading
 
-/**
- * Loads LLaMA from a model directory or a config section and weight store (see
- * {@linkcode DecoderSource}); every weight is checked against the config (missing key or
- * wrong shape: an error naming the checkpoint file and key). `computeDtype` applies when
- * loading from a directory; a given store keeps its own.
- */
-export async function loadLlama(
+/** Loads LLaMA from a model directory or a config section and weight store (`openDecoder`). */
+export function loadLlama(
   source: DecoderSource,
   computeDtype: ComputeDType = "f32",
 ): Promise<LlamaDecoder> {
-  const { config, store, keys } = await resolveSource(source, "model.", computeDtype);
-  const decoder = new LlamaDecoder(parseLlamaConfig(config), store, keys);
-  checkWeights(decoder);
-  return decoder;
+  return openDecoder(
+    source,
+    "model.",
+    computeDtype,
+    (config, store, keys) => new LlamaDecoder(parseLlamaConfig(config), store, keys),
+  );
 }

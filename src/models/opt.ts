@@ -25,22 +25,18 @@ import { splitHeads } from "./attention.ts";
 import {
   type BeginOptions,
   cachedAttention,
-  type CausalDecoder,
   checkLayerIndex,
-  checkWeights,
   type DecoderConfig,
-  type DecoderKeys,
   type DecoderSource,
   type DecoderState,
   decoderState,
   type KeyValue,
-  lmHeadWeight,
-  resolveSource,
   withLayerOutput,
 } from "./decoder.ts";
+import { DecoderBase, openDecoder } from "./decoder_base.ts";
 import type { ConfigFields } from "./hf_config.ts";
 import { activate, type Activation, dense, loadLayerNorm, loadLinear, norm } from "./layers.ts";
-import type { ComputeDType, WeightStore } from "./weights.ts";
+import type { ComputeDType } from "./weights.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Config
@@ -144,31 +140,7 @@ function mlp(m: OptDecoder, i: number, x: Value): Value {
 // Model
 
 /** OPT as a {@linkcode CausalDecoder}; build it with {@linkcode loadOpt}. */
-export class OptDecoder implements CausalDecoder {
-  /** The parsed config. */
-  readonly config: OptConfig;
-  /** The checkpoint's weights. */
-  readonly store: WeightStore;
-  /** Where the weights are in the checkpoint. */
-  readonly keys: DecoderKeys;
-
-  /** Wraps a parsed config and weights; {@linkcode loadOpt} also checks every weight. */
-  constructor(config: OptConfig, store: WeightStore, keys: DecoderKeys) {
-    this.config = config;
-    this.store = store;
-    this.keys = keys;
-  }
-
-  /** Dtype the graphs compute in. */
-  get dtype(): ComputeDType {
-    return this.store.computeDtype;
-  }
-
-  /** The decoder's weight `name` (relative to `keys.model`) in `g`, shape checked. */
-  weight(g: Graph, name: string, shape: readonly number[]): Value {
-    return this.store.get(g, this.keys.model + name, shape);
-  }
-
+export class OptDecoder extends DecoderBase<OptConfig> {
   /** The linear layer `name` (relative to `keys.model`), with a bias when `enable_bias`. */
   linear(g: Graph, name: string, outDim: number, inDim: number) {
     return loadLinear(g, this.store, this.keys.model + name, outDim, inDim, this.config.enableBias);
@@ -183,15 +155,6 @@ export class OptDecoder implements CausalDecoder {
       this.config.hiddenSize,
       LAYER_NORM_EPS,
     );
-  }
-
-  /** `embed_tokens` rows of `inputIds` `[b, s]` (not scaled). */
-  embedTokens(g: Graph, inputIds: Value): Value {
-    const table = this.weight(g, "embed_tokens.weight", [
-      this.config.vocabSize,
-      this.config.hiddenSize,
-    ]);
-    return op.gather(table, inputIds, 0);
   }
 
   /**
@@ -245,28 +208,20 @@ export class OptDecoder implements CausalDecoder {
       ? norm(hidden, this.layerNorm(hidden.graph, "final_layer_norm"))
       : hidden;
   }
-
-  /** Final norm and the LM head (tied to `embed_tokens` unless `tie_word_embeddings` is false). */
-  head(g: Graph, hidden: Value): Value {
-    return op.linear(this.finalNorm(hidden), lmHeadWeight(g, this));
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Loading
 
-/**
- * Loads OPT from a model directory or a config section and weight store (see
- * {@linkcode DecoderSource}); every weight is checked against the config (missing key or
- * wrong shape: an error naming the checkpoint file and key). `computeDtype` applies when
- * loading from a directory; a given store keeps its own.
- */
-export async function loadOpt(
+/** Loads OPT from a model directory or a config section and weight store (`openDecoder`). */
+export function loadOpt(
   source: DecoderSource,
   computeDtype: ComputeDType = "f32",
 ): Promise<OptDecoder> {
-  const { config, store, keys } = await resolveSource(source, "model.decoder.", computeDtype);
-  const decoder = new OptDecoder(parseOptConfig(config), store, keys);
-  checkWeights(decoder);
-  return decoder;
+  return openDecoder(
+    source,
+    "model.decoder.",
+    computeDtype,
+    (config, store, keys) => new OptDecoder(parseOptConfig(config), store, keys),
+  );
 }
