@@ -17,7 +17,6 @@
  */
 import { Tensor } from "../../tensor/tensor.ts";
 import type { ResidualHook } from "../../models/decoder.ts";
-import type { DeviceSpec } from "../../runtime/device.ts";
 import { f32, output } from "../../runtime/outputs.ts";
 import type { EditorDims } from "./config.ts";
 import { buildEditGraph, editFeeds } from "./editing.ts";
@@ -33,15 +32,16 @@ import {
   type RouteInput,
 } from "./routing.ts";
 import { compileRunner } from "../../graph/runner.ts";
-import { type ModelRunner, RunStats } from "../../runtime/runner.ts";
+import { type ModelRunner, type Placement, RunStats } from "../../runtime/runner.ts";
 import type { Range } from "./tokens.ts";
 
 export type { RouteInput } from "./routing.ts";
 
-/** Options of {@linkcode LiveEditor.create}. */
-export interface LiveEditorOptions {
-  /** Device of the editor's sessions (default `"cpu"`). */
-  readonly device?: string | DeviceSpec;
+/**
+ * Options of {@linkcode LiveEditor.create}: where the editor's sessions run (`device`, default
+ * `"cpu"`, or a device `worker`) and the initial pool capacity.
+ */
+export interface LiveEditorOptions extends Placement {
   /** Initial pool capacity (default 16; the pool doubles when full). */
   readonly capacity?: number;
 }
@@ -100,7 +100,8 @@ export class LiveEditor {
   ): Promise<LiveEditor> {
     checkParams(params, dims, "LiveEditor.create");
     const stats = new RunStats();
-    const at = (name: string) => ({ device: options.device ?? "cpu", name, totals: stats });
+    const { capacity, ...placement } = options;
+    const at = (name: string) => ({ ...placement, name, totals: stats });
     const e = buildEditGraph(dims);
     const edit = await compileRunner(e.graph, e.outputs, at("liveedit-edit"));
     const r = buildRouteGraph(dims);
@@ -114,7 +115,7 @@ export class LiveEditor {
         { hooked_output: res.hooked_output },
         at("liveedit-residual"),
       );
-      const pool = new ExpertPool(dims, options.capacity);
+      const pool = new ExpertPool(dims, capacity);
       return new LiveEditor(dims, params, pool, { edit, route, residual, stats });
     } catch (err) {
       await edit.release();

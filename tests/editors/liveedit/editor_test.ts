@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { LiveEditor, type RouteInput } from "../../../src/editors/liveedit/editor.ts";
 import { gatherRetrieved } from "../../../src/editors/liveedit/routing.ts";
 import type { EditorParams } from "../../../src/editors/liveedit/params.ts";
+import { DeviceWorker } from "../../../src/runtime/device_worker.ts";
 import { relErr } from "../../../src/tensor/compare.ts";
 import { toNumbers } from "../../../src/tensor/elements.ts";
 import { Tensor } from "../../../src/tensor/tensor.ts";
@@ -71,6 +72,35 @@ Deno.test("batched routing equals per-sample routing (<= 1e-6), text-only rows u
     assert.ok(routedRows >= 2, "the check covers inputs that use experts");
   } finally {
     await editor.release();
+  }
+});
+
+Deno.test("an editor in a device worker edits and routes as in-thread; runs and fed bytes counted", async () => {
+  const { dims, data, editor, retr } = await setup();
+  const params = await fixtureTensors("params.safetensors") as EditorParams;
+  const cpu1 = await DeviceWorker.open("cpu:1");
+  const remote = await LiveEditor.create(dims, params, { worker: cpu1 });
+  try {
+    for (const e of [editor, remote]) {
+      for (let i = 0; i < 3; i++) {
+        await e.edit(data[`in/edit${i}/reps`] as Tensor<"f32">, data[`in/edit${i}/ranges`]);
+      }
+    }
+    // the same graphs, on one thread instead of all cores: equal up to summation order
+    assert.ok(relErr(remote.pool.views().moeCs.data, editor.pool.views().moeCs.data) <= 1e-6);
+    const { reps, input } = retr[0];
+    const here = await editor.route(reps, [input]), there = await remote.route(reps, [input]);
+    assert.ok(relErr(there.output.data, here.output.data) <= 1e-6);
+    assert.deepEqual(there.retrievalMap.data, here.retrievalMap.data);
+    // 3 edits, then routing and (with a retrieved expert) the residual
+    const routed = here.retrievalMap.data.some(Boolean) ? 2 : 1;
+    assert.equal(remote.stats.runs, 3 + routed);
+    assert.ok(remote.stats.lastFedBytes >= reps.data.byteLength, "the hidden states were fed");
+    assert.equal(remote.stats.fedBytes, editor.stats.fedBytes);
+  } finally {
+    await remote.release();
+    await editor.release();
+    cpu1.close();
   }
 });
 
