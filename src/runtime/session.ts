@@ -35,8 +35,9 @@ export interface LoadOptions {
   /** Name used in error messages. Default: the model file's name, or `"model"` for bytes. */
   readonly name?: string;
   /**
-   * Expected inputs, e.g. `inputsSpecOf` (`src/graph/runner.ts`) of the traced graph. Their shapes are used to
-   * validate feeds instead of ONNX Runtime's metadata; dtype and rank must match the model's.
+   * Expected inputs, e.g. `inputsSpecOf` (`src/graph/runner.ts`) of the traced graph. Their
+   * shapes are used to validate feeds instead of ONNX Runtime's metadata; dtype and rank must
+   * match the model's.
    * Entries for inputs the model does not have are ignored.
    */
   readonly inputsSpec?: readonly ValueSpec[];

@@ -17,14 +17,17 @@ import { sampleExamples, withExamples } from "../../data/examples.ts";
 import { withLeadingSpace } from "../../data/prompts.ts";
 import type { EditSample } from "../../data/sample.ts";
 import type { HfTokenizer } from "../../io/tokenizer.ts";
-import type { Request, Vllm } from "./vllm.ts";
+import { contextLengthOf } from "../backbones.ts";
+import type { Request } from "./processor.ts";
+import type { Vllm } from "./vllm.ts";
 
 /**
- * The backbone's context in tokens: its language model's `max_position_embeddings` (the
- * positions a sequence may use, vision tokens included).
+ * The backbone's context in tokens: the field its row of the backbone table names, its
+ * language model's `max_position_embeddings` (the positions a sequence may use, vision tokens
+ * included).
  */
 export function contextLength(vllm: Vllm): number {
-  return vllm.config.maxPositions;
+  return contextLengthOf(vllm.dir);
 }
 
 /** How long an example is, in tokens of the language model's sequence. */
