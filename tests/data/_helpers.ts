@@ -5,10 +5,26 @@
  * @module
  */
 import sharp from "sharp";
+import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 
-/** The real annotation files (read-only; no images). */
-export const REAL_DATA_ROOT = new URL("../../../shared/data", import.meta.url).pathname;
+/**
+ * Excerpts of the real annotation files, committed: the first {@linkcode EXCERPT_RECORDS}
+ * records of each, in the data root layout (read-only; no images).
+ */
+export const EXCERPT_DATA_ROOT = fileURLToPath(new URL("../fixtures/data", import.meta.url));
+
+/** Records in each excerpt. */
+export const EXCERPT_RECORDS = 30;
+
+/** The project's `data/` directory, where a user puts the complete annotation files. */
+export const FULL_DATA_ROOT = fileURLToPath(new URL("../../data", import.meta.url));
+
+/** Whether `data/` holds the complete annotation file `rel` (else its tests are ignored). */
+export function hasFullData(rel: string): boolean {
+  return existsSync(join(FULL_DATA_ROOT, rel));
+}
 
 /** Runs `fn` with a fresh temporary directory, removed afterwards. */
 export async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {

@@ -5,7 +5,7 @@ import { DTYPE_BYTES } from "../../src/tensor/dtype.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { leBytes, listDir, rawSafetensors, withTempDir } from "./_helpers.ts";
 
-const FIXTURES = fileURLToPath(new URL("../../../shared/fixtures/", import.meta.url));
+const FIXTURES = fileURLToPath(new URL("../fixtures/", import.meta.url));
 
 /** One tensor of every dtype, with edge values (f16/bf16 as raw bits: NaN, Inf, subnormal). */
 function allDtypes(): Record<string, Tensor> {

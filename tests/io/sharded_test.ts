@@ -6,7 +6,7 @@ import { INDEX_FILE, openCheckpoint } from "../../src/io/sharded.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { rawSafetensors, withTempDir } from "./_helpers.ts";
 
-const FIXTURES = fileURLToPath(new URL("../../../shared/fixtures/", import.meta.url));
+const FIXTURES = fileURLToPath(new URL("../fixtures/", import.meta.url));
 
 const vec = (...xs: number[]) => new Tensor("f32", [xs.length], new Float32Array(xs));
 const SHARD1 = "model-00001-of-00002.safetensors";

@@ -31,7 +31,7 @@ import { relErr } from "../../src/tensor/compare.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 
 /** The read-only model fixtures. */
-export const FIXTURES = new URL("../../../shared/fixtures/models/", import.meta.url).pathname;
+export const FIXTURES = new URL("../fixtures/models/", import.meta.url).pathname;
 
 /** Every tensor a decoder fixture check must report. */
 export const DECODER_REFS = [

@@ -8,9 +8,9 @@ import { join } from "node:path";
 import { type Fixture, openFixture } from "../../src/models/fixtures/vision.ts";
 import { ConfigFields } from "../../src/models/hf_config.ts";
 
-/** `../shared/fixtures/models/<family>`. */
+/** `tests/fixtures/models/<family>`. */
 export function fixtureDir(family: string): string {
-  return join(import.meta.dirname!, "../../../shared/fixtures/models", family);
+  return join(import.meta.dirname!, "../fixtures/models", family);
 }
 
 /** Runs `fn` on the opened fixture `dir`, closing it afterwards. */

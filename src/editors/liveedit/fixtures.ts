@@ -1,6 +1,6 @@
 /**
  * The editor fixture check: recomputes every output, gradient and one-step Adam result of a
- * fixture directory (the layout of `shared/fixtures/editor/`: `manifest.json`,
+ * fixture directory (the layout of `tests/fixtures/editor/`: `manifest.json`,
  * `params.safetensors`, `data.safetensors`, `data_f64.safetensors`) with this project's
  * graphs and reports the error of each tensor.
  *

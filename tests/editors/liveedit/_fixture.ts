@@ -5,10 +5,10 @@ import { SafetensorsFile } from "../../../src/io/safetensors.ts";
 import type { EditorDims } from "../../../src/editors/liveedit/config.ts";
 import type { Tensor } from "../../../src/tensor/tensor.ts";
 
-/** The shared editor fixture directory (read-only). */
+/** The editor fixture directory (`tests/fixtures/editor`, read-only). */
 export const FIXTURE_DIR = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
-  "../../../../shared/fixtures/editor",
+  "../../fixtures/editor",
 );
 
 /** Every tensor of a safetensors file of the fixture. */

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { checkEditorFixture, FIXTURE_BOUND } from "../../../src/editors/liveedit/fixtures.ts";
 import { FIXTURE_DIR, fixtureTensors } from "./_fixture.ts";
 
-Deno.test("every tensor of the shared editor fixture is within 1e-5 (f32)", async () => {
+Deno.test("every tensor of the editor fixture is within 1e-5 (f32)", async () => {
   const report = await checkEditorFixture(FIXTURE_DIR);
   const data = await fixtureTensors("data.safetensors");
   const expected = Object.keys(data).filter((k) => /^(out|grad|adam1)\//.test(k));

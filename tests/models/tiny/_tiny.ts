@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { TINY_FILES } from "../../../src/models/tiny/write.ts";
 
 /** The read-only model fixtures. */
-export const FIXTURES = new URL("../../../../shared/fixtures/models/", import.meta.url).pathname;
+export const FIXTURES = new URL("../../fixtures/models/", import.meta.url).pathname;
 
 /** Runs `fn` with a fresh temporary directory, removed afterwards. */
 export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {

@@ -1,7 +1,7 @@
 /**
- * Helpers of the VLLM tests: tiny model directories of all three VLLMs built from the shared
- * fixtures (their configs and weights, with the vocabulary resized to a real tiny tokenizer
- * written next to them), and temporary directories.
+ * Helpers of the VLLM tests: tiny model directories of all three VLLMs built from the model
+ * fixtures in `tests/fixtures/models` (their configs and weights, with the vocabulary resized
+ * to a real tiny tokenizer written next to them), and temporary directories.
  *
  * @module
  */
@@ -19,7 +19,7 @@ import type { Tensor } from "../../../src/tensor/tensor.ts";
 import type { VllmFamily } from "../../../src/models/vllm/vllm.ts";
 
 /** The read-only model fixtures. */
-export const FIXTURES = join(import.meta.dirname!, "../../../../shared/fixtures/models");
+export const FIXTURES = join(import.meta.dirname!, "../../fixtures/models");
 
 /** Vocabulary size of the tiny OPT tokenizer (BLIP-2). */
 export const OPT_VOCAB = 300;
@@ -60,7 +60,7 @@ function random(rng: Rng, shape: number[]): Tensor {
 /**
  * Writes a tiny `family` model directory into `dir` (config.json, model.safetensors,
  * tokenizer files, preprocessor_config.json) and returns `dir`. Vision sides and decoder
- * layers come from the shared fixtures; token embeddings and LM heads are random (seeded).
+ * layers come from the model fixtures; token embeddings and LM heads are random (seeded).
  */
 export async function writeTinyVllm(family: VllmFamily, dir: string): Promise<string> {
   const rng = new Rng(7);
