@@ -42,7 +42,7 @@ import { writeJsonAtomic } from "../src/io/atomic.ts";
 import { removeDirLeftovers } from "../src/io/atomic_dir.ts";
 
 /** The flags of `deno task test-edit`. */
-export const TEST_EDIT_FLAGS = {
+const TEST_EDIT_FLAGS = {
   editorName: {
     names: ["-en", "--editor-name"],
     type: "string",

@@ -50,7 +50,7 @@ import {
 } from "../src/train/records.ts";
 
 /** The flags of `deno task train`. */
-export const TRAIN_FLAGS = {
+const TRAIN_FLAGS = {
   editorName: {
     names: ["-en", "--editor-name"],
     type: "string",

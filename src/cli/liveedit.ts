@@ -23,7 +23,6 @@ import {
   createLiveEditTrainer,
   type LiveEditModel,
   openLiveEditModel,
-  TINY_CONFIG,
 } from "../editors/liveedit/mod.ts";
 import { ExpertRepository } from "../editors/liveedit/repository/repository.ts";
 import { loadEditorState } from "../editors/liveedit/repository/state.ts";
@@ -62,7 +61,7 @@ export async function liveEditConfigOf(
       );
     }
   }
-  return await loadConfig(name === "tiny" ? TINY_CONFIG : name);
+  return await loadConfig(name);
 }
 
 async function createTrainer(setup: TrainerSetup) {

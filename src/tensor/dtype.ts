@@ -9,13 +9,21 @@ export type DType = "f32" | "f64" | "f16" | "bf16" | "i64" | "i32" | "u8" | "boo
 
 /** The typed array that stores each {@linkcode DType}. */
 export interface DTypeArrays {
+  /** 32-bit floats. */
   f32: Float32Array;
+  /** 64-bit floats. */
   f64: Float64Array;
+  /** IEEE half floats, as raw bit patterns. */
   f16: Uint16Array;
+  /** bfloat16, as raw bit patterns. */
   bf16: Uint16Array;
+  /** 64-bit signed integers. */
   i64: BigInt64Array;
+  /** 32-bit signed integers. */
   i32: Int32Array;
+  /** 8-bit unsigned integers. */
   u8: Uint8Array;
+  /** Booleans, one byte each (0 or 1). */
   bool: Uint8Array;
 }
 

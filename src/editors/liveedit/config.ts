@@ -1,7 +1,10 @@
 /**
- * LiveEdit hyper-parameters: the editor's dimensions and its training settings, read from a
- * JSON file per backbone (`configs/blip2.json`, `configs/llava.json`, `configs/minigpt4.json`)
- * that carries the values of the authors' released YAML configs under the same field names.
+ * LiveEdit hyper-parameters: the editor's dimensions and its training settings, from a JSON
+ * file per backbone (`configs/blip2.json`, `configs/llava.json`, `configs/minigpt4.json`) that
+ * carries the values of the authors' released YAML configs under the same field names, and
+ * `configs/tiny.json` for `make-tiny` backbones. The shipped files are JSON imports, so they
+ * load wherever the module does (a file, `https:` or `jsr:` URL); other configs are read from
+ * a path.
  *
  * @example
  * ```ts
@@ -13,8 +16,11 @@
  * @module
  */
 import * as fs from "node:fs/promises";
-import { fileURLToPath } from "node:url";
 import { type Schedule, stepCut } from "../../train/schedule.ts";
+import blip2 from "./configs/blip2.json" with { type: "json" };
+import llava from "./configs/llava.json" with { type: "json" };
+import minigpt4 from "./configs/minigpt4.json" with { type: "json" };
+import tiny from "./configs/tiny.json" with { type: "json" };
 
 /**
  * The sizes of the editor modules (spec notation in brackets). Every graph builder of the
@@ -77,19 +83,31 @@ export const BACKBONES = ["blip2", "llava", "minigpt4"] as const;
 /** A backbone with a shipped config. */
 export type Backbone = typeof BACKBONES[number];
 
-/** Path of the shipped config of `backbone`. */
-export function configPath(backbone: Backbone): string {
-  return fileURLToPath(new URL(`./configs/${backbone}.json`, import.meta.url));
+/** The name of a shipped config: a backbone's, or `"tiny"` (d = 64, l_e = 2) for `make-tiny`. */
+export type ShippedConfigName = Backbone | "tiny";
+
+/** The JSON of each shipped config (`configs/<name>.json`), as imported. */
+export const SHIPPED_CONFIGS: Readonly<Record<ShippedConfigName, unknown>> = Object.freeze({
+  blip2,
+  llava,
+  minigpt4,
+  tiny,
+});
+
+/** Whether `name` is the name of a shipped config. */
+export function isShippedConfig(name: string): name is ShippedConfigName {
+  return Object.hasOwn(SHIPPED_CONFIGS, name);
 }
 
 /**
- * Reads and validates a config: a shipped backbone name (`"blip2"`, `"llava"`, `"minigpt4"`)
- * or the path of a JSON file. Throws naming the file and the field at fault.
+ * A validated config: a shipped one by name (`"blip2"`, `"llava"`, `"minigpt4"`, `"tiny"`),
+ * or one read from the JSON file at a path. Throws naming the file and the field at fault.
  */
-export async function loadConfig(backboneOrPath: Backbone | string): Promise<LiveEditConfig> {
-  const file = (BACKBONES as readonly string[]).includes(backboneOrPath)
-    ? configPath(backboneOrPath as Backbone)
-    : backboneOrPath;
+export async function loadConfig(nameOrPath: ShippedConfigName | string): Promise<LiveEditConfig> {
+  if (isShippedConfig(nameOrPath)) {
+    return parseConfig(SHIPPED_CONFIGS[nameOrPath], `configs/${nameOrPath}.json (shipped)`);
+  }
+  const file = nameOrPath;
   let text: string;
   try {
     text = await fs.readFile(file, "utf8");
@@ -171,7 +189,7 @@ export function parseConfig(json: unknown, file: string): LiveEditConfig {
   const cuts = at(tc, "train_cfg", "lr_cut_it");
   const lrCutIt = Array.isArray(cuts.v) &&
       cuts.v.every((c, i, a) => Number.isSafeInteger(c) && c >= 0 && (i === 0 || c > a[i - 1]))
-    ? cuts.v as number[]
+    ? [...cuts.v] as number[]
     : fail(cuts.field, "a strictly increasing list of integers >= 0", cuts.v);
   return {
     editModelName: nameField.v as string,

@@ -2,7 +2,8 @@
  * LiveEdit as the tasks use it: {@linkcode openLiveEditModel} (an `EditingModel` of `../api.ts`
  * for `test-edit` and `infer`) and {@linkcode createLiveEditTrainer} (an `EditorTrainer` for
  * `train`), each on a VLLM model directory (or an opened {@linkcode Vllm}) with a config
- * (a shipped backbone name, `"tiny"` for `make-tiny` models, or a JSON path).
+ * (a shipped config's name — `"blip2"`, `"llava"`, `"minigpt4"`, `"tiny"` for `make-tiny`
+ * models — or a JSON path).
  *
  * @example
  * ```ts ignore
@@ -15,7 +16,6 @@
  *
  * @module
  */
-import { fileURLToPath } from "node:url";
 import { SafetensorsFile } from "../../io/safetensors.ts";
 import { loadVllm, type Vllm, VllmRunner } from "../../models/vllm/mod.ts";
 import { DeviceWorker } from "../../runtime/device_worker.ts";
@@ -30,22 +30,25 @@ import { LiveEditTrainer } from "./trainer.ts";
 export * from "./backbone.ts";
 export * from "./editing_model.ts";
 export * from "./trainer.ts";
-export { type LiveEditConfig, loadConfig } from "./config.ts";
+export {
+  isShippedConfig,
+  type LiveEditConfig,
+  loadConfig,
+  SHIPPED_CONFIGS,
+  type ShippedConfigName,
+} from "./config.ts";
 export { LiveEditor, type LiveEditorOptions, type Routed } from "./editor.ts";
 export { ExpertPool } from "./pool.ts";
 export { EditSession, expertDimsOf, type LoadStateOptions, type SessionRouted } from "./session.ts";
 export { checkEditorFixture } from "./fixtures.ts";
-
-/** Path of the editor config for `make-tiny` backbones (`configs/tiny.json`, d = 64, l_e = 2). */
-export const TINY_CONFIG: string = fileURLToPath(new URL("./configs/tiny.json", import.meta.url));
 
 /** Where the backbone comes from and how it runs. */
 export interface BackboneOptions {
   /** A VLLM model directory, or an opened VLLM (then the caller closes it). */
   readonly model: string | Vllm;
   /**
-   * The editor config: a parsed one, `"blip2"`, `"llava"`, `"minigpt4"`, `"tiny"`
-   * ({@linkcode TINY_CONFIG}), or the path of a JSON file.
+   * The editor config: a parsed one, a shipped one's name (`"blip2"`, `"llava"`,
+   * `"minigpt4"`, `"tiny"`), or the path of a JSON file.
    */
   readonly config: LiveEditConfig | string;
   /** Device of the sessions (default `"cpu"`). */
@@ -124,7 +127,7 @@ async function openBackbone(options: BackboneOptions) {
 /** A parsed config, or the one a name or path stands for. */
 async function resolveConfig(config: LiveEditConfig | string): Promise<LiveEditConfig> {
   if (typeof config !== "string") return config;
-  return await loadConfig(config === "tiny" ? TINY_CONFIG : config);
+  return await loadConfig(config);
 }
 
 /** `weights` itself, or the weights in that file. */

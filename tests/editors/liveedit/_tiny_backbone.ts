@@ -9,7 +9,7 @@ import { join } from "node:path";
 import sharp from "sharp";
 import type { EditSample, Example } from "../../../src/data/sample.ts";
 import type { LiveEditConfig } from "../../../src/editors/liveedit/config.ts";
-import { loadConfig, TINY_CONFIG } from "../../../src/editors/liveedit/mod.ts";
+import { loadConfig } from "../../../src/editors/liveedit/mod.ts";
 import { writeTinyModel } from "../../../src/models/tiny/write.ts";
 import { loadVllm, type Vllm, VllmRunner } from "../../../src/models/vllm/mod.ts";
 import { type EditorParams, initParams } from "../../../src/editors/liveedit/params.ts";
@@ -38,7 +38,7 @@ export async function withTinyBackbone<T>(
     const vllm = await loadVllm(model.dir);
     const runner = new VllmRunner(vllm, { cacheDir: join(dir, "graphs") });
     try {
-      return await fn({ dir, vllm, runner, config: await loadConfig(TINY_CONFIG) });
+      return await fn({ dir, vllm, runner, config: await loadConfig("tiny") });
     } finally {
       await runner.close();
       vllm.close();

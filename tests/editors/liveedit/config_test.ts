@@ -2,10 +2,11 @@ import assert from "node:assert/strict";
 import * as path from "node:path";
 import {
   BACKBONES,
-  configPath,
+  isShippedConfig,
   loadConfig,
   lrSchedule,
   parseConfig,
+  SHIPPED_CONFIGS,
 } from "../../../src/editors/liveedit/config.ts";
 
 Deno.test("the shipped configs carry the released values", async () => {
@@ -30,6 +31,24 @@ Deno.test("the shipped configs carry the released values", async () => {
   }
 });
 
+Deno.test("the shipped configs are the JSON files in configs/, and tiny is one of them", async () => {
+  const dir = new URL("../../../src/editors/liveedit/configs/", import.meta.url);
+  const files = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+  assert.deepEqual(files, ["blip2.json", "llava.json", "minigpt4.json", "tiny.json"]);
+  for (const file of files) {
+    const name = file.replace(/\.json$/, "");
+    assert.ok(isShippedConfig(name), name);
+    const json = JSON.parse(await Deno.readTextFile(new URL(file, dir)));
+    assert.deepEqual(SHIPPED_CONFIGS[name as keyof typeof SHIPPED_CONFIGS], json, file);
+  }
+  assert.ok(!isShippedConfig("toString") && !isShippedConfig("configs/tiny.json"));
+  const cfg = await loadConfig("tiny");
+  assert.deepEqual([cfg.dims.llmMidDim, cfg.editLayerI, cfg.dims.visionTokN], [64, 2, 8]);
+  // the parsed config does not share arrays with the imported JSON
+  (cfg.train.lrCutIt as number[]).push(99);
+  assert.deepEqual((await loadConfig("tiny")).train.lrCutIt, [10000]);
+});
+
 Deno.test("lr schedule: 1e-4 for the first 10001 updates, then x0.1 (LambdaLR step > 10000)", async () => {
   const lr = lrSchedule((await loadConfig("llava")).train);
   assert.equal(lr(0), 1e-4);
@@ -38,7 +57,7 @@ Deno.test("lr schedule: 1e-4 for the first 10001 updates, then x0.1 (LambdaLR st
 });
 
 Deno.test("config errors name the file and the field", async () => {
-  const base = JSON.parse(await Deno.readTextFile(configPath("blip2")));
+  const base = SHIPPED_CONFIGS.blip2;
   // deno-lint-ignore no-explicit-any
   const bad = (edit: (c: any) => void, re: RegExp) => {
     const c = structuredClone(base);
