@@ -1,24 +1,28 @@
 /**
- * `deno task make-tiny --arch blip2-opt|llava|minigpt4 --out DIR [--seed N] [--layers N]
- * [--hidden N] [--force]`: writes a tiny random-weight model directory in the Hugging Face layout (see
- * `src/models/tiny/configs.ts` for the sizes) and prints a JSON summary line. Exit 0 on
+ * `deno task make-tiny --arch blip2-opt|llava|minigpt4 --out DIR [--layout v4|v5] [--seed N]
+ * [--layers N] [--hidden N] [--force]`: writes a tiny random-weight model directory in the
+ * Hugging Face layout of `transformers` 4 or 5 (see `src/models/tiny/configs.ts` for the sizes,
+ * `src/models/tiny/layout.ts` for the layouts) and prints a JSON summary line. Exit 0 on
  * success, 1 when writing fails, 2 for bad usage.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { TINY_ARCHS, type TinyArch, tinyDims } from "../src/models/tiny/configs.ts";
+import { HF_LAYOUTS, type HfLayout } from "../src/models/tiny/layout.ts";
 import { writeTinyModel } from "../src/models/tiny/write.ts";
 
 const USAGE = `usage: deno task make-tiny --arch ${TINY_ARCHS.join("|")} --out DIR [options]
 
 Writes a tiny random-weight model in the Hugging Face layout into DIR: config.json,
-model.safetensors (f32), tokenizer.json, tokenizer_config.json, special_tokens_map.json and
-preprocessor_config.json (a few hundred kB to ~1 MB). The same seed gives the same bytes.
+model.safetensors (f32), tokenizer.json, tokenizer_config.json, and special_tokens_map.json and
+preprocessor_config.json (transformers 4) or processor_config.json (transformers 5); a few
+hundred kB to ~1 MB. The same seed gives the same bytes.
 
 options:
   --arch A      architecture: ${TINY_ARCHS.join(", ")} (required)
   --out DIR     target directory; created, or must be empty (required)
+  --layout L    ${HF_LAYOUTS.join(" or ")}: the files as transformers 4 or 5 saves them (default v4)
   --seed N      seed of the random weights, integer >= 0 (default 0)
   --layers N    decoder layers (default 4)
   --hidden N    decoder width, a multiple of 8 (default 64)
@@ -47,6 +51,7 @@ async function main(): Promise<number> {
       options: {
         arch: { type: "string" },
         out: { type: "string" },
+        layout: { type: "string", default: "v4" },
         seed: { type: "string" },
         layers: { type: "string" },
         hidden: { type: "string" },
@@ -68,6 +73,11 @@ async function main(): Promise<number> {
     );
   }
   if (values.out === undefined || values.out === "") throw new UsageError("--out is required");
+  if (!(HF_LAYOUTS as readonly string[]).includes(values.layout)) {
+    throw new UsageError(
+      `--layout must be one of ${HF_LAYOUTS.join(", ")}, got ${JSON.stringify(values.layout)}`,
+    );
+  }
   const arch = values.arch as TinyArch;
   const sizes = {
     layers: integer("layers", values.layers, 1),
@@ -83,9 +93,11 @@ async function main(): Promise<number> {
     seed: integer("seed", values.seed, 0),
     ...sizes,
     force: values.force ?? false,
+    layout: values.layout as HfLayout,
   });
   console.log(JSON.stringify({
     arch: summary.dims.arch,
+    layout: values.layout,
     dir: summary.dir,
     tensors: summary.tensors,
     parameters: summary.parameters,

@@ -1,6 +1,9 @@
 /**
- * Image preprocessing as the Hugging Face image processors named in `preprocessor_config.json`
- * do it, with `sharp` (libvips) for decoding and resampling:
+ * Image preprocessing as the Hugging Face image processors named in a model directory do it,
+ * with `sharp` (libvips) for decoding and resampling. The settings come from
+ * `preprocessor_config.json` (as `transformers` 4 saves them) or, when that file is absent,
+ * from the `image_processor` object of `processor_config.json` (`transformers` 5 saves the
+ * processor's parts in that one file). The types understood:
  *
  * - `CLIPImageProcessor` (LLaVA-1.5): resize so the shortest edge is `size.shortest_edge` (the
  *   long edge `floor(shortest_edge * long / short)`), centre-crop `crop_size`, rescale by
@@ -33,8 +36,10 @@ import { checkHeader, ImageError, imageLimits, readImageFile } from "./image_fil
 import { readOptionalJsonObject } from "./json.ts";
 import { isPlainObject } from "./safetensors/header.ts";
 
-/** The file holding an image processor's settings. */
+/** The file holding an image processor's settings (`transformers` 4). */
 export const PREPROCESSOR_CONFIG_FILE = "preprocessor_config.json";
+/** The file holding a processor's settings, its image processor's under `image_processor`. */
+export const PROCESSOR_CONFIG_FILE = "processor_config.json";
 
 /** The `image_processor_type` values understood (the `...Fast` variants are treated alike). */
 export const IMAGE_PROCESSOR_TYPES: readonly string[] = [
@@ -79,8 +84,10 @@ export interface ImageProcessorConfig {
 }
 
 /**
- * Validates the JSON of a `preprocessor_config.json` (read from `file`, named in errors with
- * the field that is wrong). An unknown `image_processor_type` is an error listing the known.
+ * Validates the settings of an image processor (read from `file`, named in errors with the
+ * field that is wrong). A field that is `null` counts as absent (`transformers`' fast
+ * processors write unset fields as `null`). An unknown `image_processor_type` is an error listing the
+ * known.
  */
 export function parseImageProcessorConfig(
   json: Record<string, unknown>,
@@ -124,8 +131,8 @@ export function parseImageProcessorConfig(
       resize = isClip
         ? { kind: "shortest_edge", shortestEdge: n }
         : { kind: "exact", height: n, width: n };
-    } else if (isPlainObject(size) && size.shortest_edge !== undefined) {
-      if (size.longest_edge !== undefined) throw fail("size.longest_edge", "is not supported");
+    } else if (isPlainObject(size) && size.shortest_edge != null) {
+      if (size.longest_edge != null) throw fail("size.longest_edge", "is not supported");
       resize = {
         kind: "shortest_edge",
         shortestEdge: positiveInt("size.shortest_edge", size.shortest_edge),
@@ -367,14 +374,28 @@ export class ImageProcessor {
 }
 
 /**
- * Reads `dir/preprocessor_config.json` and returns its {@linkcode ImageProcessor}. Throws naming
- * the directory when the file is missing, and the file (and field) when it is malformed.
+ * The {@linkcode ImageProcessor} of model directory `dir`: from `preprocessor_config.json`,
+ * else from the `image_processor` object of `processor_config.json`. Throws naming the
+ * directory when neither holds one, and the file (and field) when it is malformed.
  */
 export async function loadImageProcessor(dir: string): Promise<ImageProcessor> {
   const file = join(dir, PREPROCESSOR_CONFIG_FILE);
   const json = await readOptionalJsonObject(file);
-  if (json === undefined) {
-    throw new Error(`model directory ${dir} has no ${PREPROCESSOR_CONFIG_FILE}`);
+  if (json !== undefined) return new ImageProcessor(parseImageProcessorConfig(json, file));
+  const processorFile = join(dir, PROCESSOR_CONFIG_FILE);
+  const processor = await readOptionalJsonObject(processorFile);
+  if (processor === undefined) {
+    throw new Error(
+      `model directory ${dir} has no ${PREPROCESSOR_CONFIG_FILE} or ${PROCESSOR_CONFIG_FILE}`,
+    );
   }
-  return new ImageProcessor(parseImageProcessorConfig(json, file));
+  if (!isPlainObject(processor.image_processor)) {
+    throw new Error(
+      `${processorFile}: field 'image_processor' must be an object ` +
+        `(the image processor's settings), got ${JSON.stringify(processor.image_processor)}`,
+    );
+  }
+  return new ImageProcessor(
+    parseImageProcessorConfig(processor.image_processor, `${processorFile} (image_processor)`),
+  );
 }

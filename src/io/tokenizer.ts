@@ -14,6 +14,10 @@
  *
  * Special tokens come from `tokenizer_config.json`, overridden by `special_tokens_map.json`
  * (the order `from_pretrained` applies them); each may be a string or an `AddedToken` object.
+ * `transformers` 5 writes no `special_tokens_map.json`: its `tokenizer_config.json` names the
+ * roles, lists the other special tokens as `extra_special_tokens` (4.x wrote
+ * `additional_special_tokens`, and some 4.x versions an `extra_special_tokens` object), and
+ * `tokenizer.json`'s added tokens say which tokens are special.
  * Decoding uses `clean_up_tokenization_spaces` from `tokenizer_config.json`, default `false`
  * (the current `transformers` default), so `decode(encode(text))` gives `text` back.
  *
@@ -164,13 +168,15 @@ export class HfTokenizer {
     for (const added of this.#tokenizer.get_added_tokens_decoder().values()) {
       if (added.special) special.add(added.id);
     }
-    const extra = specialMap.additional_special_tokens ?? config.additional_special_tokens ?? [];
-    if (!Array.isArray(extra)) {
-      throw new Error(`${configPath}: field 'additional_special_tokens' must be an array`);
-    }
-    for (const entry of extra) {
-      const text = tokenText(entry, configPath, "additional_special_tokens");
-      const id = text === undefined ? undefined : this.#vocab.get(text);
+    const additional = specialMap.additional_special_tokens != null
+      ? { list: specialMap.additional_special_tokens, file: join(dir, SPECIAL_TOKENS_MAP_FILE) }
+      : { list: config.additional_special_tokens, file: configPath };
+    const extra = [
+      ...extraTokens(additional.list, additional.file, "additional_special_tokens", false),
+      ...extraTokens(config.extra_special_tokens, configPath, "extra_special_tokens", true),
+    ];
+    for (const text of extra) {
+      const id = this.#vocab.get(text);
       if (id !== undefined) special.add(id);
     }
     this.#special = special;
@@ -293,6 +299,24 @@ export async function loadTokenizer(dir: string): Promise<HfTokenizer> {
   const config = await readOptionalJsonObject(join(dir, TOKENIZER_CONFIG_FILE)) ?? {};
   const specialMap = await readOptionalJsonObject(join(dir, SPECIAL_TOKENS_MAP_FILE)) ?? {};
   return new HfTokenizer(dir, tokenizerJson, config, specialMap);
+}
+
+/**
+ * The token texts of a list of special tokens (`additional_special_tokens`,
+ * `extra_special_tokens`): an array of entries, or with `named` also an object whose values
+ * are the entries; absent or null is none.
+ */
+function extraTokens(value: unknown, file: string, field: string, named: boolean): string[] {
+  if (value === undefined || value === null) return [];
+  const entries = Array.isArray(value)
+    ? value
+    : named && isPlainObject(value)
+    ? Object.values(value)
+    : undefined;
+  if (entries === undefined) {
+    throw new Error(`${file}: field '${field}' must be an array${named ? " or an object" : ""}`);
+  }
+  return entries.flatMap((entry) => tokenText(entry, file, field) ?? []);
 }
 
 /** The text of a special-token entry: a string, an `AddedToken` object, or null/absent. */

@@ -305,3 +305,76 @@ Deno.test("config errors name the file and the field; unknown processor types li
     );
   });
 });
+
+Deno.test("transformers 5: processor_config.json's image_processor, null fields as absent; preprocessor_config.json first", async () => {
+  await withTempDir(async (dir) => {
+    const blip = {
+      image_processor_type: "BlipImageProcessorFast",
+      size: { height: 12, width: 12 },
+      image_mean: MEAN,
+      image_std: STD,
+      resample: null,
+      rescale_factor: null,
+      do_center_crop: null,
+      crop_size: null,
+      device: null,
+    };
+    const file = join(dir, "processor_config.json");
+    await Deno.writeTextFile(
+      file,
+      JSON.stringify({ image_processor: blip, processor_class: "Blip2Processor" }),
+    );
+    const proc = await loadImageProcessor(dir);
+    assert.deepEqual(proc.config, {
+      type: "BlipImageProcessorFast",
+      resize: { kind: "exact", height: 12, width: 12 },
+      resample: 3,
+      centerCrop: undefined,
+      rescaleFactor: 1 / 255,
+      normalize: { mean: MEAN, std: STD },
+    });
+    // a CLIP size with longest_edge null is the shortest-edge rule
+    await Deno.writeTextFile(
+      file,
+      JSON.stringify({
+        image_processor: {
+          ...blip,
+          image_processor_type: "CLIPImageProcessorFast",
+          size: { shortest_edge: 10, longest_edge: null },
+          crop_size: { height: 8, width: 8 },
+        },
+      }),
+    );
+    const clip = await loadImageProcessor(dir);
+    assert.deepEqual(clip.config.resize, { kind: "shortest_edge", shortestEdge: 10 });
+    assert.deepEqual(clip.config.centerCrop, { height: 8, width: 8 });
+    // errors name the nested object
+    await Deno.writeTextFile(
+      file,
+      JSON.stringify({ image_processor: { ...blip, image_mean: null } }),
+    );
+    await assert.rejects(
+      loadImageProcessor(dir),
+      (e: Error) => e.message.startsWith(`${file} (image_processor): field 'image_mean'`),
+    );
+    await Deno.writeTextFile(file, JSON.stringify({ processor_class: "Blip2Processor" }));
+    await assert.rejects(
+      loadImageProcessor(dir),
+      (e: Error) => e.message.startsWith(`${file}: field 'image_processor' must be an object`),
+    );
+    // preprocessor_config.json, when present, is the one read
+    await Deno.writeTextFile(
+      join(dir, "preprocessor_config.json"),
+      JSON.stringify({ ...blip, image_processor_type: "BlipImageProcessor" }),
+    );
+    assert.equal((await loadImageProcessor(dir)).config.type, "BlipImageProcessor");
+    await Deno.remove(join(dir, "preprocessor_config.json"));
+    await Deno.remove(file);
+    await assert.rejects(
+      loadImageProcessor(dir),
+      (e: Error) =>
+        e.message ===
+          `model directory ${dir} has no preprocessor_config.json or processor_config.json`,
+    );
+  });
+});

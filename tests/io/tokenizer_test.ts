@@ -162,6 +162,35 @@ Deno.test("special_tokens_map.json overrides tokenizer_config.json; string and o
   });
 });
 
+Deno.test("transformers 5 tokenizer_config.json: extra_special_tokens (list or object) are special; no map needed", async () => {
+  await withTempDir(async (dir) => {
+    await writeOptTokenizer(dir, { vocabSize: 300, layout: "v5" });
+    await assert.rejects(Deno.stat(join(dir, "special_tokens_map.json")));
+    let tok = await loadTokenizer(dir);
+    assert.deepEqual([tok.bos?.id, tok.eos?.id, tok.unk?.id, tok.pad?.id], [2, 2, 2, 1]);
+    assert.deepEqual(tok.prefixIds, [2]); // from tokenizer.json's post-processor
+    const a = tok.idOf("a"), b = tok.idOf("b");
+    assert.equal(tok.decode([a, b], { skipSpecialTokens: true }), "ab");
+    await editJson(join(dir, "tokenizer_config.json"), (c) => c.extra_special_tokens = ["a"]);
+    tok = await loadTokenizer(dir);
+    assert.ok(tok.specialIds.includes(a) && !tok.specialIds.includes(b));
+    assert.equal(tok.decode([a, b], { skipSpecialTokens: true }), "b");
+    await editJson(join(dir, "tokenizer_config.json"), (c) => {
+      c.extra_special_tokens = { image_token: "b" };
+      c.additional_special_tokens = [{ content: "a" }];
+    });
+    tok = await loadTokenizer(dir);
+    assert.equal(tok.decode([a, b, a], { skipSpecialTokens: true }), "");
+    await editJson(join(dir, "tokenizer_config.json"), (c) => c.extra_special_tokens = "b");
+    await assert.rejects(
+      loadTokenizer(dir),
+      (e: Error) =>
+        e.message.includes(join(dir, "tokenizer_config.json")) &&
+        e.message.includes("'extra_special_tokens' must be an array or an object"),
+    );
+  });
+});
+
 Deno.test("decode: empty list, bad ids, and skipSpecialTokens", async () => {
   await withTempDir(async (dir) => {
     await writeOptTokenizer(dir, { vocabSize: 300 });

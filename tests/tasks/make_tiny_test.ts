@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { TINY_FILES } from "../../src/models/tiny/write.ts";
+import { TINY_FILES } from "../../src/models/tiny/layout.ts";
 
 const root = new URL("../../", import.meta.url);
 
@@ -38,7 +38,7 @@ Deno.test("make-tiny --arch llava --out DIR writes the model directory and a JSO
     const dir = join(parent, "tiny-llava");
     const { code, stdout, stderr } = await makeTiny("--arch", "llava", "--out", dir, "--seed", "5");
     assert.equal(code, 0, stderr);
-    assert.deepEqual(await names(dir), [...TINY_FILES]);
+    assert.deepEqual(await names(dir), [...TINY_FILES.v4]);
     const summary = JSON.parse(stdout.trim());
     assert.equal(summary.arch, "llava");
     assert.equal(summary.dir, dir);
@@ -59,11 +59,22 @@ Deno.test("make-tiny --arch llava --out DIR writes the model directory and a JSO
   });
 });
 
+Deno.test("make-tiny --layout v5 writes the transformers 5 files", async () => {
+  await withTempDir(async (parent) => {
+    const dir = join(parent, "tiny-blip2");
+    const args = ["--arch", "blip2-opt", "--out", dir, "--layout", "v5"];
+    const { code, stdout, stderr } = await makeTiny(...args);
+    assert.equal(code, 0, stderr);
+    assert.deepEqual(await names(dir), [...TINY_FILES.v5]);
+    assert.equal(JSON.parse(stdout.trim()).layout, "v5");
+  });
+});
+
 Deno.test("make-tiny --help prints the usage and exits 0", async () => {
   const { code, stdout } = await makeTiny("--help");
   assert.equal(code, 0);
   assert.match(stdout, /usage: deno task make-tiny --arch blip2-opt\|llava\|minigpt4 --out DIR/);
-  for (const flag of ["--out", "--seed", "--layers", "--hidden", "--force"]) {
+  for (const flag of ["--out", "--layout", "--seed", "--layers", "--hidden", "--force"]) {
     assert.ok(stdout.includes(flag), flag);
   }
 });
@@ -83,6 +94,10 @@ Deno.test("make-tiny: bad flags exit 2 with the reason and the usage, writing no
       [["--arch", "llava", "--out", out, "--seed", "1.5"], /--seed must be an integer >= 0/],
       [["--arch", "llava", "--out", out, "--layers", "0"], /--layers must be an integer >= 1/],
       [["--arch", "llava", "--out", out, "--hidden", "36"], /hidden must be a multiple of 8/],
+      [
+        ["--arch", "llava", "--out", out, "--layout", "v6"],
+        /--layout must be one of v4, v5, got "v6"/,
+      ],
       [["--arch", "llava", "--out", out, "--colour"], /colour/],
       [["--arch", "llava", "--out", out, "extra"], /extra/],
     ];

@@ -14,6 +14,7 @@ import type { LiveEditModel } from "../../src/editors/liveedit/mod.ts";
 import { fakeRegistry } from "../train/_fake_editor.ts";
 import { writeSolidPng } from "../data/_helpers.ts";
 import { collect, listFiles, makeWorkspace, withTempDir } from "../train/_workspace.ts";
+import { TINY_FILES } from "../../src/models/tiny/layout.ts";
 
 /** Writes a fake checkpoint of `model` under `<dir>/ckpt/checkpoints`; returns its run dir. */
 async function fakeCheckpoint(dir: string, model = "fake/tiny"): Promise<string> {
@@ -363,5 +364,32 @@ Deno.test("e2e on a make-tiny BLIP-2 with the real LiveEdit: train, then test-ed
     } finally {
       await fromRepo.close();
     }
+  });
+});
+
+Deno.test("e2e on a transformers-5-layout make-tiny BLIP-2: train a few steps, then test-edit, with no extra file", async () => {
+  await withTempDir(async (dir) => {
+    const ws = await makeWorkspace(dir, { records: 4, layout: "v5" });
+    const quiet = collect();
+    const trained = await runTrain(
+      ["-en", "liveedit", "-mn", "tiny", "-dna", "EVQA", "-bs", "2", "-eps", "1"].concat(
+        ["-rs", "2", "--editor-config", "tiny"],
+      ),
+      { cwd: dir, tty: false, ...quiet },
+    );
+    assert.equal(trained, 0, quiet.errors.join("\n"));
+    const runs = join(dir, "records/liveedit/tiny");
+    const run = join(runs, [...Deno.readDirSync(runs)][0].name);
+    const lines = (await Deno.readTextFile(join(run, "logs/train.jsonl"))).trim().split("\n");
+    assert.deepEqual(lines.map((l) => JSON.parse(l).step), [1, 2]);
+    const out = collect();
+    const code = await runTestEdit(
+      ["-en", "liveedit", "-mn", "tiny", "-dn", "EVQA", "-ckpt", run, "--editor-config", "tiny"]
+        .concat(["-sen", "1", "-dsn", "2"]),
+      { cwd: dir, tty: false, ...out },
+    );
+    assert.equal(code, 0, out.errors.join("\n"));
+    await checkResultDir(join(dir, "eval_results/liveedit/tiny/EVQA/sequential_edit_1"), 1, 2);
+    assert.deepEqual(await listFiles(ws.modelDir), [...TINY_FILES.v5]);
   });
 });

@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { writeTinyModel } from "../../src/models/tiny/write.ts";
 import type { TinyArch } from "../../src/models/tiny/configs.ts";
+import type { HfLayout } from "../../src/models/tiny/layout.ts";
 import { colourOf, rawRecord, writeSolidPng } from "../data/_helpers.ts";
 
 /** The files of a workspace. */
@@ -26,6 +27,8 @@ export interface WorkspaceOptions {
   readonly records?: number;
   /** The tiny model's architecture (default `blip2-opt`). */
   readonly arch?: TinyArch;
+  /** The tiny model's file layout (default `v4`). */
+  readonly layout?: HfLayout;
 }
 
 /** Writes the workspace into the existing directory `dir`. */
@@ -35,7 +38,11 @@ export async function makeWorkspace(
 ): Promise<Workspace> {
   const n = options.records ?? 12;
   const modelDir = join(dir, "models", "tiny-model");
-  await writeTinyModel(modelDir, { arch: options.arch ?? "blip2-opt", seed: 3 });
+  await writeTinyModel(modelDir, {
+    arch: options.arch ?? "blip2-opt",
+    seed: 3,
+    layout: options.layout,
+  });
   const dataRoot = join(dir, "data");
   const records = Array.from({ length: n }, (_, i) => rawRecord(i));
   const vqa = join(dataRoot, "easy-edit-mm", "vqa");

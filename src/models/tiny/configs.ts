@@ -389,8 +389,11 @@ export function tinyConfigJson(dims: TinyDims): Record<string, unknown> {
   }
 }
 
-/** `value` with the keys of every object sorted (arrays keep their order). */
-function sortKeys<T>(value: T): T {
+/**
+ * `value` with the keys of every object sorted (arrays keep their order), as `transformers`
+ * writes its JSON files.
+ */
+export function sortKeys<T>(value: T): T {
   if (Array.isArray(value)) return value.map(sortKeys) as T;
   if (value === null || typeof value !== "object") return value;
   const entries = Object.entries(value as Record<string, unknown>)

@@ -1,10 +1,10 @@
 /**
  * Writers of small but real Hugging Face tokenizers for tiny test models: a GPT-2-style
  * byte-level BPE as OPT (BLIP-2) uses and a LLaMA-style BPE with byte fallback as LLaVA and
- * MiniGPT-4 (Vicuna) use. Each writes `tokenizer.json`, `tokenizer_config.json` and
- * `special_tokens_map.json` in the layout `transformers` saves, with merges learnt by
- * {@linkcode trainBpe} from a built-in English corpus (or the caller's), so the result loads
- * with `src/io/tokenizer.ts` and with `AutoTokenizer`.
+ * MiniGPT-4 (Vicuna) use. Each writes `tokenizer.json` and `tokenizer_config.json` (and
+ * `special_tokens_map.json` in the `v4` layout) as `transformers` saves them (see `layout.ts`),
+ * with merges learnt by {@linkcode trainBpe} from a built-in English corpus (or the caller's),
+ * so the result loads with `src/io/tokenizer.ts` and with `AutoTokenizer`.
  *
  * @module
  */
@@ -15,6 +15,8 @@ import {
   TOKENIZER_CONFIG_FILE,
   TOKENIZER_FILE,
 } from "../../io/tokenizer.ts";
+import { sortKeys } from "./configs.ts";
+import type { HfLayout } from "./layout.ts";
 
 /**
  * The default training text: lower-case ASCII English about images, questions and edits, so
@@ -117,6 +119,8 @@ export interface OptTokenizerOptions {
   readonly corpus?: string;
   /** `model_max_length` of `tokenizer_config.json` (default 2048). */
   readonly modelMaxLength?: number;
+  /** The files' layout (default `v4`). */
+  readonly layout?: HfLayout;
 }
 
 /** The OPT special tokens and their ids. */
@@ -173,17 +177,16 @@ export async function writeOptTokenizer(dir: string, options: OptTokenizerOption
     model: bpeModel(vocab, merges, { unk: null, byteFallback: false }),
   });
   const specials = { bos: "</s>", eos: "</s>", unk: "</s>", pad: "<pad>" };
-  await writeJsonAtomic(join(dir, TOKENIZER_CONFIG_FILE), {
+  await writeTokenizerSettings(dir, options.layout ?? "v4", specials, {
     add_bos_token: true,
-    add_prefix_space: false,
     added_tokens_decoder: addedTokensDecoder(added),
-    ...specialFields(specials, (t) => t),
+  }, {
+    add_prefix_space: false,
     clean_up_tokenization_spaces: false,
     errors: "replace",
     model_max_length: options.modelMaxLength ?? 2048,
     tokenizer_class: "GPT2Tokenizer",
   });
-  await writeJsonAtomic(join(dir, SPECIAL_TOKENS_MAP_FILE), specialFields(specials, tokenEntry));
 }
 
 /** Options of {@linkcode writeLlamaTokenizer}. */
@@ -201,6 +204,8 @@ export interface LlamaTokenizerOptions {
   readonly corpus?: string;
   /** `model_max_length` of `tokenizer_config.json` (default 2048). */
   readonly modelMaxLength?: number;
+  /** The files' layout (default `v4`). */
+  readonly layout?: HfLayout;
 }
 
 const LLAMA_SPECIALS = ["<unk>", "<s>", "</s>"] as const;
@@ -281,11 +286,11 @@ export async function writeLlamaTokenizer(
     unk: "<unk>",
     pad: options.padToken ? "<pad>" : undefined,
   };
-  await writeJsonAtomic(join(dir, TOKENIZER_CONFIG_FILE), {
+  await writeTokenizerSettings(dir, options.layout ?? "v4", specials, {
     add_bos_token: true,
     add_eos_token: false,
     added_tokens_decoder: addedTokensDecoder(added),
-    ...specialFields(specials, (t) => t),
+  }, {
     clean_up_tokenization_spaces: false,
     legacy: true,
     model_max_length: options.modelMaxLength ?? 2048,
@@ -294,7 +299,35 @@ export async function writeLlamaTokenizer(
     tokenizer_class: "LlamaTokenizer",
     use_default_system_prompt: false,
   });
-  await writeJsonAtomic(join(dir, SPECIAL_TOKENS_MAP_FILE), specialFields(specials, tokenEntry));
+}
+
+/**
+ * Writes `tokenizer_config.json` with the special tokens `specials` and the `common` fields,
+ * keys sorted: in the `v4` layout with the `v4Only` fields (`add_bos_token`,
+ * `added_tokens_decoder`) and a `special_tokens_map.json` next to it; in the `v5` layout with
+ * `backend: "tokenizers"` and no map (what `encode` adds then comes from `tokenizer.json`'s
+ * post-processor).
+ */
+async function writeTokenizerSettings(
+  dir: string,
+  layout: HfLayout,
+  specials: Record<"bos" | "eos" | "unk" | "pad", string | undefined>,
+  v4Only: Record<string, unknown>,
+  common: Record<string, unknown>,
+): Promise<void> {
+  const roles = specialFields(specials, (t) => t);
+  if (layout === "v4") {
+    await writeJsonAtomic(
+      join(dir, TOKENIZER_CONFIG_FILE),
+      sortKeys({ ...v4Only, ...roles, ...common }),
+    );
+    await writeJsonAtomic(join(dir, SPECIAL_TOKENS_MAP_FILE), specialFields(specials, tokenEntry));
+  } else {
+    await writeJsonAtomic(
+      join(dir, TOKENIZER_CONFIG_FILE),
+      sortKeys({ ...roles, ...common, backend: "tokenizers", is_local: true }),
+    );
+  }
 }
 
 function checkVocabSize(vocabSize: number, min: number, what: string): void {

@@ -1,36 +1,22 @@
 /**
- * Writing a complete tiny random-weight model directory in the Hugging Face layout:
- * `config.json`, `model.safetensors` (f32), `tokenizer.json` + `tokenizer_config.json` +
- * `special_tokens_map.json` and `preprocessor_config.json`. The directory is built next to the
- * target and renamed into place, so the target is either absent/old or complete.
+ * Writing a complete tiny random-weight model directory in a Hugging Face layout:
+ * `config.json`, `model.safetensors` (f32), `tokenizer.json` + `tokenizer_config.json`, and
+ * `special_tokens_map.json` + `preprocessor_config.json` (`transformers` 4) or
+ * `processor_config.json` (`transformers` 5; see `layout.ts`). The directory is built next to
+ * the target and renamed into place, so the target is either absent/old or complete.
  *
  * @module
  */
 import { join, resolve } from "node:path";
 import { writeJsonAtomic } from "../../io/atomic.ts";
 import { beginDir } from "../../io/atomic_dir.ts";
-import { PREPROCESSOR_CONFIG_FILE } from "../../io/image.ts";
 import { writeSafetensors } from "../../io/safetensors.ts";
 import { SINGLE_FILE } from "../../io/sharded.ts";
-import {
-  SPECIAL_TOKENS_MAP_FILE,
-  TOKENIZER_CONFIG_FILE,
-  TOKENIZER_FILE,
-} from "../../io/tokenizer.ts";
 import { type TinyArch, tinyConfigJson, type TinyDims, tinyDims } from "./configs.ts";
+import { checkLayout, type HfLayout, TINY_FILES } from "./layout.ts";
 import { writeBlipPreprocessor, writeClipPreprocessor } from "./preprocessor.ts";
 import { writeLlamaTokenizer, writeOptTokenizer } from "./tokenizer.ts";
 import { tinyWeights } from "./weights.ts";
-
-/** The files of a tiny model directory, sorted. */
-export const TINY_FILES: readonly string[] = [
-  "config.json",
-  SINGLE_FILE,
-  PREPROCESSOR_CONFIG_FILE,
-  SPECIAL_TOKENS_MAP_FILE,
-  TOKENIZER_FILE,
-  TOKENIZER_CONFIG_FILE,
-].sort();
 
 /** Options of {@linkcode writeTinyModel}. */
 export interface TinyModelOptions {
@@ -44,6 +30,8 @@ export interface TinyModelOptions {
   readonly hidden?: number;
   /** Replace a non-empty target directory (default false: refuse). */
   readonly force?: boolean;
+  /** The files' layout: `v4` or `v5` (default `v4`). */
+  readonly layout?: HfLayout;
 }
 
 /** What {@linkcode writeTinyModel} wrote. */
@@ -61,16 +49,22 @@ export interface TinyModelSummary {
 }
 
 /** Writes the files of the tiny model into the existing empty directory `dir`. */
-async function writeFiles(dir: string, dims: TinyDims, seed: number): Promise<number[]> {
+async function writeFiles(
+  dir: string,
+  dims: TinyDims,
+  seed: number,
+  layout: HfLayout,
+): Promise<number[]> {
   const weights = tinyWeights(dims, seed);
   await writeJsonAtomic(join(dir, "config.json"), tinyConfigJson(dims));
   await writeSafetensors(join(dir, SINGLE_FILE), weights, { format: "pt" });
   const { vocab, maxPositions: modelMaxLength } = dims.text;
-  const imageSize = dims.vision.imageSize;
+  const { imageSize, patchSize } = dims.vision;
+  const queryTokens = { num_query_tokens: dims.qformer?.queryTokens };
   switch (dims.arch) {
     case "blip2-opt":
-      await writeOptTokenizer(dir, { vocabSize: vocab, modelMaxLength });
-      await writeBlipPreprocessor(dir, { imageSize });
+      await writeOptTokenizer(dir, { vocabSize: vocab, modelMaxLength, layout });
+      await writeBlipPreprocessor(dir, { imageSize, layout, processorFields: queryTokens });
       break;
     case "llava":
       await writeLlamaTokenizer(dir, {
@@ -78,12 +72,22 @@ async function writeFiles(dir: string, dims: TinyDims, seed: number): Promise<nu
         imageToken: true,
         padToken: true,
         modelMaxLength,
+        layout,
       });
-      await writeClipPreprocessor(dir, { imageSize });
+      await writeClipPreprocessor(dir, {
+        imageSize,
+        layout,
+        processorFields: {
+          image_token: "<image>",
+          num_additional_image_tokens: 1,
+          patch_size: patchSize,
+          vision_feature_select_strategy: "default",
+        },
+      });
       break;
     case "minigpt4":
-      await writeLlamaTokenizer(dir, { vocabSize: vocab, modelMaxLength });
-      await writeBlipPreprocessor(dir, { imageSize });
+      await writeLlamaTokenizer(dir, { vocabSize: vocab, modelMaxLength, layout });
+      await writeBlipPreprocessor(dir, { imageSize, layout, processorFields: queryTokens });
       break;
   }
   return Object.values(weights).map((t) => t.size);
@@ -130,6 +134,7 @@ export async function writeTinyModel(
     throw new Error(`make-tiny: seed must be an integer in [0, 2^53), got ${seed}`);
   }
   const dims = tinyDims(options.arch, options);
+  const layout = checkLayout(options.layout ?? "v4");
   const pending = await beginDir(dir, { replace: true });
   let sizes: number[];
   try {
@@ -137,7 +142,7 @@ export async function writeTinyModel(
     if (state === "full" && !options.force) {
       throw new Error(`make-tiny: ${dir} is not empty (pass --force to replace it)`);
     }
-    sizes = await writeFiles(pending.tmp, dims, seed);
+    sizes = await writeFiles(pending.tmp, dims, seed, layout);
     if (state === "empty") await Deno.remove(dir);
     await pending.commit();
   } catch (e) {
@@ -145,7 +150,7 @@ export async function writeTinyModel(
     throw e;
   }
   let bytes = 0;
-  for (const f of TINY_FILES) bytes += (await Deno.stat(join(dir, f))).size;
+  for (const f of TINY_FILES[layout]) bytes += (await Deno.stat(join(dir, f))).size;
   return {
     dir,
     dims,

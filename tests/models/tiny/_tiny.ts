@@ -4,7 +4,7 @@
  * @module
  */
 import { join } from "node:path";
-import { TINY_FILES } from "../../../src/models/tiny/write.ts";
+import { TINY_FILES } from "../../../src/models/tiny/layout.ts";
 
 /** The read-only model fixtures. */
 export const FIXTURES = new URL("../../fixtures/models/", import.meta.url).pathname;
@@ -27,7 +27,7 @@ export async function readJson(path: string): Promise<Record<string, unknown>> {
 /** The bytes of every file of a tiny model directory, by file name. */
 export async function readFiles(dir: string): Promise<Map<string, Uint8Array>> {
   const out = new Map<string, Uint8Array>();
-  for (const f of TINY_FILES) out.set(f, await Deno.readFile(join(dir, f)));
+  for (const f of TINY_FILES.v4) out.set(f, await Deno.readFile(join(dir, f)));
   return out;
 }
 

@@ -28,7 +28,8 @@ import {
   MINIGPT4_MODEL_TYPE,
   parseMiniGpt4Config,
 } from "../../../src/models/vllm/minigpt4_config.ts";
-import { TINY_FILES, writeTinyModel } from "../../../src/models/tiny/write.ts";
+import { TINY_FILES } from "../../../src/models/tiny/layout.ts";
+import { writeTinyModel } from "../../../src/models/tiny/write.ts";
 import { WeightStore } from "../../../src/models/weights.ts";
 import { randn } from "../../../src/tensor/create.ts";
 import { toNumbers } from "../../../src/tensor/elements.ts";
@@ -139,7 +140,7 @@ for (const arch of TINY_ARCHS) {
     await withTempDir(async (parent) => {
       const dir = join(parent, "model");
       const summary = await writeTinyModel(dir, { arch });
-      assert.deepEqual(await listDir(dir), [...TINY_FILES]);
+      assert.deepEqual(await listDir(dir), [...TINY_FILES.v4]);
       assert.ok(summary.bytes < 3_000_000, `${summary.bytes} bytes`);
       assert.ok(summary.bytes > 500_000, `${summary.bytes} bytes`);
 
@@ -388,7 +389,7 @@ Deno.test("tiny models: the same seed gives the same bytes, another seed other w
       await writeTinyModel(join(parent, "b"), { arch, seed: 7, force: true });
       await writeTinyModel(join(parent, "c"), { arch, seed: 8, force: true });
       const [a, b, c] = await Promise.all(["a", "b", "c"].map((d) => readFiles(join(parent, d))));
-      for (const f of TINY_FILES) {
+      for (const f of TINY_FILES.v4) {
         assert.deepEqual(a.get(f), b.get(f), `${arch} ${f}: same seed`);
         if (f !== "model.safetensors") assert.deepEqual(a.get(f), c.get(f), `${arch} ${f}`);
       }
@@ -417,7 +418,7 @@ Deno.test("tiny models: refuse a non-empty directory unless force; no temporary 
     assert.deepEqual(await listDir(parent), ["model"]);
 
     await writeTinyModel(dir, { arch: "llava", force: true });
-    assert.deepEqual(await listDir(dir), [...TINY_FILES]);
+    assert.deepEqual(await listDir(dir), [...TINY_FILES.v4]);
     assert.equal((await readJson(join(dir, "config.json"))).model_type, "llava");
     assert.deepEqual(await listDir(parent), ["model"]);
 
@@ -427,7 +428,7 @@ Deno.test("tiny models: refuse a non-empty directory unless force; no temporary 
       /file exists and is not a directory/,
     );
     await writeTinyModel(join(parent, "new", "nested"), { arch: "llava" });
-    assert.deepEqual(await listDir(join(parent, "new", "nested")), [...TINY_FILES]);
+    assert.deepEqual(await listDir(join(parent, "new", "nested")), [...TINY_FILES.v4]);
     assert.deepEqual(await listDir(parent), ["file", "model", "new"]);
   });
 });
