@@ -15,13 +15,26 @@ const USAGE = `usage: deno task doctor [--device cpu|cpu:N|cuda:N|webgpu]
 
 Checks each op's forward against a host reference and each gradient against central finite
 differences (float64; float32 where the device has no float64 kernel), then prints
-{"device", "ops", "maxForwardRelErr", "maxGradRelErr", ...} as the last line.`;
+{"device", "ops", "maxForwardRelErr", "maxGradRelErr", ...} as the last line.
+
+options:
+  --device D   the device to check: cpu, cpu:N, cuda:N or webgpu (default cpu)
+  -h, --help   print this help`;
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: { device: { type: "string", default: "cpu" }, help: { type: "boolean", short: "h" } },
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: Deno.args,
+      options: {
+        device: { type: "string", default: "cpu" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (e) {
+    console.error(`doctor: ${e instanceof Error ? e.message : e}\n\n${USAGE}`);
+    return 2;
+  }
   if (values.help) {
     console.log(USAGE);
     return 0;

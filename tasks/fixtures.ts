@@ -41,17 +41,29 @@ const CHECKS: Record<string, Check> = {
 const USAGE = `usage: deno task fixtures (--editor DIR | --models DIR) [--device cpu|cuda:N]
 
 Recomputes every tensor of a fixture directory and compares it with the stored reference
-(bound ${FIXTURE_BOUND} relative per tensor); prints one JSON line per tensor, then a summary.`;
+(bound ${FIXTURE_BOUND} relative per tensor); prints one JSON line per tensor, then a summary.
+
+options:
+  --editor DIR   an editor fixture directory (e.g. tests/fixtures/editor)
+  --models DIR   a model fixture directory, or a directory of them (e.g. tests/fixtures/models)
+  --device D     the device to compute on: cpu, cpu:N, cuda:N (default cpu)
+  -h, --help     print this help`;
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      ...Object.fromEntries(Object.keys(CHECKS).map((k) => [k, { type: "string" as const }])),
-      device: { type: "string", default: "cpu" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: Deno.args,
+      options: {
+        ...Object.fromEntries(Object.keys(CHECKS).map((k) => [k, { type: "string" as const }])),
+        device: { type: "string", default: "cpu" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (e) {
+    console.error(`fixtures: ${e instanceof Error ? e.message : e}\n\n${USAGE}`);
+    return 2;
+  }
   const chosen = Object.keys(CHECKS).filter((k) =>
     typeof values[k as keyof typeof values] === "string"
   );

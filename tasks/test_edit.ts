@@ -4,9 +4,9 @@
  * single editing), scores Rel., T-Gen., M-Gen., T-Loc., M-Loc. (and VLKEB portability with
  * `--split eval_onehop`), teacher-forced and greedy, and writes
  * `eval_results/<editor>/<model>/<EVAL_NAME>/sequential_edit_<N>/` (`results.json`,
- * `mean_results.json`, `config.json`; `edited_states/` with `-saveckpt`), all at once
- * (temporary directories of a killed evaluation there are removed first). An existing result
- * directory is refused unless `--force`. Prints a closing table. Exit status 0
+ * `mean_results.json`, `config.json`, `metrics.svg`; `edited_states/` with `-saveckpt`), all
+ * at once (temporary directories of a killed evaluation there are removed first). An existing
+ * result directory is refused unless `--force`. Prints a closing table. Exit status 0
  * on success, 1 on failure, 2 for bad usage.
  *
  * @example
@@ -36,9 +36,10 @@ import { exitStatus, type TaskContext, withDefaults } from "../src/cli/task.ts";
 import { DATA_NAMES, DATASETS, loadDataset, type Split } from "../src/data/datasets.ts";
 import { evaluateSequential } from "../src/eval/evaluate.ts";
 import { beginResultDir, checkResultDir, resultDir } from "../src/eval/output.ts";
+import { metricsSvg } from "../src/eval/metrics_svg.ts";
 import { meanResultsFile, roundFloats } from "../src/eval/results.ts";
 import { summaryTable } from "../src/eval/table.ts";
-import { writeJsonAtomic } from "../src/io/atomic.ts";
+import { writeFileAtomic, writeJsonAtomic } from "../src/io/atomic.ts";
 import { removeDirLeftovers } from "../src/io/atomic_dir.ts";
 
 /** The flags of `deno task test-edit`. */
@@ -223,6 +224,13 @@ export function runTestEdit(argv: readonly string[], context: TaskContext = {}):
         const means = meanResultsFile(evaluation.chunks);
         await writeJsonAtomic(join(pending.tmp, "results.json"), roundFloats(evaluation.chunks));
         await writeJsonAtomic(join(pending.tmp, "mean_results.json"), roundFloats(means));
+        await writeFileAtomic(
+          join(pending.tmp, "metrics.svg"),
+          metricsSvg(means.total_mean, {
+            title: `${editorName} on ${model.name}, ${evalName}: ` +
+              `${flags.sequentialEditN} edit${flags.sequentialEditN > 1 ? "s" : ""} at a time`,
+          }),
+        );
         await writeJsonAtomic(join(pending.tmp, "config.json"), {
           editor_name: editorName,
           model_name: model.name,

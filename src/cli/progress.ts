@@ -1,7 +1,8 @@
 /**
- * Progress of a long loop: on a terminal a bar redrawn in place with the rate and the ETA;
- * elsewhere (a log file, CI) one plain line at most every `interval` seconds, so logs stay
- * readable.
+ * Progress of a long loop: on a terminal a bar redrawn in place with the rate and the ETA,
+ * kept within the terminal's width (a narrower bar, then the end of the line cut off, so it
+ * never wraps and stacks up); elsewhere (a log file, CI) one plain line at most every
+ * `interval` seconds, so logs stay readable.
  *
  * @example
  * ```ts
@@ -35,7 +36,15 @@ export interface ProgressOptions {
   readonly now?: () => number;
   /** Units already done when the loop starts (a resumed run): not counted in the rate. */
   readonly start?: number;
+  /**
+   * The terminal's width in columns, asked at every redraw (default: `Deno.consoleSize()`'s,
+   * none when stdout is not a terminal). Only the bar uses it.
+   */
+  readonly columns?: () => number | undefined;
 }
+
+/** The bar's width in characters when the line fits, and the least worth drawing. */
+const BAR_WIDTH = 24, MIN_BAR_WIDTH = 8;
 
 const encoder = new TextEncoder();
 
@@ -60,6 +69,7 @@ export class Progress {
       write: options.write ?? ((text) => Deno.stdout.writeSync(encoder.encode(text))),
       interval: options.interval ?? 10,
       now: options.now ?? (() => performance.now()),
+      columns: options.columns ?? terminalColumns,
     };
     this.#start = this.#done = options.start ?? 0;
     this.#t0 = this.#o.now();
@@ -82,7 +92,10 @@ export class Progress {
     this.#draw(this.#o.now(), true);
   }
 
-  /** The current line, without control characters. */
+  /**
+   * The current line, without control characters. On a terminal it has a bar and fits in one
+   * column less than the terminal's width (the last column would wrap on some terminals).
+   */
   line(now = this.#o.now()): string {
     const { total, label, unit } = this.#o;
     const elapsed = (now - this.#t0) / 1000;
@@ -90,10 +103,19 @@ export class Progress {
     const left = total - this.#done;
     const eta = rate > 0 ? formatDuration(left / rate) : "?";
     const pct = total > 0 ? Math.min(100, (100 * this.#done) / total) : 100;
-    const bar = this.#o.tty ? ` |${barOf(pct / 100, 24)}|` : "";
+    const count = ` ${pct.toFixed(1).padStart(5)}% ${this.#done}/${total}`;
+    const stats = `${count} [${formatDuration(elapsed)}<${eta}, ${formatRate(rate, unit)}]`;
     const note = this.#note ? `  ${this.#note}` : "";
-    return `${label}${bar} ${pct.toFixed(1).padStart(5)}% ${this.#done}/${total} ` +
-      `[${formatDuration(elapsed)}<${eta}, ${formatRate(rate, unit)}]${note}`;
+    if (!this.#o.tty) return `${label}${stats}${note}`;
+    // the bar as wide as the rest allows (at most BAR_WIDTH); the tail of the line is cut
+    // rather than the bar narrowed below MIN_BAR_WIDTH, unless not even the count would fit
+    const max = Math.max(1, (this.#o.columns() ?? Infinity) - 1);
+    const room = (text: string) => max - [...text].length - 3; // 3: " |" and "|"
+    const width = room(label + count) < MIN_BAR_WIDTH
+      ? 0
+      : Math.max(MIN_BAR_WIDTH, Math.min(BAR_WIDTH, room(label + stats + note)));
+    const bar = width > 0 ? ` |${barOf(pct / 100, width)}|` : "";
+    return fitTo(`${label}${bar}${stats}${note}`, max);
   }
 
   #draw(now: number, final: boolean): void {
@@ -103,6 +125,21 @@ export class Progress {
     if (this.#o.tty) this.#o.write(`\r\x1b[2K${text}${final ? "\n" : ""}`);
     else this.#o.write(`${text}\n`);
   }
+}
+
+/** The width of the terminal on stdout, or `undefined` when stdout is not one. */
+function terminalColumns(): number | undefined {
+  try {
+    return Deno.consoleSize().columns;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `text` cut to at most `max` characters, ending in "…" when cut. */
+function fitTo(text: string, max: number): string {
+  const chars = [...text];
+  return chars.length <= max ? text : chars.slice(0, max - 1).join("") + "…";
 }
 
 function barOf(fraction: number, width: number): string {

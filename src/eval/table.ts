@@ -18,9 +18,15 @@
  */
 import type { MeanResults } from "./results.ts";
 
-/** The table of `mean` (a `total_mean`), as text lines. */
-export function summaryTable(mean: MeanResults): string {
-  const columns: [string, (f: string) => number | undefined][] = [
+/** A metric of the paper and how to read one of its mean fields (`acc`, `greedy_acc`). */
+export type MetricColumn = readonly [name: string, get: (field: string) => number | undefined];
+
+/**
+ * The metrics of `mean` in the paper's order, `Rel`, `T-Gen`, `M-Gen`, `T-Loc`, `M-Loc`, and
+ * `Port` when it has VLKEB's one-hop portability.
+ */
+export function metricColumns(mean: MeanResults): MetricColumn[] {
+  const columns: MetricColumn[] = [
     ["Rel", (f) => mean.reliability[f]],
     ["T-Gen", (f) => mean.generality.text_rephrase?.[f]],
     ["M-Gen", (f) => mean.generality.image_rephrase?.[f]],
@@ -28,6 +34,12 @@ export function summaryTable(mean: MeanResults): string {
     ["M-Loc", (f) => mean.locality.image_loc?.[f]],
   ];
   if (mean.portability?.one_hop) columns.push(["Port", (f) => mean.portability?.one_hop?.[f]]);
+  return columns;
+}
+
+/** The table of `mean` (a `total_mean`), as text lines. */
+export function summaryTable(mean: MeanResults): string {
+  const columns = metricColumns(mean);
   const pct = (v: number | undefined) => v === undefined ? "-" : (100 * v).toFixed(2);
   const rows = [
     ["", ...columns.map(([n]) => n), "edit time (s)"],

@@ -1,7 +1,9 @@
 /**
- * The training log: one JSON line per logged step appended to `logs/train.jsonl`, and the loss
- * curves of every logged value in `logs/losses.svg`, rewritten atomically at most every
- * `plotInterval` seconds and on {@linkcode TrainLog.flush}.
+ * The training log: one JSON line per logged step appended to `logs/train.jsonl`, and the
+ * curves of the loss and of each part in `logs/losses.svg` (one panel each, with a moving
+ * average that starts at the first value; see `plot.ts`), rewritten atomically at most every
+ * `plotInterval` seconds and on {@linkcode TrainLog.flush}. `ema_loss` is logged but not
+ * plotted: it starts at 1 as the original's, not at the first loss.
  *
  * Faults: the lines stay whole. A line that cannot be written completely (a full disk, a file
  * size limit) is cut back off, to the end of the previous line, and the error names
@@ -112,7 +114,6 @@ export class TrainLog {
       s.push([record.step, v]);
     };
     add("loss", record.loss);
-    add("ema_loss", record.ema_loss);
     for (const [name, v] of Object.entries(record.parts)) add(name, v);
     this.#dirty = true;
     if (performance.now() - this.#lastPlot >= this.#interval) await this.flush();

@@ -60,6 +60,16 @@ async function checkResultDir(dir: string, n: number, chunks: number): Promise<v
   const results = JSON.parse(await Deno.readTextFile(join(dir, "results.json")));
   const mean = JSON.parse(await Deno.readTextFile(join(dir, "mean_results.json")));
   const config = JSON.parse(await Deno.readTextFile(join(dir, "config.json")));
+  const svg = await Deno.readTextFile(join(dir, "metrics.svg"));
+  assert.ok(svg.startsWith("<svg"));
+  assert.match(svg, new RegExp(`: ${n} edits? at a time</text>`));
+  for (const name of ["Rel", "T-Gen", "M-Gen", "T-Loc", "M-Loc"]) {
+    assert.ok(svg.includes(`>${name}<`));
+  }
+  const rel = mean.total_mean.reliability;
+  for (const v of [rel.acc, rel.greedy_acc]) {
+    assert.ok(svg.includes(`>${(100 * v).toFixed(1)}<`), `${v}`);
+  }
   assert.equal(results.length, chunks);
   for (const chunk of results) {
     assert.equal(chunk.length, n);
@@ -95,7 +105,7 @@ async function checkResultDir(dir: string, n: number, chunks: number): Promise<v
   assert.equal(config.chunks, chunks);
 }
 
-Deno.test("test-edit -sen 1 and -sen 10 write results.json, mean_results.json and config.json in the original layout", async () => {
+Deno.test("test-edit -sen 1 and -sen 10 write results.json, mean_results.json and config.json in the original layout, and metrics.svg", async () => {
   await withTempDir(async (dir) => {
     await makeWorkspace(dir, { records: 12 });
     const ckpt = await fakeCheckpoint(dir);
@@ -163,6 +173,7 @@ Deno.test("test-edit refuses an existing result directory unless --force, and le
     assert.deepEqual(await listFiles(resultDir), [
       "config.json",
       "mean_results.json",
+      "metrics.svg",
       "results.json",
     ]);
   });

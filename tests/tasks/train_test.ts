@@ -121,7 +121,11 @@ Deno.test("train writes config.json, checkpoints every -sci steps, JSONL logs an
       assert.equal(l.lr, 0.05);
     }
     const svg = await Deno.readTextFile(join(run, "logs", "losses.svg"));
-    assert.equal(svg.match(/<polyline /g)?.length, 5, "loss, ema_loss, rel, gen, loc");
+    const panels = [...svg.matchAll(/<tspan font-weight="bold">([^<]*)<\/tspan>/g)].map((m) =>
+      m[1]
+    );
+    assert.deepEqual(panels, ["loss", "rel", "gen", "loc"], "a panel per logged loss");
+    assert.equal(svg.match(/<polyline /g)?.length, 8, "values and moving average per panel");
     const ckpt = await loadCheckpoint(
       (await latestCheckpoint(join(run, "checkpoints")))!.jsonPath,
       {
