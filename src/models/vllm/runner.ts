@@ -309,7 +309,7 @@ function addF32(a: Tensor, b: Tensor): Tensor<"f32"> {
  * if (argmax(Float32Array.of(9, 1, 5, 7), 1, 3) !== 2) throw new Error("argmax");
  * ```
  */
-export function argmax(data: Float32Array, offset = 0, n = data.length - offset): number {
+export function argmax(data: Float32Array, offset = 0, n: number = data.length - offset): number {
   let best = 0;
   for (let i = 1; i < n; i++) if (data[offset + i] > data[offset + best]) best = i;
   return best;
