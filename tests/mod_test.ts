@@ -109,3 +109,24 @@ Deno.test("every exported task runs as the main module from an HTTP URL", async 
     }
   });
 });
+
+Deno.test("deno publish --dry-run is clean and leaves tests, data and generated folders out", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["publish", "--dry-run", "--allow-dirty"],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, text);
+  assert.match(text, /Success Dry run complete/);
+  const files = [...text.matchAll(/^\s+(file:\/\/\S+)/gm)].map((m) => fileURLToPath(m[1]));
+  const rel = files.map((f) => f.slice(ROOT.length));
+  for (const want of ["mod.ts", "deno.json", "tasks/train.ts", "src/editors/liveedit/config.ts"]) {
+    assert.ok(rel.includes(want), want);
+  }
+  const left =
+    /^(tests|bench|data|records|models|demo|eval_results|\.ci)\/|^liveedit\.config\.json$/;
+  assert.deepEqual(rel.filter((f) => left.test(f)), []);
+});
