@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { isPlainObject } from "../io/safetensors/header.ts";
+import { isPlainObject } from "../io/json.ts";
 import { DataError } from "./errors.ts";
 import { type ImageRef, resolveImagePath } from "./image_paths.ts";
 import type { PromptRules } from "./prompts.ts";

@@ -33,8 +33,7 @@ import sharp from "sharp";
 import { join } from "node:path";
 import { Tensor } from "../tensor/tensor.ts";
 import { checkHeader, ImageError, imageLimits, readImageFile } from "./image_file.ts";
-import { readOptionalJsonObject } from "./json.ts";
-import { isPlainObject } from "./safetensors/header.ts";
+import { isPlainObject, readOptionalJsonObject } from "./json.ts";
 
 /** The file holding an image processor's settings (`transformers` 4). */
 export const PREPROCESSOR_CONFIG_FILE = "preprocessor_config.json";

@@ -1,11 +1,15 @@
 /**
  * Reading the small JSON files of a model directory (`config.json`, `tokenizer_config.json`,
  * `preprocessor_config.json`, ...) with errors that name the file: missing, unreadable,
- * malformed JSON, or not a JSON object.
+ * malformed JSON, or not a JSON object; {@linkcode isPlainObject} tells a JSON object apart.
  *
  * @module
  */
-import { isPlainObject } from "./safetensors/header.ts";
+
+/** True for a JSON object (not null, not an array). */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
 
 /**
  * Reads `path` and parses it as a JSON object. Throws `PATH does not exist` when it is missing,

@@ -9,8 +9,7 @@
  */
 import { join } from "node:path";
 import { type Checkpoint, openCheckpoint } from "./sharded.ts";
-import { readJsonObject } from "./json.ts";
-import { isPlainObject } from "./safetensors/header.ts";
+import { isPlainObject, readJsonObject } from "./json.ts";
 import { type HfTokenizer, loadTokenizer } from "./tokenizer.ts";
 import { type ImageProcessor, loadImageProcessor } from "./image.ts";
 

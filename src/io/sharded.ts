@@ -9,7 +9,7 @@
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import type { Tensor } from "../tensor/tensor.ts";
 import { SafetensorsFile, type SafetensorsTensorInfo } from "./safetensors.ts";
-import { isPlainObject } from "./safetensors/header.ts";
+import { isPlainObject } from "./json.ts";
 import { didYouMean } from "./safetensors/suggest.ts";
 
 /** Name of the shard index file of a sharded checkpoint. */

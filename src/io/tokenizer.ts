@@ -25,8 +25,7 @@
  */
 import { Tokenizer } from "@huggingface/tokenizers";
 import { join } from "node:path";
-import { readOptionalJsonObject } from "./json.ts";
-import { isPlainObject } from "./safetensors/header.ts";
+import { isPlainObject, readOptionalJsonObject } from "./json.ts";
 
 /** File holding the tokenizer pipeline (normalizer, pre-tokenizer, model, decoder). */
 export const TOKENIZER_FILE = "tokenizer.json";

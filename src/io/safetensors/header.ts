@@ -10,6 +10,7 @@
  * @module
  */
 import { type DType, DTYPE_BYTES } from "../../tensor/dtype.ts";
+import { isPlainObject } from "../json.ts";
 
 /** Largest header accepted, in bytes (the reference implementation's limit). */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -331,11 +332,6 @@ export function encodeHeader(
   new DataView(out.buffer).setBigUint64(0, BigInt(padded), true);
   out.set(json, 8);
   return out;
-}
-
-/** True for a JSON object (not null, not an array). */
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function kind(value: unknown): string {
