@@ -19,7 +19,7 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { loadSettings, resolveModel } from "../src/cli/config.ts";
 import { parseDeviceFlags } from "../src/cli/devices.ts";
-import { editorEntry } from "../src/cli/editors.ts";
+import { editorEntry } from "../src/editors/api.ts";
 import { formatHelp, parseFlags, UsageError } from "../src/cli/flags.ts";
 import { applyImageFlags, fitPrompt, IMAGE_FLAGS, TRUNCATE_FLAG } from "../src/cli/input_checks.ts";
 import { probeImage } from "../src/io/image_file.ts";

@@ -21,7 +21,7 @@ import { BACKBONE_FLAGS, DATA_FLAGS, HELP_FLAG, MODEL_NAME_FLAG } from "../src/c
 import { join, resolve } from "node:path";
 import { loadSettings, resolveDataRoot, resolveModel } from "../src/cli/config.ts";
 import { parseDeviceFlags } from "../src/cli/devices.ts";
-import { editorEntry } from "../src/cli/editors.ts";
+import { editorEntry } from "../src/editors/api.ts";
 import {
   applyImageFlags,
   fitDataset,

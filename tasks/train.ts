@@ -21,7 +21,7 @@ import { BACKBONE_FLAGS, DATA_FLAGS, HELP_FLAG, MODEL_NAME_FLAG } from "../src/c
 import { join, resolve } from "node:path";
 import { loadSettings, resolveDataRoot, resolveModel } from "../src/cli/config.ts";
 import { parseDeviceFlags } from "../src/cli/devices.ts";
-import { editorEntry } from "../src/cli/editors.ts";
+import { editorEntry } from "../src/editors/api.ts";
 import {
   applyImageFlags,
   fitDataset,
@@ -34,7 +34,7 @@ import { Progress } from "../src/cli/progress.ts";
 import { exitStatus, type TaskContext, withDefaults } from "../src/cli/task.ts";
 import { batchesPerEpoch } from "../src/data/batches.ts";
 import { DATA_NAMES, loadDataset } from "../src/data/datasets.ts";
-import { loadCheckpoint } from "../src/editors/liveedit/checkpoint.ts";
+import { loadCheckpoint } from "../src/train/checkpoint.ts";
 import { writeJsonAtomic } from "../src/io/atomic.ts";
 import { ownerTag } from "../src/io/leftovers.ts";
 import { Rng } from "../src/tensor/rng.ts";

@@ -5,11 +5,10 @@
  * @module
  */
 import { resolve } from "node:path";
-import type { EditingModel } from "../editors/api.ts";
+import type { EditingModel, EditorEntry } from "../editors/api.ts";
 import { type HfTokenizer, loadTokenizer } from "../io/tokenizer.ts";
 import { checkpointModelId, findCheckpoint } from "../train/records.ts";
 import type { ResolvedModel } from "./config.ts";
-import type { EditorEntry } from "./editors.ts";
 
 /** What {@linkcode openEditingModel} needs. */
 export interface OpenEditingOptions {

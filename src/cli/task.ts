@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { type EditorRegistry, EDITORS } from "./editors.ts";
+import type { EditorRegistry } from "../editors/api.ts";
+import { EDITORS } from "../editors/registry.ts";
 import { UsageError } from "./flags.ts";
 
 /** What a task runs with; tests pass a fake editor registry and collect the messages. */

@@ -1,13 +1,16 @@
 /**
- * What the training loop and the evaluation need from an editor bound to a backbone. LiveEdit
- * implements these (`src/editors/liveedit/`); the tasks (`tasks/train.ts`, `tasks/test_edit.ts`)
- * only see these interfaces, so another editor can plug in by name (`-en`).
+ * What the tasks need from an editor: an {@linkcode EditorEntry} per editor name (`-en`) that
+ * builds a trainer (`EditorTrainer` of `src/train/trainer.ts`, for `deno task train`) and opens
+ * an {@linkcode EditingModel} (a backbone with the editor in front of it, for
+ * `deno task test-edit` and `deno task infer`). LiveEdit implements these
+ * (`src/editors/liveedit/entry.ts`); the tasks only see these interfaces, so another editor
+ * plugs in by adding an entry to the registry (`registry.ts`).
  *
  * @module
  */
-import type { EditSample, Example } from "../data/sample.ts";
-import type { Tensor } from "../tensor/tensor.ts";
-import type { AdamState } from "../train/adam.ts";
+import type { Example } from "../data/sample.ts";
+import type { Schedule } from "../train/schedule.ts";
+import type { EditorTrainer } from "../train/trainer.ts";
 
 /** Teacher-forced predictions of one example: the argmax ids at the target positions. */
 export interface Prediction {
@@ -37,49 +40,76 @@ export interface EditingModel {
   close(): Promise<void>;
 }
 
-/** What a training checkpoint holds of the trainer (the loop adds step, epoch, RNG, EMA loss). */
-export interface TrainerState {
-  /** Trainable parameters. */
-  readonly weights: Record<string, Tensor<"f32">>;
-  /** The optimiser's moments and step count. */
-  readonly adam: AdamState;
+/** What a trainer is built from. */
+export interface TrainerSetup {
+  /** The backbone's model directory. */
+  readonly modelDir: string;
+  /** The backbone's name (`blip2-opt-2.7b`, or the directory's name). */
+  readonly modelName: string;
+  /** The training device (`-dvc`). */
+  readonly device: string;
+  /** Devices for the frozen backbone's `prepare` (`-edvc`); empty: the training device. */
+  readonly extraDevices: readonly string[];
+  /** The run's seed (`-rs`): initial weights and the trainer's own randomness. */
+  readonly seed: number;
+  /** Samples per batch (`-bs`). */
+  readonly batchSize: number;
+  /** The editor's config (`--editor-config`: a name or a path); default: the editor's choice. */
+  readonly editorConfig?: string;
 }
 
-/** The losses of one training step, each part by name (`"rel"`, `"gen"`, `"loc"`, ...). */
-export interface StepLosses {
-  /** The total that was differentiated. */
-  readonly total: number;
-  /** Every part, by name. */
-  readonly parts: Readonly<Record<string, number>>;
+/** A trainer with what the loop needs to run it. */
+export interface TrainerSession {
+  /** The trainer, with freshly initialised (seeded) weights. */
+  readonly trainer: EditorTrainer;
+  /** The learning rate by zero-based step. */
+  readonly schedule: Schedule;
+  /** The editor's settings, recorded in the run's `config.json`. */
+  readonly config: unknown;
+  /** How many `prepare` calls may run at once (default 1; e.g. one per extra device). */
+  readonly prepareConcurrency?: number;
+  /** Lines the task prints before training (e.g. settings the editor does not use). */
+  readonly notes?: readonly string[];
 }
 
-/**
- * Host tensors that the frozen backbone computed for one batch (layer-`l_e` representations,
- * pre-edit locality logits, label ids and masks, ...): made by {@linkcode EditorTrainer.prepare}
- * on the extra devices, consumed by {@linkcode EditorTrainer.step} on the training device.
- */
-export interface PreparedTrainBatch {
-  /** Named host tensors (transferable between workers). */
-  readonly tensors: Readonly<Record<string, Tensor>>;
-  /** JSON-able side information (ranges, counts, ...). */
-  readonly info: unknown;
+/** What an editing model is opened from. */
+export interface ModelSetup {
+  /** The backbone's model directory. */
+  readonly modelDir: string;
+  /** The backbone's name. */
+  readonly modelName: string;
+  /** The device (`-dvc`). */
+  readonly device: string;
+  /** A training checkpoint's JSON (`-ckpt`), or null for an editor that needs no training. */
+  readonly checkpoint: string | null;
+  /** The model id the checkpoint must carry (`<editor>/<model>`). */
+  readonly checkpointModel: string;
+  /** Edits to start from: an expert repository directory or a saved state file. */
+  readonly edits?: string | null;
+  /** The editor's config (`--editor-config`: a name or a path); default: the editor's choice. */
+  readonly editorConfig?: string;
 }
 
-/** An editor being trained on a frozen backbone. */
-export interface EditorTrainer {
-  /** Names and tensors of the trainable parameters (authors' state-dict names). */
-  parameters(): Record<string, Tensor<"f32">>;
-  /** Runs the frozen backbone for a batch; safe to call ahead of `step` (the producer does). */
-  prepare(batch: readonly EditSample[]): Promise<PreparedTrainBatch>;
-  /**
-   * One optimisation step on a prepared batch at learning rate `lr`: forward, gradients and
-   * the Adam update. Returns every loss part.
-   */
-  step(batch: PreparedTrainBatch, lr: number): Promise<StepLosses>;
-  /** Weights and optimiser state, for checkpoints. */
-  state(): TrainerState;
-  /** Restores {@linkcode EditorTrainer.state} exactly (resuming gives the same losses). */
-  load(state: TrainerState): void;
-  /** Frees sessions and devices. */
-  close(): Promise<void>;
+/** One editor. */
+export interface EditorEntry {
+  /** A line for `--help`. */
+  readonly description: string;
+  /** Builds a trainer; absent for an editor without training. */
+  readonly createTrainer?: (setup: TrainerSetup) => Promise<TrainerSession>;
+  /** Opens the backbone with the editor in front of it. */
+  readonly openModel: (setup: ModelSetup) => Promise<EditingModel>;
+}
+
+/** Editors by `-en` name (lower case). */
+export type EditorRegistry = Readonly<Record<string, EditorEntry>>;
+
+/** The editor `name` of `registry` (case-insensitive); throws listing the known names. */
+export function editorEntry(registry: EditorRegistry, name: string): EditorEntry {
+  const entry = registry[name.toLowerCase()];
+  if (entry === undefined) {
+    throw new Error(
+      `unknown editor ${JSON.stringify(name)} (valid: ${Object.keys(registry).join(", ")})`,
+    );
+  }
+  return entry;
 }

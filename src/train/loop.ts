@@ -23,10 +23,9 @@
 import { join } from "node:path";
 import { type Batch, batches, batchesPerEpoch } from "../data/batches.ts";
 import type { EditSample } from "../data/sample.ts";
-import { saveCheckpoint } from "../editors/liveedit/checkpoint.ts";
-import type { EditorTrainer, PreparedTrainBatch, StepLosses } from "../editors/api.ts";
+import type { EditorTrainer, PreparedTrainBatch, StepLosses } from "./trainer.ts";
 import type { Rng } from "../tensor/rng.ts";
-import { Progress } from "../cli/progress.ts";
+import { saveCheckpoint } from "./checkpoint.ts";
 import { TrainLog } from "./log.ts";
 import { Producer } from "./producer.ts";
 import { checkpointName, CHECKPOINTS_DIR, LOGS_DIR } from "./records.ts";
@@ -68,10 +67,18 @@ export interface TrainLoopOptions {
   readonly resume?: { readonly step: number; readonly emaLoss: number };
   /** Messages (checkpoints saved, warnings); default `console.log`. */
   readonly print?: (line: string) => void;
-  /** The progress display (default: a {@linkcode Progress} on stdout). */
-  readonly progress?: (total: number, start: number) => Progress;
+  /** Makes the progress display for `total` steps from `start` (default: none). */
+  readonly progress?: (total: number, start: number) => ProgressDisplay;
   /** Seconds between refreshes of the loss plot (default 10). */
   readonly plotInterval?: number;
+}
+
+/** Where the loop reports its progress (the tasks pass the bar of `src/cli/progress.ts`). */
+export interface ProgressDisplay {
+  /** `done` steps so far, with a note (epoch and losses). */
+  update(done: number, note?: string): void;
+  /** The run ended (or failed). */
+  done(): void;
 }
 
 /** What a finished run did. */
@@ -184,8 +191,7 @@ export async function trainLoop(options: TrainLoopOptions): Promise<TrainLoopRes
     async (batch): Promise<Prepared> => ({ batch, prepared: await trainer.prepare(batch.samples) }),
     { buffer: options.bufferSize, concurrency: options.concurrency ?? 1 },
   );
-  const progress = options.progress?.(total, done) ??
-    new Progress({ total, start: done, label: "train", unit: "step" });
+  const progress = options.progress?.(total, done) ?? { update() {}, done() {} };
   const t0 = performance.now();
   let windowStart = t0, windowSamples = 0;
   try {

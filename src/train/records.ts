@@ -21,7 +21,7 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { type CheckpointInfo, latestCheckpoint } from "../editors/liveedit/checkpoint.ts";
+import { type CheckpointInfo, latestCheckpoint } from "./checkpoint.ts";
 import { isTempFileName, removeLeftovers, tagGone } from "../io/leftovers.ts";
 
 /** The checkpoint directory of a run. */

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { EditorRegistry } from "../../src/cli/editors.ts";
+import type { EditorRegistry } from "../../src/editors/api.ts";
 import type { EditSample, Example } from "../../src/data/sample.ts";
-import { saveCheckpoint } from "../../src/editors/liveedit/checkpoint.ts";
+import { saveCheckpoint } from "../../src/train/checkpoint.ts";
 import { Adam } from "../../src/train/adam.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { basename, join } from "node:path";
-import { latestCheckpoint } from "../../src/editors/liveedit/checkpoint.ts";
+import { latestCheckpoint } from "../../src/train/checkpoint.ts";
 import { ownerTag } from "../../src/io/leftovers.ts";
 import { runTestEdit } from "../../tasks/test_edit.ts";
 import { runTrain } from "../../tasks/train.ts";

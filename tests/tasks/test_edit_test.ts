@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { saveCheckpoint } from "../../src/editors/liveedit/checkpoint.ts";
+import { saveCheckpoint } from "../../src/train/checkpoint.ts";
 import { Adam } from "../../src/train/adam.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { runTestEdit } from "../../tasks/test_edit.ts";
 import { runTrain } from "../../tasks/train.ts";
 import { runInfer } from "../../tasks/infer.ts";
-import { LIVEEDIT } from "../../src/cli/liveedit.ts";
+import { LIVEEDIT } from "../../src/editors/liveedit/entry.ts";
 import { ExpertRepository } from "../../src/editors/liveedit/repository/repository.ts";
 import { findCheckpoint } from "../../src/train/records.ts";
 import type { LiveEditModel } from "../../src/editors/liveedit/mod.ts";

@@ -1,10 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  latestCheckpoint,
-  loadCheckpoint,
-  saveCheckpoint,
-} from "../../src/editors/liveedit/checkpoint.ts";
+import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "../../src/train/checkpoint.ts";
 import { Adam } from "../../src/train/adam.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";

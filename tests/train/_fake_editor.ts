@@ -8,17 +8,20 @@
  * @module
  */
 import { writeJsonAtomic } from "../../src/io/atomic.ts";
-import type { EditorEntry, EditorRegistry } from "../../src/cli/editors.ts";
 import type {
   EditingModel,
-  EditorTrainer,
+  EditorEntry,
+  EditorRegistry,
   Prediction,
+} from "../../src/editors/api.ts";
+import type {
+  EditorTrainer,
   PreparedTrainBatch,
   StepLosses,
   TrainerState,
-} from "../../src/editors/api.ts";
+} from "../../src/train/trainer.ts";
 import type { EditSample, Example } from "../../src/data/sample.ts";
-import { loadCheckpoint } from "../../src/editors/liveedit/checkpoint.ts";
+import { loadCheckpoint } from "../../src/train/checkpoint.ts";
 import { Adam } from "../../src/train/adam.ts";
 import { stepCut } from "../../src/train/schedule.ts";
 import { Rng } from "../../src/tensor/rng.ts";

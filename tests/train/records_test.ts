@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { saveCheckpoint } from "../../src/editors/liveedit/checkpoint.ts";
+import { saveCheckpoint } from "../../src/train/checkpoint.ts";
 import { Adam } from "../../src/train/adam.ts";
 import {
   checkpointName,

@@ -91,6 +91,14 @@ export interface ModelOptions extends BackboneOptions {
  * editor-state file (`saveState`), or a converted checkpoint of the authors. Tensors that are
  * not editor weights (`exp_avg.*`, `exp_avg_sq.*`, `pool.*`) are left out; errors name `path`
  * and the missing or misshaped weight.
+ *
+ * Converting the authors' PyTorch checkpoints (`.pt`, a state dict with the prefixes
+ * `edit_extractor.`, `inpt_extractor.`, `moegen_c.`, `moegen_r.`, `instant_reps_norm.`) to
+ * safetensors, keys unchanged, with one line of Python:
+ * ```sh
+ * python -c "import torch, safetensors.torch as st; sd = torch.load('liveedit.pt', map_location='cpu'); st.save_file({k: v.float().contiguous() for k, v in sd.items()}, 'liveedit.safetensors')"
+ * ```
+ * (If the `.pt` holds a dict around the state dict, index it first, e.g. `sd = sd['model']`.)
  */
 export async function loadEditorWeights(
   path: string,

@@ -24,7 +24,12 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import type { EditorTrainer, PreparedTrainBatch, StepLosses, TrainerState } from "../api.ts";
+import type {
+  EditorTrainer,
+  PreparedTrainBatch,
+  StepLosses,
+  TrainerState,
+} from "../../train/trainer.ts";
 import type { EditSample, Example } from "../../data/sample.ts";
 import type { Value } from "../../graph/ir.ts";
 import type { Vllm, VllmGraph } from "../../models/vllm/vllm.ts";

@@ -6,7 +6,7 @@ import {
   LOSS_PARTS,
   stepSampling,
 } from "../../../src/editors/liveedit/mod.ts";
-import type { PreparedTrainBatch, StepLosses } from "../../../src/editors/api.ts";
+import type { PreparedTrainBatch, StepLosses } from "../../../src/train/trainer.ts";
 import { Tensor } from "../../../src/tensor/tensor.ts";
 import { syntheticSamples, withTinyBackbone } from "./_tiny_backbone.ts";
 

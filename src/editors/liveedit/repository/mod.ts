@@ -28,4 +28,4 @@ export type {
   StoredExpert,
 } from "./types.ts";
 export { sha256Hex } from "./types.ts";
-export { type ExpectedShapes } from "./weights.ts";
+export { type ExpectedShapes } from "../../../io/named_tensors.ts";

@@ -25,7 +25,7 @@ import {
   expertShape,
   type ExpertTensorName,
 } from "./types.ts";
-import { checkNamedTensors, type ExpectedShapes } from "./weights.ts";
+import { checkNamedTensors, type ExpectedShapes } from "../../../io/named_tensors.ts";
 
 /** The `format` metadata value of an editor-state file. */
 export const STATE_FORMAT = "liveedit-state";

@@ -1,13 +1,12 @@
 /**
- * Training checkpoints of the LiveEdit editor: the editor weights, the Adam state, the
- * step/epoch/EMA loss and the RNG state, written so that a crash never leaves a checkpoint
- * that loads half-written.
+ * Training checkpoints of any editor: its weights, the Adam state, the step/epoch/EMA loss and
+ * the RNG state, written so that a crash never leaves a checkpoint that loads half-written.
  *
  * A checkpoint `<name>` in `<dir>` is two files:
- * - `<name>.safetensors`: the editor weights under the authors' names (`edit_extractor.…`,
- *   `inpt_extractor.…`, `moegen_c.…`, `moegen_r.…`, `instant_reps_norm.…`) and the Adam moments
- *   `exp_avg.<weight>` / `exp_avg_sq.<weight>`, all f32; `__metadata__` has `format`
- *   (`"liveedit-checkpoint"`) and `model`;
+ * - `<name>.safetensors`: the editor weights under the editor's names (LiveEdit: the authors'
+ *   `edit_extractor.…`, `inpt_extractor.…`, `moegen_c.…`, `moegen_r.…`, `instant_reps_norm.…`)
+ *   and the Adam moments `exp_avg.<weight>` / `exp_avg_sq.<weight>`, all f32; `__metadata__`
+ *   has `format` (`"liveedit-checkpoint"`) and `model`;
  * - `<name>.json`: `format`, `version` (1), `model`, `step`, `epoch`, `emaLoss`, `adamStep`,
  *   `rng` (an {@linkcode RngState}), `time`, and `tensors` (the safetensors file's name),
  *   `bytes` and `sha256` (its size and hash).
@@ -19,25 +18,16 @@
  * A crash at any point leaves every other checkpoint as it was; overwriting a name loses that
  * name's old checkpoint if the crash comes mid-write, so name checkpoints by step.
  *
- * Converting the authors' PyTorch checkpoints (`.pt`, a state dict with those prefixes) to
- * safetensors, keys unchanged, with one line of Python:
- * ```sh
- * python -c "import torch, safetensors.torch as st; sd = torch.load('liveedit.pt', map_location='cpu'); st.save_file({k: v.float().contiguous() for k, v in sd.items()}, 'liveedit.safetensors')"
- * ```
- * (If the `.pt` holds a dict around the state dict, index it first, e.g. `sd = sd['model']`.)
- * The result holds editor weights only: read it with `SafetensorsFile.open(path)` and
- * `readAll()`, then start a fresh Adam.
- *
  * @module
  */
 import { createHash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
-import { writeJsonAtomic } from "../../io/atomic.ts";
-import { SafetensorsFile, writeSafetensors } from "../../io/safetensors.ts";
-import type { Tensor } from "../../tensor/tensor.ts";
-import type { RngState } from "../../tensor/rng.ts";
-import type { AdamState } from "../../train/adam.ts";
-import { checkNamedTensors, type ExpectedShapes } from "./repository/weights.ts";
+import { writeJsonAtomic } from "../io/atomic.ts";
+import { checkNamedTensors, type ExpectedShapes } from "../io/named_tensors.ts";
+import { SafetensorsFile, writeSafetensors } from "../io/safetensors.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import type { RngState } from "../tensor/rng.ts";
+import type { AdamState } from "./adam.ts";
 
 /** The `format` of checkpoint files. */
 export const CHECKPOINT_FORMAT = "liveedit-checkpoint";
@@ -112,9 +102,9 @@ const ADAM_PREFIXES = ["exp_avg.", "exp_avg_sq."] as const;
  * @example
  * ```ts
  * import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
- * import { Adam } from "../../train/adam.ts";
- * import { Rng } from "../../tensor/rng.ts";
- * import { Tensor } from "../../tensor/tensor.ts";
+ * import { Adam } from "./adam.ts";
+ * import { Rng } from "../tensor/rng.ts";
+ * import { Tensor } from "../tensor/tensor.ts";
  * const w = new Tensor("f32", [2], new Float32Array([1, 2]));
  * const adam = new Adam({ w });
  * adam.step({ w: new Float32Array([0.1, -0.1]) });

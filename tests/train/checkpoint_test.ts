@@ -5,10 +5,10 @@ import {
   loadCheckpoint,
   saveCheckpoint,
   type TrainingCheckpoint,
-} from "../../../src/editors/liveedit/checkpoint.ts";
-import { Adam } from "../../../src/train/adam.ts";
-import { Rng } from "../../../src/tensor/rng.ts";
-import { Tensor } from "../../../src/tensor/tensor.ts";
+} from "../../src/train/checkpoint.ts";
+import { Adam } from "../../src/train/adam.ts";
+import { Rng } from "../../src/tensor/rng.ts";
+import { Tensor } from "../../src/tensor/tensor.ts";
 
 const MODEL = "liveedit/tiny-test";
 
@@ -169,9 +169,9 @@ Deno.test("a save that fails leaves the previous checkpoint of that name loadabl
 
 Deno.test("SIGKILL during checkpoint writes: the latest complete checkpoint loads", async () => {
   await withTempDir(async (dir) => {
-    const module = new URL("../../../src/editors/liveedit/checkpoint.ts", import.meta.url).href;
-    const adamModule = new URL("../../../src/train/adam.ts", import.meta.url).href;
-    const tensorModule = new URL("../../../src/tensor/tensor.ts", import.meta.url).href;
+    const module = new URL("../../src/train/checkpoint.ts", import.meta.url).href;
+    const adamModule = new URL("../../src/train/adam.ts", import.meta.url).href;
+    const tensorModule = new URL("../../src/tensor/tensor.ts", import.meta.url).href;
     // Each checkpoint is ~24 MB (2M weights + 2 moments), so the kill lands mid-write.
     const code = `
       import { saveCheckpoint } from ${JSON.stringify(module)};

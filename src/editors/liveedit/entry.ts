@@ -1,6 +1,6 @@
 /**
- * The `liveedit` entry of the tasks' editor registry: adapts `src/editors/liveedit/mod.ts`
- * (`createLiveEditTrainer`, `openLiveEditModel`) to {@linkcode EditorEntry}.
+ * The `liveedit` entry of the editor registry (`../registry.ts`): LiveEdit's setup for the tasks,
+ * adapting `createLiveEditTrainer` and `openLiveEditModel` to {@linkcode EditorEntry}.
  *
  * - The editor config is `--editor-config` (a shipped name `blip2`, `llava`, `minigpt4`,
  *   `tiny` for `make-tiny` models, or a JSON path); by default the backbone's shipped config,
@@ -16,18 +16,14 @@
  */
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import type { EditorEntry, ModelSetup, TrainerSetup } from "./editors.ts";
-import { loadCheckpoint } from "../editors/liveedit/checkpoint.ts";
-import { type LiveEditConfig, loadConfig, lrSchedule } from "../editors/liveedit/config.ts";
-import {
-  createLiveEditTrainer,
-  type LiveEditModel,
-  openLiveEditModel,
-} from "../editors/liveedit/mod.ts";
-import { ExpertRepository } from "../editors/liveedit/repository/repository.ts";
-import { loadEditorState } from "../editors/liveedit/repository/state.ts";
-import { expertDimsOf } from "../editors/liveedit/session.ts";
-import type { Tensor } from "../tensor/tensor.ts";
+import type { EditorEntry, ModelSetup, TrainerSetup } from "../api.ts";
+import { loadCheckpoint } from "../../train/checkpoint.ts";
+import type { Tensor } from "../../tensor/tensor.ts";
+import { type LiveEditConfig, loadConfig, lrSchedule } from "./config.ts";
+import { createLiveEditTrainer, type LiveEditModel, openLiveEditModel } from "./mod.ts";
+import { ExpertRepository } from "./repository/repository.ts";
+import { loadEditorState } from "./repository/state.ts";
+import { expertDimsOf } from "./session.ts";
 
 /** The shipped config of each backbone `model_type`. */
 const CONFIG_OF_TYPE: Readonly<Record<string, string>> = {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Tensor } from "../../../tensor/tensor.ts";
+import type { Tensor } from "../tensor/tensor.ts";
 
 /** Expected shape per tensor name; a {@linkcode Tensor} record qualifies as it is. */
 export type ExpectedShapes = Readonly<Record<string, { readonly shape: readonly number[] }>>;
