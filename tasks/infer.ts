@@ -14,7 +14,14 @@
  *
  * @module
  */
-import { BACKBONE_FLAGS, HELP_FLAG } from "../src/cli/common_flags.ts";
+import {
+  BACKBONE_FLAGS,
+  CKPT_FLAG,
+  DEVICE_FLAG,
+  EDITOR_NAME_FLAG,
+  HELP_FLAG,
+  MODEL_NAME_FLAG,
+} from "../src/cli/common_flags.ts";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { loadSettings, resolveModel } from "../src/cli/config.ts";
@@ -28,26 +35,9 @@ import { exitStatus, type TaskContext, withDefaults } from "../src/cli/task.ts";
 
 /** The flags of `deno task infer`. */
 export const INFER_FLAGS = {
-  editorName: {
-    names: ["-en", "--editor-name"],
-    type: "string",
-    default: "liveedit",
-    help: "editor",
-  },
-  modelName: {
-    names: ["-mn", "--model-name"],
-    type: "string",
-    required: true,
-    help:
-      "backbone: blip2, llava, minigpt4 (directories from liveedit.config.json), or a model directory",
-  },
-  ckpt: {
-    names: ["-ckpt", "--editor-ckpt-path"],
-    type: "string",
-    noneable: true,
-    metavar: "PATH",
-    help: "trained editor: a checkpoint (.json), a checkpoints/ directory or a run directory",
-  },
+  editorName: { ...EDITOR_NAME_FLAG.editorName, required: false, default: "liveedit" },
+  ...MODEL_NAME_FLAG,
+  ...CKPT_FLAG,
   edits: {
     names: ["--edits"],
     type: "string",
@@ -69,12 +59,7 @@ export const INFER_FLAGS = {
     metavar: "N",
     help: "most tokens generated",
   },
-  device: {
-    names: ["-dvc", "--device"],
-    type: "string",
-    default: "cpu",
-    help: "device: cpu, cpu:N, cuda:N, webgpu",
-  },
+  ...DEVICE_FLAG,
   ...TRUNCATE_FLAG,
   ...IMAGE_FLAGS,
   ...BACKBONE_FLAGS,

@@ -6,8 +6,11 @@
  * `eval_results/<editor>/<model>/<EVAL_NAME>/sequential_edit_<N>/` (`results.json`,
  * `mean_results.json`, `config.json`, `metrics.svg`; `edited_states/` with `-saveckpt`), all
  * at once (temporary directories of a killed evaluation there are removed first). An existing
- * result directory is refused unless `--force`. Prints a closing table. Exit status 0
- * on success, 1 on failure, 2 for bad usage.
+ * result directory is refused unless `--force`. `--edits-dir DIR` keeps the edits in a durable
+ * expert repository in `DIR` as they are made (each chunk's edits are undone there when the
+ * model is restored): after a crash, `DIR` holds every acknowledged edit of the chunk being
+ * evaluated (`deno task infer --edits DIR`). Prints a closing table. Exit status 0 on success,
+ * 1 on failure, 2 for bad usage.
  *
  * @example
  * ```sh
@@ -17,7 +20,16 @@
  *
  * @module
  */
-import { BACKBONE_FLAGS, DATA_FLAGS, HELP_FLAG, MODEL_NAME_FLAG } from "../src/cli/common_flags.ts";
+import {
+  BACKBONE_FLAGS,
+  CKPT_FLAG,
+  DATA_FLAGS,
+  DEVICE_FLAG,
+  EDITOR_NAME_FLAG,
+  HELP_FLAG,
+  MODEL_NAME_FLAG,
+  parseDataName,
+} from "../src/cli/common_flags.ts";
 import { join, resolve } from "node:path";
 import { loadSettings, resolveDataRoot, resolveModel } from "../src/cli/config.ts";
 import { parseDeviceFlags } from "../src/cli/devices.ts";
@@ -44,12 +56,7 @@ import { removeDirLeftovers } from "../src/io/atomic_dir.ts";
 
 /** The flags of `deno task test-edit`. */
 const TEST_EDIT_FLAGS = {
-  editorName: {
-    names: ["-en", "--editor-name"],
-    type: "string",
-    required: true,
-    help: "editor, e.g. liveedit",
-  },
+  ...EDITOR_NAME_FLAG,
   ...MODEL_NAME_FLAG,
   sequentialEditN: {
     names: ["-sen", "--sequential-edit-n"],
@@ -64,19 +71,8 @@ const TEST_EDIT_FLAGS = {
     default: "",
     help: "added to the evaluation name: <DATA>-<enp> (the original's postfix)",
   },
-  device: {
-    names: ["-dvc", "--device"],
-    type: "string",
-    default: "cpu",
-    help: "device: cpu, cpu:N, cuda:N, webgpu",
-  },
-  ckpt: {
-    names: ["-ckpt", "--editor-ckpt-path"],
-    type: "string",
-    noneable: true,
-    metavar: "PATH",
-    help: "trained editor: a checkpoint (.json), a checkpoints/ directory or a run directory",
-  },
+  ...DEVICE_FLAG,
+  ...CKPT_FLAG,
   dataName: {
     names: ["-dn", "--data-name"],
     type: "string",
@@ -93,6 +89,13 @@ const TEST_EDIT_FLAGS = {
     names: ["-saveckpt", "--save-ckpt"],
     type: "boolean",
     help: "write the edited state of every chunk to edited_states/",
+  },
+  editsDir: {
+    names: ["--edits-dir"],
+    type: "string",
+    metavar: "DIR",
+    help: "keep the run's edits in a durable expert repository in DIR (new or empty): " +
+      "a crash loses no acknowledged edit",
   },
   split: {
     names: ["--split"],
@@ -122,6 +125,23 @@ const DESCRIPTION =
   "Evaluates lifelong editing (the original test_vllm_edit.py): edit N requests, score them,\n" +
   "restore, repeat. Writes eval_results/<editor>/<model>/<EVAL_NAME>/sequential_edit_<N>/.";
 
+/** Refuses an `--edits-dir` that exists and is not an empty directory. */
+function checkEditsDir(dir: string): void {
+  let entries: Deno.DirEntry[];
+  try {
+    entries = [...Deno.readDirSync(dir)];
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw new UsageError(`--edits-dir ${dir}: ${(error as Error).message}`);
+  }
+  if (entries.length > 0) {
+    throw new UsageError(
+      `--edits-dir ${dir} is not empty: the evaluation starts from the unedited model; ` +
+        "name a new directory",
+    );
+  }
+}
+
 /** Runs `deno task test-edit` with `argv`; resolves with the exit status. */
 export function runTestEdit(argv: readonly string[], context: TaskContext = {}): Promise<number> {
   const ctx = withDefaults(context);
@@ -132,14 +152,9 @@ export function runTestEdit(argv: readonly string[], context: TaskContext = {}):
       return 0;
     }
     applyImageFlags(flags);
-    const dataName = flags.dataName.toUpperCase();
-    if (!(DATA_NAMES as readonly string[]).includes(dataName)) {
-      throw new UsageError(
-        `unknown data name ${JSON.stringify(flags.dataName)} (valid: ${DATA_NAMES.join(", ")})`,
-      );
-    }
+    const dataName = parseDataName(flags.dataName);
     const split = flags.split as Split;
-    if (DATASETS[dataName as keyof typeof DATASETS].files[split] === undefined) {
+    if (DATASETS[dataName].files[split] === undefined) {
       throw new UsageError(`data set ${dataName} has no split ${split}`);
     }
     const { device } = parseDeviceFlags(flags.device);
@@ -158,6 +173,8 @@ export function runTestEdit(argv: readonly string[], context: TaskContext = {}):
     );
     for (const line of await removeDirLeftovers(dir)) ctx.print(`note: ${line}`);
     checkResultDir(dir, flags.force ?? false);
+    const editsDir = flags.editsDir === undefined ? undefined : resolve(ctx.cwd, flags.editsDir);
+    if (editsDir !== undefined) checkEditsDir(editsDir);
     const data = await loadDataset(dataName, split, {
       dataRoot: resolveDataRoot(flags.dataRoot, settings, ctx.cwd),
       limit: flags.dataSampleN,
@@ -188,6 +205,7 @@ export function runTestEdit(argv: readonly string[], context: TaskContext = {}):
       cwd: ctx.cwd,
       editorConfig: flags.editorConfig,
       note: (line) => ctx.print(`note: ${line}`),
+      editsDir,
     });
     try {
       const pending = await beginResultDir(
@@ -250,6 +268,7 @@ export function runTestEdit(argv: readonly string[], context: TaskContext = {}):
           evaluation_name: evalName,
           device,
           save_ckpt: flags.saveCkpt ?? false,
+          edits_dir: editsDir ?? null,
           started,
           finished: new Date().toISOString(),
           argv,

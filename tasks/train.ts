@@ -17,7 +17,15 @@
  *
  * @module
  */
-import { BACKBONE_FLAGS, DATA_FLAGS, HELP_FLAG, MODEL_NAME_FLAG } from "../src/cli/common_flags.ts";
+import {
+  BACKBONE_FLAGS,
+  DATA_FLAGS,
+  DEVICE_FLAG,
+  EDITOR_NAME_FLAG,
+  HELP_FLAG,
+  MODEL_NAME_FLAG,
+  parseDataName,
+} from "../src/cli/common_flags.ts";
 import { join, resolve } from "node:path";
 import { loadSettings, resolveDataRoot, resolveModel } from "../src/cli/config.ts";
 import { parseDeviceFlags } from "../src/cli/devices.ts";
@@ -51,12 +59,7 @@ import {
 
 /** The flags of `deno task train`. */
 const TRAIN_FLAGS = {
-  editorName: {
-    names: ["-en", "--editor-name"],
-    type: "string",
-    required: true,
-    help: "editor to train, e.g. liveedit",
-  },
+  ...EDITOR_NAME_FLAG,
   ...MODEL_NAME_FLAG,
   dataName: {
     names: ["-dna", "--data-name"],
@@ -71,12 +74,7 @@ const TRAIN_FLAGS = {
     min: 1,
     help: "requests per training step",
   },
-  device: {
-    names: ["-dvc", "--device"],
-    type: "string",
-    default: "cpu",
-    help: "training device: cpu, cpu:N, cuda:N, webgpu",
-  },
+  ...DEVICE_FLAG,
   extraDevices: {
     names: ["-edvc", "--extra-devices"],
     type: "list",
@@ -192,12 +190,7 @@ export function runTrain(argv: readonly string[], context: TaskContext = {}): Pr
     if (flags.emaAlpha > 1) {
       throw new UsageError(`-ea/--ema-alpha must be in [0, 1], got ${flags.emaAlpha}`);
     }
-    const dataName = flags.dataName.toUpperCase();
-    if (!(DATA_NAMES as readonly string[]).includes(dataName)) {
-      throw new UsageError(
-        `unknown data name ${JSON.stringify(flags.dataName)} (valid: ${DATA_NAMES.join(", ")})`,
-      );
-    }
+    const dataName = parseDataName(flags.dataName);
     const { device, extraDevices } = parseDeviceFlags(flags.device, flags.extraDevices);
     const editorName = flags.editorName.toLowerCase();
     const entry = editorEntry(ctx.editors, editorName);

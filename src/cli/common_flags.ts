@@ -1,8 +1,42 @@
 /**
- * Flags that several tasks share, written once.
+ * Flags that several tasks share, written once with every alias, and the data-name check of
+ * `train` (`-dna`) and `test-edit` (`-dn`).
  *
  * @module
  */
+import { type DataName, dataNameOf } from "../data/datasets.ts";
+import { UsageError } from "./flags.ts";
+
+/** `-en`: the editor by name (train, test-edit; infer gives it a default). */
+export const EDITOR_NAME_FLAG = {
+  editorName: {
+    names: ["-en", "--editor-name"],
+    type: "string",
+    required: true,
+    help: "editor, e.g. liveedit",
+  },
+} as const;
+
+/** `-dvc`: the device the editor (and the backbone) runs on (train, test-edit, infer). */
+export const DEVICE_FLAG = {
+  device: {
+    names: ["-dvc", "--device"],
+    type: "string",
+    default: "cpu",
+    help: "device: cpu, cpu:N, cuda:N, webgpu",
+  },
+} as const;
+
+/** `-ckpt`: the trained editor (test-edit, infer). */
+export const CKPT_FLAG = {
+  ckpt: {
+    names: ["-ckpt", "--editor-ckpt-path"],
+    type: "string",
+    noneable: true,
+    metavar: "PATH",
+    help: "trained editor: a checkpoint (.json), a checkpoints/ directory or a run directory",
+  },
+} as const;
 
 /** Where the backbone and the editor config come from (every task). */
 export const BACKBONE_FLAGS = {
@@ -47,7 +81,7 @@ export const HELP_FLAG = {
   help: { names: ["-h", "--help"], type: "boolean", help: "print this help" },
 } as const;
 
-/** `-mn`: a backbone name from the settings file or a model directory (train, test-edit). */
+/** `-mn`: a backbone name from the settings file or a model directory (every task). */
 export const MODEL_NAME_FLAG = {
   modelName: {
     names: ["-mn", "--model-name", "--edit-model-name"],
@@ -57,3 +91,15 @@ export const MODEL_NAME_FLAG = {
       "backbone: blip2, llava, minigpt4 (directories from liveedit.config.json), or a model directory",
   },
 } as const;
+
+/**
+ * The data set named by `value` (`-dna` of train, `-dn` of test-edit), in any case; throws a
+ * {@linkcode UsageError} listing the valid names for another.
+ */
+export function parseDataName(value: string): DataName {
+  try {
+    return dataNameOf(value);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}

@@ -30,6 +30,8 @@ export interface OpenEditingOptions {
   readonly edits?: string | null;
   /** Gets a line saying which checkpoint was picked when `ckpt` named none directly. */
   readonly note?: (line: string) => void;
+  /** Where the model keeps its edits durably (`--edits-dir`). */
+  readonly editsDir?: string;
 }
 
 /** The opened model, its tokenizer and the checkpoint file it loaded. */
@@ -56,6 +58,7 @@ export async function openEditingModel(o: OpenEditingOptions): Promise<OpenedEdi
     checkpointModel: checkpointModelId(o.editorName, o.model.name),
     editorConfig: o.editorConfig,
     edits: o.edits,
+    editsDir: o.editsDir,
   });
   return { editing, tokenizer, checkpoint };
 }

@@ -116,6 +116,18 @@ export interface LoadedDataset {
 const SHOW_MISSING = 5;
 
 /**
+ * The data set `name` names, in any case (`evqa` is `EVQA`); throws listing the valid names
+ * for another.
+ */
+export function dataNameOf(name: string): DataName {
+  const upper = name.toUpperCase();
+  if (!(DATA_NAMES as readonly string[]).includes(upper)) {
+    throw new Error(`unknown data name ${JSON.stringify(name)} (valid: ${DATA_NAMES.join(", ")})`);
+  }
+  return upper as DataName;
+}
+
+/**
  * Loads split `split` of data set `name`. Throws for an unknown name or split (listing the
  * valid ones), a missing or malformed annotation file (naming it), and, unless
  * `skipBadRecords`, a malformed record or one with an empty field (file, record index and
@@ -134,17 +146,12 @@ export async function loadDataset(
   split: string,
   options: LoadDatasetOptions = {},
 ): Promise<LoadedDataset> {
-  if (!(DATA_NAMES as readonly string[]).includes(name)) {
-    throw new Error(
-      `unknown data name ${JSON.stringify(name)} (valid: ${DATA_NAMES.join(", ")})`,
-    );
-  }
-  const dataName = name as DataName;
+  const dataName = dataNameOf(name);
   const layout = DATASETS[dataName];
   const rel = layout.files[split as Split];
   if (!(SPLITS as readonly string[]).includes(split) || rel === undefined) {
     throw new Error(
-      `data set ${name} has no split ${JSON.stringify(split)} (valid: ${
+      `data set ${dataName} has no split ${JSON.stringify(split)} (valid: ${
         Object.keys(layout.files).join(", ")
       })`,
     );

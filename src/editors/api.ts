@@ -86,6 +86,11 @@ export interface ModelSetup {
   readonly checkpointModel: string;
   /** Edits to start from: an expert repository directory or a saved state file. */
   readonly edits?: string | null;
+  /**
+   * A directory where the model keeps its edits durably (`test-edit --edits-dir`): an edit is
+   * acknowledged only once it is stored there, so a crash loses none. Created when missing.
+   */
+  readonly editsDir?: string;
   /** The editor's config (`--editor-config`: a name or a path); default: the editor's choice. */
   readonly editorConfig?: string;
 }

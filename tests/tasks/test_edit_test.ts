@@ -12,6 +12,13 @@ import { ExpertRepository } from "../../src/editors/liveedit/repository/reposito
 import { findCheckpoint } from "../../src/train/records.ts";
 import type { LiveEditModel } from "../../src/editors/liveedit/mod.ts";
 import { fakeRegistry } from "../train/_fake_editor.ts";
+import { loadConfig } from "../../src/editors/liveedit/mod.ts";
+import { initParams } from "../../src/editors/liveedit/params.ts";
+import {
+  decodeFrameHeader,
+  decodePayload,
+  RECORD_HEADER_BYTES,
+} from "../../src/editors/liveedit/repository/format.ts";
 import { writeSolidPng } from "../data/_helpers.ts";
 import { collect, listFiles, makeWorkspace, withTempDir } from "../train/_workspace.ts";
 import { TINY_FILES } from "../../src/models/tiny/layout.ts";
@@ -402,5 +409,104 @@ Deno.test("e2e on a transformers-5-layout make-tiny BLIP-2: train a few steps, t
     assert.equal(code, 0, out.errors.join("\n"));
     await checkResultDir(join(dir, "eval_results/liveedit/tiny/EVQA/sequential_edit_1"), 1, 2);
     assert.deepEqual(await listFiles(ws.modelDir), [...TINY_FILES.v5]);
+  });
+});
+
+/** The edit records of a repository's `records.log` written so far (a torn tail left out). */
+async function loggedEdits(dir: string): Promise<{ id: number; prompt: string }[]> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(join(dir, "records.log"));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
+  const out: { id: number; prompt: string }[] = [];
+  const dims = { e: 4, m: 32, r: 4, d: 64 }; // configs/tiny.json
+  for (let at = 0; at + RECORD_HEADER_BYTES <= bytes.length;) {
+    const header = decodeFrameHeader(bytes.subarray(at, at + RECORD_HEADER_BYTES));
+    if (typeof header === "string") break;
+    const end = at + RECORD_HEADER_BYTES + header.payloadLength;
+    if (end > bytes.length) break;
+    const { body } = decodePayload(bytes.subarray(at + RECORD_HEADER_BYTES, end), dims, "log");
+    if (body.type === "edit") out.push({ id: body.id, prompt: body.request.prompt });
+    at = end;
+  }
+  return out;
+}
+
+Deno.test("test-edit --edits-dir: after a SIGKILL mid-run every acknowledged edit is in the repository", async () => {
+  await withTempDir(async (dir) => {
+    await makeWorkspace(dir, { records: 8 });
+    // untrained LiveEdit weights are enough to edit
+    const config = await loadConfig("tiny");
+    const weights = initParams(config.dims, new Rng(1));
+    await saveCheckpoint(join(dir, "ckpt", "checkpoints"), "epoch-1-i-1-ema_loss-1.0000", {
+      model: "liveedit/tiny",
+      weights,
+      adam: new Adam(weights).state(),
+      step: 1,
+      epoch: 1,
+      emaLoss: 1,
+      rng: new Rng(0).state(),
+    });
+    const edits = join(dir, "edits");
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        ...["run", "-A", new URL("../../tasks/test_edit.ts", import.meta.url).pathname],
+        ...["-en", "liveedit", "-mn", "tiny", "-dn", "EVQA", "-sen", "8", "-ckpt", "ckpt"],
+        ...["--editor-config", "tiny", "--edits-dir", edits],
+      ],
+      cwd: dir,
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    // wait until some edits are acknowledged (the chunk of 8 is then still being edited or
+    // scored: its edits are undone only after all 8 are scored), then kill the process
+    let seen: { id: number; prompt: string }[] = [];
+    for (let i = 0; i < 2400 && seen.length < 3; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      seen = await loggedEdits(edits);
+    }
+    child.kill("SIGKILL");
+    const status = await child.status;
+    const stderr = new TextDecoder().decode(await new Response(child.stderr).arrayBuffer());
+    assert.equal(status.signal, "SIGKILL", stderr);
+    assert.ok(seen.length >= 3, `edits acknowledged before the kill: ${seen.length}`);
+    const warnings: string[] = [];
+    const repo = await ExpertRepository.open(edits, { onWarning: (w) => warnings.push(w) });
+    try {
+      const live = new Map(repo.list().map((e) => [e.id, e.request.prompt]));
+      for (const { id, prompt } of seen) assert.equal(live.get(id), prompt, `edit ${id}`);
+      for (const { id } of seen) assert.equal((await repo.get(id)).eqr.shape.join(), "4,32");
+      assert.ok(warnings.some((w) => /stale lock/.test(w)), "the killed run's lock was broken");
+    } finally {
+      await repo.close();
+    }
+    // the edits are usable: infer opens the repository on the same weights
+    const out = collect();
+    const code = await runInfer(
+      [
+        ...["-mn", "tiny", "--editor-config", "tiny", "-ckpt", "ckpt", "--edits", edits],
+        ...["--prompt", "What is shown in picture 0? The answer is:", "--max-new-tokens", "2"],
+        ...["--image", "data/easy-edit-mm/images/val2014/img0.png"],
+      ],
+      { cwd: dir, tty: false, ...out },
+    );
+    assert.equal(code, 0, out.errors.join("\n"));
+  });
+});
+
+Deno.test("test-edit --edits-dir refuses a directory that is not empty", async () => {
+  await withTempDir(async (dir) => {
+    await makeWorkspace(dir, { records: 3 });
+    const ckpt = await fakeCheckpoint(dir);
+    await Deno.mkdir(join(dir, "edits"));
+    await Deno.writeTextFile(join(dir, "edits", "x"), "");
+    const argv = ["-en", "fake", "-mn", "tiny", "-dn", "EVQA", "-sen", "1", "-ckpt", ckpt];
+    const r = await testEdit(dir, [...argv, "--edits-dir", "edits"]);
+    assert.equal(r.code, 2);
+    assert.match(r.errors[0], /--edits-dir .*edits is not empty/);
+    assert.deepEqual(await listFiles(join(dir, "eval_results")), [], "nothing written");
   });
 });

@@ -1,10 +1,15 @@
 /**
  * LiveEdit bound to a VLLM as an {@linkcode EditingModel} (what the evaluation and `infer`
- * use):
+ * use). The edited state has one owner: the model's {@linkcode EditSession}, an editor whose
+ * pool mirrors an `ExpertRepository` (in memory by default, or a directory the caller opened,
+ * where every acknowledged edit is durable).
  *
  * - {@linkcode LiveEditModel.edit} runs the frozen VLLM on `prompt + target` up to and
  *   including layer `l_e`, splits that output into pre-vision / vision / query / answer
- *   (spec §2) and appends the request's expert to the pool ({@linkcode LiveEditor.edit}).
+ *   (spec §2) and appends the request's expert to the session ({@linkcode EditSession.edit}:
+ *   the repository, then the pool).
+ * - {@linkcode LiveEditModel.restore} undoes every edit of the session (in a directory: one
+ *   durable write of tombstones).
  * - {@linkcode LiveEditModel.predict} runs a batch teacher-forced: layers `0..l_e`, the routed
  *   residual added at the output of layer `l_e` (each input routed on its own: hard routing
  *   against the prototype, soft routing, residual on `instant_reps_norm(H)`; spec §3), layers
@@ -27,7 +32,7 @@ import type { Example } from "../../data/sample.ts";
 import type { PreparedBatch, Request } from "../../models/vllm/processor.ts";
 import type { VllmRunner } from "../../models/vllm/runner.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
-import { saveEditorState } from "./repository/state.ts";
+import { ExpertRepository } from "./repository/repository.ts";
 import type { EditRequest } from "./repository/types.ts";
 import {
   checkBackbone,
@@ -40,25 +45,41 @@ import {
 import type { LiveEditConfig } from "./config.ts";
 import { LiveEditor, type LiveEditorOptions } from "./editor.ts";
 import type { EditorParams } from "./params.ts";
+import { EditSession, expertDimsOf } from "./session.ts";
 
-/** What {@linkcode LiveEditModel.create} binds together. */
-export interface LiveEditModelParts {
+/** What {@linkcode LiveEditModel.create} binds together, besides the editor. */
+interface ModelParts {
   /** The frozen VLLM's runner (its sessions are reused for every call). */
   readonly runner: VllmRunner;
   /** The editor config (dims, edit layer). */
   readonly config: LiveEditConfig;
-  /** Editor weights (checked against the config's dims; used as they are, not copied). */
-  readonly params: EditorParams;
   /** Backbone name (`modelName`), e.g. `"blip2-opt-2.7b"`. */
   readonly modelName: string;
-  /** Options of the editor's sessions (device, initial pool capacity). */
-  readonly editor?: LiveEditorOptions;
   /**
-   * Called by {@linkcode LiveEditModel.close} after the editor is released (e.g. closing the
+   * Called by {@linkcode LiveEditModel.close} after the session is closed (e.g. closing the
    * runner and the VLLM the caller opened for this model).
    */
   readonly onClose?: () => Promise<void>;
 }
+
+/** A new editor of `params`, over `repository` (default: a fresh memory repository). */
+interface FromParams extends ModelParts {
+  /** Editor weights (checked against the config's dims; used as they are, not copied). */
+  readonly params: EditorParams;
+  /** Options of the editor's sessions (device, initial pool capacity). */
+  readonly editor?: LiveEditorOptions;
+  /** Where the edits are kept; the model owns it from then on (closes it). */
+  readonly repository?: ExpertRepository;
+}
+
+/** An opened session (e.g. `EditSession.loadState`); the model owns it from then on. */
+interface FromSession extends ModelParts {
+  /** The editor and its edits. */
+  readonly session: EditSession;
+}
+
+/** What {@linkcode LiveEditModel.create} binds together: an editor's weights or a session. */
+export type LiveEditModelParts = FromParams | FromSession;
 
 /** The teacher-forced logits of a batch, and which experts each input used. */
 export interface EditedLogits {
@@ -70,45 +91,54 @@ export interface EditedLogits {
   readonly batch: PreparedBatch;
 }
 
-/** An edited request as {@linkcode LiveEditModel.saveState} records it. */
-interface EditRecord {
-  readonly time: string;
-  readonly request: EditRequest;
-}
-
 /** LiveEdit on a frozen VLLM (see the module docs). */
 export class LiveEditModel implements EditingModel {
   /** Editor name (`-en`). */
   readonly editorName = "liveedit";
   /** Backbone name. */
   readonly modelName: string;
-  /** The editor. */
-  readonly editor: LiveEditor;
+  /** The edited state: the editor and the repository its experts mirror. */
+  readonly session: EditSession;
   /** The VLLM runner. */
   readonly runner: VllmRunner;
-  readonly #params: EditorParams;
   readonly #layer: number;
   readonly #onClose?: () => Promise<void>;
-  #edits: EditRecord[] = [];
 
-  private constructor(parts: LiveEditModelParts, editor: LiveEditor) {
+  private constructor(parts: ModelParts, session: EditSession) {
     this.runner = parts.runner;
-    this.editor = editor;
+    this.session = session;
     this.modelName = parts.modelName;
-    this.#params = parts.params;
     this.#layer = parts.config.editLayerI;
     this.#onClose = parts.onClose;
   }
 
   /**
-   * Compiles the editor for `parts.params` and binds it to `parts.runner`'s VLLM at the
-   * config's edit layer, with an empty pool. Throws naming the config field when its
-   * `llm_mid_dim` or `edit_layer_i` do not fit the VLLM.
+   * Binds the session of `parts` (or a new editor of `parts.params` over `parts.repository`,
+   * default a fresh memory repository, its pool filled from the repository) to
+   * `parts.runner`'s VLLM at the config's edit layer. Throws naming the config field when its
+   * `llm_mid_dim` or `edit_layer_i` do not fit the VLLM; then a session or repository given
+   * is left to the caller.
    */
   static async create(parts: LiveEditModelParts): Promise<LiveEditModel> {
     checkBackbone(parts.config, parts.runner);
+    if ("session" in parts) return new LiveEditModel(parts, parts.session);
     const editor = await LiveEditor.create(parts.config.dims, parts.params, parts.editor);
-    return new LiveEditModel(parts, editor);
+    const repository = parts.repository ?? ExpertRepository.memory({
+      backbone: parts.modelName,
+      dims: expertDimsOf(parts.config.dims),
+    });
+    try {
+      return new LiveEditModel(parts, await EditSession.open(editor, repository));
+    } catch (error) {
+      await editor.release();
+      if (parts.repository === undefined) await repository.close();
+      throw error;
+    }
+  }
+
+  /** The editor (route and edit through {@linkcode LiveEditModel.session}). */
+  get editor(): LiveEditor {
+    return this.session.editor;
   }
 
   /** The edit layer `l_e`. */
@@ -118,26 +148,24 @@ export class LiveEditModel implements EditingModel {
 
   /** Number of edits in effect. */
   get size(): number {
-    return this.editor.pool.size;
+    return this.session.size;
   }
 
-  /** Applies one edit (spec §2); the request must have an image. */
+  /**
+   * Applies one edit (spec §2); the request must have an image. Resolves once the edit is
+   * acknowledged by the session's repository (durable in a directory).
+   */
   async edit(request: Example | Request): Promise<void> {
     const { batch, hidden } = await layerReps(this.runner, this.#layer, [request]);
     const ranges = requestParts(batch, 0, `edit "${request.prompt}"`);
-    await this.editor.edit(rowReps(hidden, 0, batch.lengths[0]), ranges);
     const image = typeof request.image === "string" ? { image: request.image } : {};
-    this.#edits.push({
-      time: new Date().toISOString(),
-      request: { prompt: request.prompt, target: request.target, ...image },
-    });
+    const record: EditRequest = { prompt: request.prompt, target: request.target, ...image };
+    await this.session.edit(record, rowReps(hidden, 0, batch.lengths[0]), ranges);
   }
 
-  /** Removes every edit. */
-  restore(): Promise<void> {
-    this.editor.pool.clear();
-    this.#edits = [];
-    return Promise.resolve();
+  /** Removes every edit: undoes each edit of the session ({@linkcode EditSession.clear}). */
+  async restore(): Promise<void> {
+    await this.session.clear();
   }
 
   /**
@@ -146,7 +174,7 @@ export class LiveEditModel implements EditingModel {
    */
   async editedLogits(examples: readonly (Example | Request)[]): Promise<EditedLogits> {
     const { batch, hidden } = await layerReps(this.runner, this.#layer, examples);
-    const routed = await this.editor.route(hidden, routeInputs(batch));
+    const routed = await this.session.route(hidden, routeInputs(batch));
     const logits = await this.runner.logitsFrom(this.#layer, routed.output, batch.attentionMask);
     return { logits, retrievalMap: routed.retrievalMap, batch };
   }
@@ -183,27 +211,17 @@ export class LiveEditModel implements EditingModel {
     return [...generation.ids];
   }
 
-  /** Writes editor weights + experts + requests to one safetensors file (`saveEditorState`). */
-  async saveState(path: string): Promise<void> {
-    const d = this.editor.dims, views = this.editor.pool.views();
-    await saveEditorState(path, {
-      editor: this.editorName,
-      backbone: this.modelName,
-      dims: { e: d.eqeN, m: d.moduleDim, r: d.loraRank, d: d.llmMidDim },
-      weights: this.#params,
-      pool: {
-        experts: this.#edits.map((e, k) => ({ id: k + 1, ...e })),
-        eqr: views.eqr,
-        evr: views.evr,
-        C: views.moeCs,
-        R: views.moeRs,
-      },
-    });
+  /**
+   * Writes the edited state (editor weights + experts + requests, in id order) to one
+   * safetensors file atomically ({@linkcode EditSession.saveState}).
+   */
+  saveState(path: string): Promise<void> {
+    return this.session.saveState(path);
   }
 
-  /** Frees the editor's sessions, then runs the `onClose` of its parts. */
+  /** Closes the session (its repository, the editor's sessions), then runs `onClose`. */
   async close(): Promise<void> {
-    await this.editor.release();
+    await this.session.close();
     await this.#onClose?.();
   }
 }

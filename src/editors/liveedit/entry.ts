@@ -9,8 +9,10 @@
  * - The learning rate follows the config (`lrSchedule`).
  * - `-ckpt` weights come from a training checkpoint, checked to be of this editor and model.
  * - `--edits` (infer) is an editor-state file (`-saveckpt` of test-edit, `saveState`), whose
- *   weights and experts are used, or an expert repository directory, whose experts are added
- *   to the `-ckpt` weights' editor.
+ *   weights and experts are used, or an expert repository directory, whose live experts are
+ *   the edits of the `-ckpt` weights' editor (the model's session opens over it).
+ * - `editsDir` (`test-edit --edits-dir`) is a directory where a new durable expert repository
+ *   keeps the run's edits.
  *
  * @module
  */
@@ -20,9 +22,8 @@ import type { EditorEntry, ModelSetup, TrainerSetup } from "../api.ts";
 import { loadCheckpoint } from "../../train/checkpoint.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
 import { type LiveEditConfig, loadConfig, lrSchedule } from "./config.ts";
-import { createLiveEditTrainer, type LiveEditModel, openLiveEditModel } from "./mod.ts";
+import { createLiveEditTrainer, openLiveEditModel } from "./mod.ts";
 import { ExpertRepository } from "./repository/repository.ts";
-import { loadEditorState } from "./repository/state.ts";
 import { expertDimsOf } from "./session.ts";
 
 /** The shipped config of each backbone `model_type`. */
@@ -75,90 +76,63 @@ async function createTrainer(setup: TrainerSetup) {
   return { trainer, schedule: lrSchedule(config.train), config, notes };
 }
 
+/**
+ * The edited model of `setup`: `-ckpt` weights, or a state file's weights and experts
+ * (`--edits FILE`); the edits kept in a new durable repository (`editsDir`), an existing one
+ * (`--edits DIR`), or in memory.
+ */
 async function openModel(setup: ModelSetup) {
   const config = await liveEditConfigOf(setup);
-  const isDir = (p: string) => {
-    try {
-      return statSync(p).isDirectory();
-    } catch {
-      return false;
+  const edits = setup.edits ?? undefined;
+  const editsRepository = edits !== undefined && isDirectory(edits);
+  const state = edits !== undefined && !editsRepository ? edits : undefined;
+  let weights: Record<string, Tensor<"f32">> | undefined;
+  if (state === undefined) {
+    if (setup.checkpoint === null) {
+      throw new Error("liveedit needs trained weights: pass -ckpt (or --edits with a state file)");
     }
-  };
-  const state = setup.edits && !isDir(setup.edits)
-    ? await loadEditorState(setup.edits, {
-      backbone: setup.modelName,
-      dims: expertDimsOf(config.dims),
-    })
-    : undefined;
-  let weights: Record<string, Tensor<"f32">> | undefined = state?.weights as
-    | Record<string, Tensor<"f32">>
-    | undefined;
-  if (weights === undefined && setup.checkpoint !== null) {
     weights = (await loadCheckpoint(setup.checkpoint, { model: setup.checkpointModel })).weights;
   }
-  if (weights === undefined) {
-    throw new Error("liveedit needs trained weights: pass -ckpt (or --edits with a state file)");
-  }
-  const model = await openLiveEditModel({
-    model: setup.modelDir,
-    config,
-    device: setup.device,
-    weights,
-    modelName: setup.modelName,
-  });
+  const repository = setup.editsDir !== undefined
+    ? await ExpertRepository.open(setup.editsDir, {
+      init: { backbone: setup.modelName, dims: expertDimsOf(config.dims) },
+    })
+    : editsRepository
+    ? await openRepository(edits!, setup.modelName)
+    : undefined;
   try {
-    if (state !== undefined) addStateExperts(model, state.pool);
-    else if (setup.edits) await addRepositoryExperts(model, setup.edits, setup.modelName);
+    return await openLiveEditModel({
+      model: setup.modelDir,
+      config,
+      device: setup.device,
+      weights,
+      modelName: setup.modelName,
+      repository,
+      state,
+    });
   } catch (error) {
-    await model.close();
+    await repository?.close();
     throw error;
   }
-  return model;
 }
 
-/** Adds the experts of a state file's pool (`[n, ...]` tensors) to the model's editor. */
-function addStateExperts(
-  model: LiveEditModel,
-  pool: Awaited<ReturnType<typeof loadEditorState>>["pool"],
-): void {
-  const n = pool.experts.length;
-  const row = (t: Tensor<"f32">, k: number) => {
-    const w = t.data.length / n;
-    return t.data.slice(k * w, (k + 1) * w);
-  };
-  model.editor.pool.reserve(n);
-  pool.experts.forEach((e, k) =>
-    model.editor.pool.add(
-      { eqr: row(pool.eqr, k), evr: row(pool.evr, k), moeC: row(pool.C, k), moeR: row(pool.R, k) },
-      e.id,
-    )
-  );
-}
-
-/** Adds the live experts of the repository in `dir` to the model's editor. */
-async function addRepositoryExperts(model: LiveEditModel, dir: string, backbone: string) {
+/** The expert repository in `dir`, checked to hold experts of `backbone`. */
+async function openRepository(dir: string, backbone: string): Promise<ExpertRepository> {
   const repo = await ExpertRepository.open(dir);
-  try {
-    if (repo.manifest.backbone !== backbone) {
-      throw new Error(
-        `${dir}: experts were built with backbone "${repo.manifest.backbone}", expected "${backbone}"`,
-      );
-    }
-    const want = expertDimsOf(model.editor.dims), have = repo.dims;
-    if ((["e", "m", "r", "d"] as const).some((k) => want[k] !== have[k])) {
-      throw new Error(
-        `${dir}: experts of dims ${JSON.stringify(have)}, the editor makes ${JSON.stringify(want)}`,
-      );
-    }
-    model.editor.pool.reserve(repo.size);
-    for await (const x of repo) {
-      model.editor.pool.add(
-        { eqr: x.eqr.data, evr: x.evr.data, moeC: x.C.data, moeR: x.R.data },
-        x.id,
-      );
-    }
-  } finally {
+  if (repo.manifest.backbone !== backbone) {
     await repo.close();
+    throw new Error(
+      `${dir}: experts were built with backbone "${repo.manifest.backbone}", expected "${backbone}"`,
+    );
+  }
+  return repo;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
   }
 }
 

@@ -25,6 +25,8 @@ import { type LiveEditConfig, loadConfig } from "./config.ts";
 import { LiveEditModel } from "./editing_model.ts";
 import type { LiveEditorOptions } from "./editor.ts";
 import { checkParams, type EditorParams, initParams, paramSpecs } from "./params.ts";
+import { ExpertRepository } from "./repository/repository.ts";
+import { EditSession, expertDimsOf } from "./session.ts";
 import { LiveEditTrainer } from "./trainer.ts";
 
 export * from "./backbone.ts";
@@ -84,6 +86,17 @@ export interface ModelOptions extends BackboneOptions {
   readonly modelName?: string;
   /** Options of the editor's sessions (pool capacity). */
   readonly editor?: Omit<LiveEditorOptions, "device">;
+  /**
+   * Where the edits are kept (the model owns it from then on; its live edits are the model's
+   * edits); default: a fresh memory repository.
+   */
+  readonly repository?: ExpertRepository;
+  /**
+   * An editor-state file (`saveState`, test-edit's `-saveckpt`) to start from: its weights
+   * (instead of `weights`) and its experts, imported into `repository` (which must then hold
+   * no edit). Errors name the file and the tensor or field at fault.
+   */
+  readonly state?: string;
 }
 
 /**
@@ -197,12 +210,32 @@ async function withCleanup<T>(cleanup: () => Promise<void>, build: () => Promise
 }
 
 /**
- * LiveEdit bound to the VLLM of `options.model` with an empty pool (see `editing_model.ts`).
- * Its `close()` frees the sessions and closes a model it opened.
+ * LiveEdit bound to the VLLM of `options.model` (see `editing_model.ts`), its edits those of
+ * `options.repository` (default: none, in memory) or of `options.state`. Its `close()` closes
+ * the repository, frees the sessions and closes a model it opened.
  */
 export async function openLiveEditModel(options: ModelOptions): Promise<LiveEditModel> {
   const { config, runner, close } = await openBackbone(options);
   return await withCleanup(close, async () => {
+    const modelName = options.modelName ?? config.editModelName;
+    if (options.state !== undefined) {
+      const repository = options.repository ?? ExpertRepository.memory({
+        backbone: modelName,
+        dims: expertDimsOf(config.dims),
+      });
+      const session = await EditSession.loadState(options.state, config.dims, {
+        repository,
+        device: options.device,
+      }).catch(async (error) => {
+        if (options.repository === undefined) await repository.close();
+        throw error;
+      });
+      return await LiveEditModel.create({ runner, config, modelName, session, onClose: close })
+        .catch(async (error) => {
+          await session.close();
+          throw error;
+        });
+    }
     const params = options.weights
       ? await resolveWeights(options.weights, config)
       : initParams(config.dims, new Rng(options.seed ?? 0));
@@ -210,8 +243,9 @@ export async function openLiveEditModel(options: ModelOptions): Promise<LiveEdit
       runner,
       config,
       params,
-      modelName: options.modelName ?? config.editModelName,
+      modelName,
       editor: { ...options.editor, device: options.device },
+      repository: options.repository,
       onClose: close,
     });
   });

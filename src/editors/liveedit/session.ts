@@ -6,7 +6,8 @@
  *   (resolving once the record is fsynced: the edit is acknowledged) and then to the pool.
  * - {@linkcode EditSession.undo} writes the tombstone first, then takes exactly that expert out
  *   of the pool by moving the pool's last expert into its row, so the pool stays contiguous
- *   and an undo costs one row copy, not a shift of every later expert.
+ *   and an undo costs one row copy, not a shift of every later expert;
+ *   {@linkcode EditSession.clear} undoes every edit at once.
  * - {@linkcode EditSession.open} fills the pool from the repository (`for await`, id order),
  *   so inference after a restart equals inference before it (up to the summation order of the
  *   residual, as undo may have reordered the pool's rows).
@@ -200,6 +201,17 @@ export class EditSession {
       if (!this.editor.pool.swapRemove(id)) {
         throw new Error(`EditSession.undo: edit ${id} was in the repository but not in the pool`);
       }
+    });
+  }
+
+  /**
+   * Undoes every edit: the repository's tombstones first (in a directory: one write, one
+   * fsync), then the pool is emptied. Nothing to do when the session holds no edit.
+   */
+  clear(): Promise<void> {
+    return this.#run(async () => {
+      await this.repository.undoAll();
+      this.editor.pool.clear();
     });
   }
 

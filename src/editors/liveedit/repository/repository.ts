@@ -239,6 +239,24 @@ export class ExpertRepository {
     });
   }
 
+  /**
+   * Undoes every live edit with one write of their tombstones (fsynced before this resolves);
+   * resolves with their ids, in id order (none: nothing is written).
+   */
+  undoAll(): Promise<number[]> {
+    this.#usable();
+    return this.#run(async () => {
+      const ids = [...this.#entries.keys()];
+      if (ids.length === 0) return ids;
+      const time = new Date().toISOString();
+      if (this.dir !== undefined) {
+        await this.#appendBytes(concat(ids.map((id) => encodeRecord({ type: "undo", id, time }))));
+      }
+      this.#entries.clear();
+      return ids;
+    });
+  }
+
   /** Edit `id` with its tensors (fresh copies), re-verifying its checksum; throws if not live. */
   get(id: number): Promise<StoredExpert> {
     this.#usable();
