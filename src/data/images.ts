@@ -1,13 +1,12 @@
 /**
- * Lazy image loading for edit samples: nothing is decoded when a data set is loaded; an
- * {@linkcode ImageCache} (a bounded LRU keyed by path, in front of an `ImageProcessor`) decodes
- * a file with sharp the first time it is asked for, and {@linkcode loadSampleImages} fetches
- * the pixels of every example of one sample.
+ * Lazy image loading for edit samples: nothing is decoded when a data set is loaded (its image
+ * fields are paths); an {@linkcode ImageCache} (a bounded LRU keyed by path, in front of an
+ * `ImageProcessor`) decodes a file the first time it is asked for. Each VLLM keeps one
+ * (`Vllm.images`), so the images an evaluated sample asks for again are decoded once.
  *
  * @module
  */
 import type { Tensor } from "../tensor/tensor.ts";
-import type { EditSample, Example } from "./sample.ts";
 
 /** Anything that turns an image path into `pixel_values` f32 `[1, 3, H, W]`. */
 export interface ImageSource {
@@ -87,54 +86,4 @@ export class ImageCache implements ImageSource {
   clear(): void {
     this.#entries.clear();
   }
-}
-
-/** The pixels of one example's image, `null` for a text-only example. */
-export type ExamplePixels = Tensor<"f32"> | null;
-
-/** The pixels of every example of an {@linkcode EditSample}, in its structure. */
-export interface SampleImages {
-  /** The request's image. */
-  readonly request: ExamplePixels;
-  /** The generality examples' images. */
-  readonly generality: {
-    readonly text_rephrase: ExamplePixels;
-    readonly image_rephrase: ExamplePixels;
-  };
-  /** The locality examples' images (`text_loc` is always `null`). */
-  readonly locality: { readonly text_loc: ExamplePixels; readonly image_loc: ExamplePixels };
-  /** The portability examples' images, when the sample has portability. */
-  readonly portability?: readonly ExamplePixels[];
-}
-
-/** The pixels of `example`'s image through `source`, or `null` when it has none. */
-export function loadExampleImage(example: Example, source: ImageSource): Promise<ExamplePixels> {
-  return example.image === null ? Promise.resolve(null) : source.loadImage(example.image);
-}
-
-/**
- * Loads the images of every example of `sample` through `source` (an `ImageProcessor`, or an
- * {@linkcode ImageCache} so that shared images are decoded once). Throws the source's error,
- * which names the file, for a missing or undecodable image.
- */
-export async function loadSampleImages(
-  sample: EditSample,
-  source: ImageSource,
-): Promise<SampleImages> {
-  const load = (e: Example) => loadExampleImage(e, source);
-  const { request, generality: g, locality: l, portability } = sample;
-  const [req, tr, ir, tl, il, ports] = await Promise.all([
-    load(request),
-    load(g.text_rephrase),
-    load(g.image_rephrase),
-    load(l.text_loc),
-    load(l.image_loc),
-    portability === undefined ? undefined : Promise.all(portability.map(load)),
-  ]);
-  return {
-    request: req,
-    generality: { text_rephrase: tr, image_rephrase: ir },
-    locality: { text_loc: tl, image_loc: il },
-    ...(ports === undefined ? {} : { portability: ports }),
-  };
 }

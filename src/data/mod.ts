@@ -1,8 +1,7 @@
 /**
  * The editing data sets (E-VQA, E-IC, VLKEB; spec §5): {@linkcode loadDataset} reads an
  * annotation file into {@linkcode EditSample}s (image fields are paths), {@linkcode ImageCache}
- * and {@linkcode loadSampleImages} read the pixels lazily, and {@linkcode batches} yields
- * shuffled, resumable training batches.
+ * reads the pixels lazily, and {@linkcode batches} yields shuffled, resumable training batches.
  *
  * @module
  */

@@ -21,7 +21,7 @@
  * @module
  */
 import { withLeadingSpace } from "../../data/prompts.ts";
-import type { ImageProcessor } from "../../io/image.ts";
+import type { ImageSource } from "../../data/images.ts";
 import type { HfTokenizer } from "../../io/tokenizer.ts";
 import { Tensor } from "../../tensor/tensor.ts";
 
@@ -111,8 +111,8 @@ export interface ProcessorSource {
   readonly imageSize: number;
   /** The tokenizer (loaded once). */
   tokenizer(): Promise<HfTokenizer>;
-  /** The image processor (loaded once). */
-  imageProcessor(): Promise<ImageProcessor>;
+  /** The preprocessed pixels of an image path (e.g. a cache in front of the image processor). */
+  readonly images: ImageSource;
   /**
    * The token sequence of `text` (with an image when `withImage`), as the original builds it;
    * throws for a text the architecture cannot take.
@@ -238,8 +238,9 @@ export async function prepareRequests(
 }
 
 /**
- * `pixel_values` `[b, 3, H, W]` of `images`: paths are preprocessed by the directory's image
- * processor; tensors must be `[3, H, W]` or `[1, 3, H, W]` of this model's size.
+ * `pixel_values` `[b, 3, H, W]` of `images`: paths go through `src.images` (the directory's
+ * image processor behind a cache); tensors must be `[3, H, W]` or `[1, 3, H, W]` of this
+ * model's size.
  */
 export async function pixelValuesOf(
   src: ProcessorSource,
@@ -248,9 +249,7 @@ export async function pixelValuesOf(
   const size = src.imageSize, plane = 3 * size * size;
   const out = new Float32Array(images.length * plane);
   for (const [i, image] of images.entries()) {
-    const t = typeof image === "string"
-      ? await (await src.imageProcessor()).loadImage(image)
-      : image;
+    const t = typeof image === "string" ? await src.images.loadImage(image) : image;
     const dims = t.shape.length === 4 ? t.shape.slice(1) : t.shape;
     const ok = t.dtype === "f32" && (t.shape.length === 3 || t.shape[0] === 1) &&
       dims.join() === `3,${size},${size}`;

@@ -29,6 +29,7 @@
  *
  * @module
  */
+import { ImageCache } from "../../data/images.ts";
 import { Graph, type Value } from "../../graph/ir.ts";
 import * as op from "../../graph/ops.ts";
 import type { TracedGraph } from "../../graph/runner.ts";
@@ -117,6 +118,13 @@ export abstract class Vllm {
   readonly imageSize: number;
   /** The image placeholder of prompts, or null when the architecture has none. */
   readonly imagePlaceholder: string | null;
+  /**
+   * The preprocessed images of paths, each decoded once while among the last 64 used (the
+   * evaluation asks for a sample's images about five times).
+   */
+  readonly images: ImageCache = new ImageCache({
+    loadImage: async (path) => (await this.imageProcessor()).loadImage(path),
+  }, 64);
 
   /** Wraps the parts an architecture file loaded. */
   protected constructor(parts: VllmParts) {

@@ -5,6 +5,7 @@ import { loadEditorState } from "../../../src/editors/liveedit/repository/state.
 import { writeSafetensors } from "../../../src/io/safetensors.ts";
 import { relErr } from "../../../src/tensor/compare.ts";
 import type { Example } from "../../../src/data/sample.ts";
+import { evaluateSequential } from "../../../src/eval/evaluate.ts";
 import { VLLM_INPUTS } from "../../../src/models/vllm/processor.ts";
 import { f32 } from "../../../src/runtime/outputs.ts";
 import { realPositions } from "./_metrics.ts";
@@ -216,5 +217,29 @@ Deno.test("saveState writes weights, experts and requests; openLiveEditModel rea
       /bad.safetensors: parameter '.*' is missing/,
     );
     await assert.rejects(() => model.edit(samples[0].locality.text_loc), /has no image/);
+  });
+});
+
+Deno.test("sequential evaluation decodes each image of a sample once (the VLLM's image cache)", async () => {
+  await withModel(async (model, b) => {
+    const samples = await syntheticSamples(b.dir, 3);
+    const tokenizer = await b.vllm.tokenizer();
+    const before = { hits: b.vllm.images.hits, misses: b.vllm.images.misses };
+    await evaluateSequential({
+      model,
+      samples,
+      editN: 1,
+      decode: (ids) => tokenizer.decode([...ids]),
+    });
+    const paths = new Set(
+      samples.flatMap((s) =>
+        [s.request, s.generality.image_rephrase, s.locality.image_loc].map((x) => x.image!)
+      ),
+    );
+    const decodes = b.vllm.images.misses - before.misses;
+    const asked = decodes + b.vllm.images.hits - before.hits;
+    assert.equal(decodes, paths.size, "one decode per distinct image");
+    // without the cache every request for a path would decode it: ~5 per image here
+    assert.ok(asked >= 4 * paths.size, `${asked} requests for ${paths.size} images`);
   });
 });
