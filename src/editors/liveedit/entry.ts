@@ -22,7 +22,7 @@ import type { EditorEntry, ModelSetup, TrainerSetup } from "../api.ts";
 import { loadCheckpoint } from "../../train/checkpoint.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
 import { type LiveEditConfig, loadConfig, lrSchedule } from "./config.ts";
-import { createLiveEditTrainer, openLiveEditModel } from "./mod.ts";
+import { createLiveEditTrainer, openLiveEditModel } from "./open.ts";
 import { ExpertRepository } from "./repository/repository.ts";
 import { expertDimsOf } from "./session.ts";
 
@@ -41,24 +41,34 @@ const CONFIG_OF_NAME: Readonly<Record<string, string>> = {
 };
 
 /**
- * The parsed LiveEdit config for `setup`: `setup.editorConfig`, else by model name, else by
- * the model directory's `model_type`. Throws naming the model directory when none applies.
+ * The shipped LiveEdit config of a backbone: by its full name, else by its model directory's
+ * `model_type`. Throws naming the directory's `config.json` when neither has one. (The one
+ * place that maps backbones to editor configs.)
  */
-export async function liveEditConfigOf(
+async function shippedConfigOf(modelName: string, modelDir: string): Promise<string> {
+  const byName = CONFIG_OF_NAME[modelName];
+  if (byName !== undefined) return byName;
+  const file = join(modelDir, "config.json");
+  const type = JSON.parse(await Deno.readTextFile(file)).model_type;
+  const byType = CONFIG_OF_TYPE[type];
+  if (byType === undefined) {
+    throw new Error(
+      `${file}: model_type ${JSON.stringify(type)} has no LiveEdit config; pass --editor-config`,
+    );
+  }
+  return byType;
+}
+
+/**
+ * The parsed LiveEdit config for `setup`: `setup.editorConfig`, else the backbone's shipped
+ * config ({@linkcode shippedConfigOf}).
+ */
+async function liveEditConfigOf(
   setup: { readonly modelDir: string; readonly modelName: string; readonly editorConfig?: string },
 ): Promise<LiveEditConfig> {
-  let name = setup.editorConfig ?? CONFIG_OF_NAME[setup.modelName];
-  if (name === undefined) {
-    const file = join(setup.modelDir, "config.json");
-    const type = JSON.parse(await Deno.readTextFile(file)).model_type;
-    name = CONFIG_OF_TYPE[type];
-    if (name === undefined) {
-      throw new Error(
-        `${file}: model_type ${JSON.stringify(type)} has no LiveEdit config; pass --editor-config`,
-      );
-    }
-  }
-  return await loadConfig(name);
+  return await loadConfig(
+    setup.editorConfig ?? await shippedConfigOf(setup.modelName, setup.modelDir),
+  );
 }
 
 async function createTrainer(setup: TrainerSetup) {

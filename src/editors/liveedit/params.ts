@@ -49,15 +49,6 @@ export interface ParamSpec {
   readonly init: ParamInit;
 }
 
-/** The five trained modules, in the order of `LiveEdit.get_modules_for_training`. */
-export const MODULES = [
-  "edit_extractor",
-  "inpt_extractor",
-  "moegen_c",
-  "moegen_r",
-  "instant_reps_norm",
-] as const;
-
 function linearSpecs(name: string, inDim: number, outDim: number): ParamSpec[] {
   return [
     { name: `${name}.weight`, shape: [outDim, inDim], init: "linear_weight" },
