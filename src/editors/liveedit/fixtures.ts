@@ -27,15 +27,14 @@ import type { Tensor } from "../../tensor/tensor.ts";
 import { Adam } from "../../train/adam.ts";
 import type { EditorDims } from "./config.ts";
 import { buildEditGraph, editFeeds } from "./editing.ts";
+import { type BackboneLoss, buildTrainingGraph } from "./losses.ts";
 import {
-  type BackboneLoss,
-  buildTrainingGraph,
   type ExampleGroup,
   type ExampleKind,
   packTrainBatch,
   type PairRef,
   type TrainSequence,
-} from "./losses.ts";
+} from "./train_batch.ts";
 import { attention } from "./modules.ts";
 import { checkParams, type EditorParams, paramInputs, type ParamValues } from "./params.ts";
 import { ExpertPool } from "./pool.ts";

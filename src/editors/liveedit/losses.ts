@@ -8,16 +8,14 @@
  * examples and returns their mean loss (the real one continues the decoder from layer
  * `l_e + 1` on `H + residual`: cross-entropy for reliability and generality, KL to the
  * unedited model for locality). The graph is built once with dynamic dims (batch size,
- * sequence lengths, number of requests); {@linkcode packTrainBatch} makes the feeds of one
- * batch, and {@linkcode sampleExpertMasks} / {@linkcode samplePairs} draw its masks and pairs.
+ * sequence lengths, number of requests); `train_batch.ts` packs the feeds of one batch and
+ * draws its masks and pairs.
  *
  * @module
  */
 import { grad } from "../../graph/grad.ts";
 import { Graph, type Value } from "../../graph/ir.ts";
 import * as op from "../../graph/ops.ts";
-import type { Rng } from "../../tensor/rng.ts";
-import { Tensor } from "../../tensor/tensor.ts";
 import type { EditorDims, TrainConfig } from "./config.ts";
 import {
   extractFromVisprot,
@@ -28,31 +26,11 @@ import {
 } from "./modules.ts";
 import { paramInputs, paramSpecs, type ParamValues } from "./params.ts";
 import { editResidual, pairedSimilarity, similarity, softRouting } from "./routing.ts";
-import {
-  flattenTokens,
-  gatherTokens,
-  type Range,
-  type Selection,
-  selectionFeeds,
-  selectionInputs,
-  selectTokens,
-  sequenceParts,
-  stackSequences,
-} from "./tokens.ts";
+import { flattenTokens, gatherTokens, selectionInputs } from "./tokens.ts";
+import type { ExampleGroup, ExampleKind } from "./train_batch.ts";
 
 /** Eps inside every log of the routing losses. */
 export const LOSS_EPS = 1e-8;
-
-/** The three kinds of training example; a kind selects the expert mask and the lambda. */
-export type ExampleKind = "rel" | "gen" | "loc";
-
-/** A group of training examples, one per sample (e.g. `rel`, `text_rephrase`, `image_loc`). */
-export interface ExampleGroup {
-  /** Name; also the prefix of the group's graph inputs and outputs. */
-  readonly name: string;
-  /** Kind. */
-  readonly kind: ExampleKind;
-}
 
 /** What a {@linkcode BackboneLoss} sees of a group. */
 export interface GroupValues extends ExampleGroup {
@@ -171,7 +149,7 @@ function hardRoutingPairs(p: ParamValues, dims: EditorDims, flat: Value, name: s
 
 /**
  * Builds the training graph. Inputs: the parameters; `train/reps` `[seqs, seq, d]` (every
- * sequence of the batch, see {@linkcode packTrainBatch}); the expert selections `edit/query`,
+ * sequence of the batch, see `packTrainBatch`); the expert selections `edit/query`,
  * `edit/edit` (rows `edits`); per group `<name>/hidden`, `<name>/query` (rows `<name>`) and
  * the expert mask `<name>/moe_mask` (bool `[<name>, edits]`); the pair selections
  * `neib|prot/side0|side1/query|vision` (rows `pairs`); whatever `backboneLoss` declares.
@@ -271,179 +249,4 @@ export function buildTrainingGraph(
   const names = paramSpecs(dims).map((s) => s.name);
   const gs = grad(total!, names.map((n) => p[n]));
   return { graph: g, outputs, grads: Object.fromEntries(names.map((n, i) => [n, gs[i]])) };
-}
-
-/** A layer-`l_e` sequence of the batch and its parts (pre-vision, vision, query, answer). */
-export interface TrainSequence {
-  /** `f32 [1, L, d]`. */
-  readonly reps: Tensor<"f32">;
-  /** `[4, 2]` ranges (see `sequenceParts`). */
-  readonly ranges: Tensor | readonly Range[];
-}
-
-/** An example of a pair: example `index` of group `group`. */
-export interface PairRef {
-  /** Group name. */
-  readonly group: string;
-  /** Sample index in the batch. */
-  readonly index: number;
-}
-
-/** One training batch of `b` samples, before packing. */
-export interface TrainBatch {
-  /** Every request of the batch (the experts), in order. */
-  readonly edits: readonly TrainSequence[];
-  /** Per group name, its `b` examples. */
-  readonly groups: Readonly<Record<string, readonly TrainSequence[]>>;
-  /** Expert masks per kind, `[b][edits]` (see {@linkcode sampleExpertMasks}). */
-  readonly masks: Readonly<Record<ExampleKind, readonly (readonly boolean[])[]>>;
-  /** Neighbour pairs, `[side0, side1]` per sample (see {@linkcode samplePairs}). */
-  readonly neighbourPairs: readonly (readonly [PairRef, PairRef])[];
-  /** Prototype pairs, `[side0, side1]` per sample. */
-  readonly prototypePairs: readonly (readonly [PairRef, PairRef])[];
-}
-
-/**
- * The feeds of the training graph for `batch` (all but the parameters and the backbone
- * loss's own inputs): the sequences stacked and zero-padded into `train/reps`, the
- * selections and the masks. Throws naming the sequence or group at fault.
- */
-export function packTrainBatch(
-  dims: EditorDims,
-  groups: readonly ExampleGroup[],
-  batch: TrainBatch,
-): Record<string, Tensor> {
-  const seqs: { seq: TrainSequence; what: string }[] = batch.edits.map((seq, i) => ({
-    seq,
-    what: `edit ${i}`,
-  }));
-  const first = new Map<string, number>();
-  for (const { name } of groups) {
-    const list = batch.groups[name];
-    if (list === undefined) throw new Error(`packTrainBatch: no examples for group '${name}'`);
-    first.set(name, seqs.length);
-    list.forEach((seq, j) => seqs.push({ seq, what: `${name} example ${j}` }));
-  }
-  const reps = stackSequences(
-    seqs.map((s) => s.seq.reps),
-    dims.llmMidDim,
-    (i) => `packTrainBatch: ${seqs[i].what}`,
-  );
-  const L = reps.shape[1];
-  const parts = seqs.map(({ seq, what }) =>
-    sequenceParts(seq.ranges, seq.reps.shape[1], `packTrainBatch: ${what}`)
-  );
-  const feeds: Record<string, Tensor> = { "train/reps": reps };
-  const put = (name: string, rows: Selection[]) =>
-    Object.assign(feeds, selectionFeeds(name, selectTokens(rows, L)));
-  const editRows = batch.edits.map((_, s) => s);
-  put("edit/query", editRows.map((s) => ({ seq: s, ranges: [parts[s].query] })));
-  put(
-    "edit/edit",
-    editRows.map((s) => ({
-      seq: s,
-      ranges: [parts[s].vision, parts[s].query, parts[s].answer],
-    })),
-  );
-  const b = batch.neighbourPairs.length;
-  for (const { name, kind } of groups) {
-    const start = first.get(name)!, n = batch.groups[name].length;
-    if (n !== b) throw new Error(`packTrainBatch: group '${name}' has ${n} examples, batch ${b}`);
-    const rows = [...Array(n).keys()].map((j) => start + j);
-    put(`${name}/hidden`, rows.map((s) => ({ seq: s, ranges: [[0, parts[s].answer[1]]] })));
-    put(`${name}/query`, rows.map((s) => ({ seq: s, ranges: [parts[s].query] })));
-    const mask = batch.masks[kind];
-    if (mask.length !== b || mask.some((row) => row.length !== batch.edits.length)) {
-      throw new Error(`packTrainBatch: the ${kind} mask must be [${b}][${batch.edits.length}]`);
-    }
-    feeds[`${name}/moe_mask`] = new Tensor(
-      "bool",
-      [b, batch.edits.length],
-      Uint8Array.from(mask.flat(), Number),
-    );
-  }
-  const seqOf = ({ group, index }: PairRef) => {
-    const start = first.get(group);
-    if (start === undefined || !(index >= 0 && index < b)) {
-      throw new Error(`packTrainBatch: pair refers to unknown example ${group}[${index}]`);
-    }
-    return start + index;
-  };
-  for (
-    const [name, pairs] of [["neib", batch.neighbourPairs], ["prot", batch.prototypePairs]] as const
-  ) {
-    if (pairs.length !== b) {
-      throw new Error(`packTrainBatch: ${name} pairs: ${pairs.length}, batch ${b}`);
-    }
-    for (const side of [0, 1]) {
-      const seqIds = pairs.map((pair) => seqOf(pair[side]));
-      put(`${name}/side${side}/query`, seqIds.map((s) => ({ seq: s, ranges: [parts[s].query] })));
-      put(`${name}/side${side}/vision`, seqIds.map((s) => ({ seq: s, ranges: [parts[s].vision] })));
-    }
-  }
-  return feeds;
-}
-
-/**
- * Expert masks (spec §4) for `editsPerSample[j]` requests per sample, where request
- * `relEdit[j]` of sample `j` is its reliability request: reliability uses its own expert,
- * generality the experts of its sample, locality none; then, per row, a random prefix
- * `[0, n)` with `n` uniform in `[0, edits]` is switched on in each of the three masks.
- */
-export function sampleExpertMasks(
-  rng: Rng,
-  editsPerSample: readonly number[],
-  relEdit: readonly number[],
-): Record<ExampleKind, boolean[][]> {
-  const cols = editsPerSample.reduce((a, b) => a + b, 0);
-  const masks: Record<ExampleKind, boolean[][]> = { rel: [], gen: [], loc: [] };
-  let start = 0;
-  editsPerSample.forEach((count, j) => {
-    if (!(relEdit[j] >= 0 && relEdit[j] < count)) {
-      throw new Error(
-        `sampleExpertMasks: sample ${j} has ${count} requests, relEdit ${relEdit[j]}`,
-      );
-    }
-    const row = (on: (k: number) => boolean) => [...Array(cols).keys()].map(on);
-    masks.rel.push(row((k) => k === start + relEdit[j]));
-    masks.gen.push(row((k) => k >= start && k < start + count));
-    masks.loc.push(row(() => false));
-    for (const kind of ["rel", "gen", "loc"] as const) {
-      const n = rng.int(cols + 1);
-      for (let k = 0; k < n; k++) masks[kind][j][k] = true;
-    }
-    start += count;
-  });
-  return masks;
-}
-
-/**
- * Neighbour and prototype pairs for a batch of `b` samples (spec §4), drawn inside each
- * sample: neighbour pairs are both from {reliability, generality} or both locality;
- * prototype pairs are one from {reliability, generality} and one locality, in random order.
- * A generality or locality example is taken from a random group of its kind.
- */
-export function samplePairs(rng: Rng, b: number, groups: readonly ExampleGroup[]) {
-  const ofKind = (kind: ExampleKind) => {
-    const names = groups.filter((g) => g.kind === kind).map((g) => g.name);
-    if (names.length === 0) throw new Error(`samplePairs: no group of kind '${kind}'`);
-    return names;
-  };
-  const kinds = { rel: ofKind("rel"), gen: ofKind("gen"), loc: ofKind("loc") };
-  const draw = (kind: ExampleKind, index: number): PairRef => ({
-    group: kinds[kind][rng.int(kinds[kind].length)],
-    index,
-  });
-  const KINDS = ["rel", "gen", "loc"] as const;
-  const neighbourPairs: [PairRef, PairRef][] = [], prototypePairs: [PairRef, PairRef][] = [];
-  for (let j = 0; j < b; j++) {
-    const n = rng.int(3);
-    const second = n === 2 ? 2 : rng.int(2);
-    neighbourPairs.push([draw(KINDS[n], j), draw(KINDS[second], j)]);
-  }
-  for (let j = 0; j < b; j++) {
-    const edited = draw(KINDS[rng.int(2)], j), loc = draw("loc", j);
-    prototypePairs.push(rng.int(2) === 0 ? [edited, loc] : [loc, edited]);
-  }
-  return { neighbourPairs, prototypePairs };
 }

@@ -49,8 +49,8 @@ import {
   rowReps,
 } from "./backbone.ts";
 import type { EditorDims, LiveEditConfig } from "./config.ts";
+import { buildTrainingGraph } from "./losses.ts";
 import {
-  buildTrainingGraph,
   type ExampleGroup,
   type ExampleKind,
   packTrainBatch,
@@ -58,7 +58,7 @@ import {
   sampleExpertMasks,
   samplePairs,
   type TrainSequence,
-} from "./losses.ts";
+} from "./train_batch.ts";
 import { checkParams, type EditorParams, initParams, paramSpecs } from "./params.ts";
 import type { Range } from "./tokens.ts";
 
