@@ -303,3 +303,29 @@ Deno.test("session errors name what is wrong and change nothing", async () => {
   await editor.release();
   await other.close();
 });
+
+Deno.test("clear() undoes every edit: the pool is empty, routing passes through, reopening agrees", async () => {
+  const w = await world();
+  await withTempDir(async (dir) => {
+    const s = await session(w, await ExpertRepository.open(dir, { init: init(w.dims) }));
+    await editAll(s, w, [0, 1, 2]);
+    await s.clear();
+    assert.equal(s.size, 0);
+    assert.deepEqual(s.list(), []);
+    const routed = await s.route(w.probe.hidden, w.probe.inputs);
+    assert.equal(routed.output, w.probe.hidden, "nothing routed: the input itself");
+    // the next edits continue the ids and route as a fresh pool of those edits
+    const [d] = await editAll(s, w, [3]);
+    assert.equal(d, 4);
+    assertSameRouting(
+      await s.route(w.probe.hidden, w.probe.inputs),
+      await reference(w, w.params, [3]),
+      [d],
+      "after clear, edit D",
+    );
+    await s.close();
+    const again = await session(w, await ExpertRepository.open(dir));
+    assert.deepEqual(again.ids, [d]);
+    await again.close();
+  });
+});

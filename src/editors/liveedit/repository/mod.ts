@@ -3,13 +3,8 @@
  *
  * @module
  */
-export {
-  ExpertRepository,
-  type OpenRepositoryOptions,
-  REPOSITORY_FORMAT,
-  type RepositoryInit,
-  type RepositoryManifest,
-} from "./repository.ts";
+export { ExpertRepository, type OpenRepositoryOptions } from "./repository.ts";
+export { REPOSITORY_FORMAT, type RepositoryInit, type RepositoryManifest } from "./manifest.ts";
 export { type LockOwner, RepositoryLockedError } from "./lock.ts";
 export {
   type EditorState,

@@ -2,39 +2,34 @@
  * The expert repository: every edit a user made (its request and its expert), kept durable on
  * disk or, for evaluation runs, in memory behind the same interface.
  *
- * A repository directory holds:
- * - `manifest.json`, written atomically when the repository is created: `format`
- *   (`"liveedit-expert-repository"`), `version` (1), `editor`, `backbone`, `dims`
- *   (`{e, m, r, d}`) and `created`;
- * - `records.log`, append-only framed records (see `format.ts`): edits, tombstones (undo) and,
- *   after compaction, the next id;
- * - `lock` while a process has it open (see `lock.ts`).
+ * A repository directory holds `manifest.json` (see `manifest.ts`), `records.log` (append-only
+ * framed records, `format.ts`: edits, tombstones (undo) and, after compaction, the next id;
+ * replayed on open by `log.ts`) and `lock` while a process has it open (`lock.ts`).
  *
  * Guarantees: `append` and `undo` resolve only after their record is written and fsynced;
- * reopening after a crash keeps every acknowledged edit. A damaged tail (a torn last write, or
- * a last record that fails its checksum, with no valid record after it) is dropped with a
- * warning (its bytes saved to `records.log.tail-<time>.bin` for inspection) and the file is
- * truncated to the last good record; damage followed by a valid record is an error naming the
- * file and the byte offset, and nothing is truncated.
+ * reopening after a crash keeps every acknowledged edit. A damaged tail is dropped with a
+ * warning (its bytes kept for inspection); damage followed by a valid record is an error
+ * naming the file and the byte offset, and nothing is truncated.
  *
  * @module
  */
+import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic, writeJsonAtomic } from "../../../io/atomic.ts";
+import { writeFileAtomic } from "../../../io/atomic.ts";
 import { Tensor } from "../../../tensor/tensor.ts";
-import {
-  crc32Of,
-  decodeExpert,
-  decodeFrameHeader,
-  decodePayload,
-  encodeRecord,
-  RECORD_HEADER_BYTES,
-  RECORD_MAGIC,
-} from "./format.ts";
+import { decodeExpert, decodePayload, encodeRecord, RECORD_HEADER_BYTES } from "./format.ts";
 import { acquireLock, type HeldLock } from "./lock.ts";
+import { concat, type IndexedEdit, openLog, readRecordAt, replayLog } from "./log.ts";
+import {
+  makeManifest,
+  openManifest,
+  RECORDS_FILE,
+  removeTemporaries,
+  type RepositoryInit,
+  type RepositoryManifest,
+} from "./manifest.ts";
 import { type ExpertBatch, loadEditorState, saveEditorState } from "./state.ts";
 import {
-  checkDims,
   checkRequest,
   type Edit,
   type EditRequest,
@@ -47,35 +42,6 @@ import {
   type StoredExpert,
 } from "./types.ts";
 
-/** The `format` of a repository manifest. */
-export const REPOSITORY_FORMAT = "liveedit-expert-repository";
-
-/** What a repository stores experts for; fixed at creation. */
-export interface RepositoryInit {
-  /** Backbone the experts are built with (e.g. `"llava-v1.5-7b"`). */
-  readonly backbone: string;
-  /** Expert dims. */
-  readonly dims: ExpertDims;
-  /** Editor name (default `"liveedit"`). */
-  readonly editor?: string;
-}
-
-/** The contents of `manifest.json`. */
-export interface RepositoryManifest {
-  /** Always {@linkcode REPOSITORY_FORMAT}. */
-  readonly format: typeof REPOSITORY_FORMAT;
-  /** Format version, 1. */
-  readonly version: 1;
-  /** Editor name. */
-  readonly editor: string;
-  /** Backbone name. */
-  readonly backbone: string;
-  /** Expert dims. */
-  readonly dims: ExpertDims;
-  /** When the repository was created, ISO 8601. */
-  readonly created: string;
-}
-
 /** Options of {@linkcode ExpertRepository.open}. */
 export interface OpenRepositoryOptions {
   /**
@@ -87,11 +53,8 @@ export interface OpenRepositoryOptions {
   onWarning?: (message: string) => void;
 }
 
-const MANIFEST = "manifest.json";
-const RECORDS = "records.log";
-
 /** Where an acknowledged edit lives: a record of the file, or (memory mode) its data. */
-type Entry = ExpertInfo & ({ offset: number; length: number } | { data: Float32Array });
+type Entry = IndexedEdit | (ExpertInfo & { data: Float32Array });
 
 /**
  * An expert repository. Ids start at 1, increase by one per append and are never reused
@@ -165,7 +128,7 @@ export class ExpertRepository {
     };
     if (options.init !== undefined) await Deno.mkdir(dir, { recursive: true });
     const lock = await acquireLock(dir, warn).catch((error) => {
-      if (error instanceof Deno.errors.NotFound || !exists(dir)) {
+      if (error instanceof Deno.errors.NotFound || !existsSync(dir)) {
         throw new Error(`${dir}: no such repository directory`, { cause: error });
       }
       throw error;
@@ -310,7 +273,7 @@ export class ExpertRepository {
         let at = head.length;
         for (const entry of this.#entries.values()) {
           const loc = entry as { offset: number; length: number };
-          const record = await this.#readRecord(loc.offset, loc.length);
+          const record = await readRecordAt(this.#file!, loc.offset, loc.length, this.#name);
           await write(record);
           moved.push([entry.id, at]);
           at += record.length;
@@ -409,7 +372,7 @@ export class ExpertRepository {
   }
 
   get #recordsPath(): string {
-    return join(this.dir!, RECORDS);
+    return join(this.dir!, RECORDS_FILE);
   }
 
   #usable(): void {
@@ -506,7 +469,7 @@ export class ExpertRepository {
       const bytes = new Uint8Array(entry.data.buffer);
       return decodeExpert({ type: "edit", id, time, request }, bytes, 0, this.dims);
     }
-    const record = await this.#readRecord(entry.offset, entry.length);
+    const record = await readRecordAt(this.#file!, entry.offset, entry.length, this.#name);
     const payload = record.subarray(RECORD_HEADER_BYTES);
     const where = `${this.#name}: record at byte offset ${entry.offset}`;
     const { body, tensorOffset } = decodePayload(payload, this.dims, where);
@@ -514,261 +477,13 @@ export class ExpertRepository {
     return decodeExpert(body, payload, tensorOffset, this.dims);
   }
 
-  /** Reads the record at `offset` and checks its frame and checksum again. */
-  async #readRecord(offset: number, length: number): Promise<Uint8Array> {
-    const record = await readAt(this.#file!, offset, length);
-    const header = decodeFrameHeader(record);
-    const problem = typeof header === "string"
-      ? header
-      : header.payloadLength + RECORD_HEADER_BYTES !== length
-      ? "record length changed"
-      : crc32Of(record.subarray(RECORD_HEADER_BYTES)) !== header.payloadCrc
-      ? "payload checksum mismatch"
-      : undefined;
-    if (problem !== undefined || record.length !== length) {
-      throw new Error(
-        `${this.#name}: record at byte offset ${offset} is damaged since it was opened (${
-          problem ?? "file shrank"
-        })`,
-      );
-    }
-    return record;
-  }
-
   /** Replays `records.log` into the index; see the module doc for how damage is handled. */
   async #replay(warn: (message: string) => void): Promise<void> {
     const path = this.#recordsPath;
-    try {
-      this.#file = await Deno.open(path, { read: true, write: true });
-    } catch (error) {
-      throw new Error(`${path}: cannot open the record file: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-    const file = this.#file;
-    const size = (await file.stat()).size;
-    let offset = 0, lastEdit = 0;
-    while (offset < size) {
-      const head = await readAt(file, offset, Math.min(RECORD_HEADER_BYTES, size - offset));
-      const header = decodeFrameHeader(head);
-      let problem: string | undefined;
-      let payload: Uint8Array | undefined;
-      if (typeof header === "string") problem = header;
-      else if (offset + RECORD_HEADER_BYTES + header.payloadLength > size) {
-        problem = `a ${header.payloadLength}-byte payload runs past the end of the file`;
-      } else {
-        payload = await readAt(file, offset + RECORD_HEADER_BYTES, header.payloadLength);
-        if (crc32Of(payload) !== header.payloadCrc) problem = "payload checksum mismatch";
-      }
-      if (problem !== undefined) {
-        const later = await findValidRecord(file, offset + 4, size);
-        if (later !== undefined) {
-          throw new Error(
-            `${path}: corrupt record at byte offset ${offset} (${problem}) followed by a valid record at byte offset ${later}; not truncating: restore the file from a backup or cut the damaged range out by hand`,
-          );
-        }
-        const saved = `${path}.tail-${new Date().toISOString().replace(/[:.]/g, "-")}.bin`;
-        await writeFileAtomic(saved, await readAt(file, offset, size - offset));
-        warn(
-          `${path}: dropped a torn or corrupt tail of ${
-            size - offset
-          } bytes at byte offset ${offset} (${problem}); the ${this.#entries.size} edits before it are intact; the dropped bytes are kept in ${saved}`,
-        );
-        await file.truncate(offset);
-        await file.syncData();
-        break;
-      }
-      lastEdit = this.#apply(payload!, offset, lastEdit);
-      offset += RECORD_HEADER_BYTES + payload!.length;
-    }
-    this.#end = offset;
-  }
-
-  /** Applies one replayed record; returns the id of the last edit record seen so far. */
-  #apply(payload: Uint8Array, offset: number, lastEdit: number): number {
-    const where = `${this.#recordsPath}: record at byte offset ${offset}`;
-    const { body: b } = decodePayload(payload, this.dims, where);
-    if (b.type === "edit") {
-      if (b.id <= lastEdit) throw new Error(`${where}: edit id ${b.id} is not above ${lastEdit}`);
-      this.#entries.set(b.id, {
-        id: b.id,
-        time: b.time,
-        request: b.request,
-        offset,
-        length: RECORD_HEADER_BYTES + payload.length,
-      });
-      this.#nextId = Math.max(this.#nextId, b.id + 1);
-      return b.id;
-    } else if (b.type === "undo") {
-      if (!this.#entries.delete(b.id)) {
-        throw new Error(`${where}: undo of edit ${b.id}, which is not live`);
-      }
-    } else {
-      this.#nextId = Math.max(this.#nextId, b.next);
-    }
-    return lastEdit;
-  }
-}
-
-/** The manifest for `init`, validated; `where` names the source in errors. */
-function makeManifest(init: RepositoryInit, where: string): RepositoryManifest {
-  if (typeof init?.backbone !== "string" || init.backbone === "") {
-    throw new Error(`${where}: init.backbone must be a non-empty string`);
-  }
-  return {
-    format: REPOSITORY_FORMAT,
-    version: 1,
-    editor: init.editor ?? "liveedit",
-    backbone: init.backbone,
-    dims: checkDims(init.dims, `${where}: init`),
-    created: new Date().toISOString(),
-  };
-}
-
-/** Reads and checks `dir/manifest.json`, or creates the repository from `init`. */
-async function openManifest(
-  dir: string,
-  init: RepositoryInit | undefined,
-): Promise<RepositoryManifest> {
-  const path = join(dir, MANIFEST), records = join(dir, RECORDS);
-  let text: string | undefined;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) {
-      throw new Error(`${path}: ${(error as Error).message}`, { cause: error });
-    }
-  }
-  if (text === undefined) {
-    if (init === undefined) {
-      throw new Error(
-        `${path}: not found: ${dir} is not an expert repository (pass init to create one)`,
-      );
-    }
-    const manifest = makeManifest(init, path);
-    const f = await Deno.open(records, { write: true, create: true });
-    try {
-      if ((await f.stat()).size > 0) {
-        throw new Error(
-          `${records}: holds records but ${path} is missing; refusing to create over it`,
-        );
-      }
-      await f.sync();
-    } finally {
-      f.close();
-    }
-    await writeJsonAtomic(path, manifest);
-    return manifest;
-  }
-  let m: Record<string, unknown>;
-  try {
-    m = JSON.parse(text);
-  } catch (error) {
-    throw new Error(`${path}: not JSON: ${(error as Error).message}`, { cause: error });
-  }
-  if (m?.format !== REPOSITORY_FORMAT) {
-    throw new Error(
-      `${path}: format is ${JSON.stringify(m?.format)}, expected "${REPOSITORY_FORMAT}"`,
-    );
-  }
-  if (m.version !== 1) {
-    throw new Error(
-      `${path}: version ${
-        JSON.stringify(m.version)
-      } is not supported (this library reads version 1)`,
-    );
-  }
-  const manifest: RepositoryManifest = {
-    format: REPOSITORY_FORMAT,
-    version: 1,
-    editor: String(m.editor),
-    backbone: String(m.backbone),
-    dims: checkDims(m.dims, path),
-    created: String(m.created),
-  };
-  if (init !== undefined) {
-    const want = makeManifest(init, path);
-    for (const field of ["editor", "backbone"] as const) {
-      if (want[field] !== manifest[field]) {
-        throw new Error(
-          `${path}: ${field} is "${manifest[field]}", but "${want[field]}" was asked for`,
-        );
-      }
-    }
-    for (const k of ["e", "m", "r", "d"] as const) {
-      if (want.dims[k] !== manifest.dims[k]) {
-        throw new Error(
-          `${path}: dims.${k} is ${manifest.dims[k]}, but ${want.dims[k]} was asked for`,
-        );
-      }
-    }
-  }
-  return manifest;
-}
-
-/** Removes temporary files a crashed atomic write (compaction, manifest) left in `dir`. */
-async function removeTemporaries(dir: string): Promise<void> {
-  for await (const e of Deno.readDir(dir)) {
-    if (e.isFile && /^\.(records\.log|manifest\.json)\..*\.tmp$/.test(e.name)) {
-      await Deno.remove(join(dir, e.name));
-    }
-  }
-}
-
-/**
- * The byte offset of the first valid record (magic, header checksum, payload within the file,
- * payload checksum) at a 4-aligned offset in `[from, size)`, or undefined.
- */
-async function findValidRecord(
-  file: Deno.FsFile,
-  from: number,
-  size: number,
-): Promise<number | undefined> {
-  const CHUNK = 1 << 22;
-  for (let start = from - (from % 4); start < size; start += CHUNK) {
-    const chunk = await readAt(file, start, Math.min(CHUNK + RECORD_HEADER_BYTES, size - start));
-    for (let i = 0; i < Math.min(CHUNK, chunk.length); i += 4) {
-      if (chunk[i] !== RECORD_MAGIC[0] || chunk[i + 1] !== RECORD_MAGIC[1]) continue;
-      const at = start + i;
-      const header = decodeFrameHeader(chunk.subarray(i, i + RECORD_HEADER_BYTES));
-      if (typeof header === "string" || at + RECORD_HEADER_BYTES + header.payloadLength > size) {
-        continue;
-      }
-      const payload = await readAt(file, at + RECORD_HEADER_BYTES, header.payloadLength);
-      if (crc32Of(payload) === header.payloadCrc) return at;
-    }
-  }
-  return undefined;
-}
-
-/** Reads up to `length` bytes at `offset` (fewer only at the end of the file). */
-async function readAt(file: Deno.FsFile, offset: number, length: number): Promise<Uint8Array> {
-  const out = new Uint8Array(length);
-  await file.seek(offset, Deno.SeekMode.Start);
-  let done = 0;
-  while (done < length) {
-    const n = await file.read(out.subarray(done));
-    if (n === null) return out.subarray(0, done);
-    done += n;
-  }
-  return out;
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
+    this.#file = await openLog(path);
+    const { edits, nextId, end } = await replayLog(this.#file, path, this.dims, warn);
+    for (const [id, entry] of edits) this.#entries.set(id, entry);
+    this.#nextId = nextId;
+    this.#end = end;
   }
 }

@@ -55,6 +55,31 @@ Deno.test("append assigns increasing ids; get, list, iteration and size survive 
   });
 });
 
+Deno.test("undoAll undoes every live edit in one durable write; ids are not reused", async () => {
+  await withTempDir(async (dir) => {
+    const { repo } = await open(dir, true);
+    await fill(repo, [1, 2, 3]);
+    await repo.undo(2);
+    const before = (await Deno.stat(records(dir))).size;
+    assert.deepEqual(await repo.undoAll(), [1, 3]);
+    assert.equal(repo.size, 0);
+    const tombstones = (await Deno.stat(records(dir))).size - before;
+    assert.deepEqual(await repo.undoAll(), [], "nothing left: nothing written");
+    assert.equal((await Deno.stat(records(dir))).size - before, tombstones);
+    await repo.close();
+    const { repo: again, warnings } = await open(dir);
+    assert.deepEqual(warnings, []);
+    assert.equal(again.size, 0);
+    assert.equal(await again.append(makeEdit(DIMS, 4)), 4);
+    await again.close();
+    const memory = ExpertRepository.memory(INIT);
+    await fill(memory, [5, 6]);
+    assert.deepEqual(await memory.undoAll(), [1, 2]);
+    assert.equal(memory.size, 0);
+    await memory.close();
+  });
+});
+
 Deno.test("append rejects wrong shapes and requests, naming the tensor or field", async () => {
   const repo = ExpertRepository.memory(INIT);
   const edit = makeEdit(DIMS, 1);
