@@ -14,29 +14,19 @@
  *
  * @module
  */
-import {
-  BACKBONE_FLAGS,
-  CKPT_FLAG,
-  DEVICE_FLAG,
-  EDITOR_NAME_FLAG,
-  HELP_FLAG,
-  MODEL_NAME_FLAG,
-} from "../src/cli/common_flags.ts";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { loadSettings, resolveModel } from "../src/cli/config.ts";
-import { parseDeviceFlags } from "../src/cli/devices.ts";
-import { editorEntry } from "../src/editors/api.ts";
-import { formatHelp, parseFlags, UsageError } from "../src/cli/flags.ts";
+import { CKPT_FLAG, HELP_FLAG, TARGET_FLAGS } from "../src/cli/common_flags.ts";
+import { UsageError } from "../src/cli/flags.ts";
 import { applyImageFlags, fitPrompt, IMAGE_FLAGS, TRUNCATE_FLAG } from "../src/cli/input_checks.ts";
-import { probeImage } from "../src/io/image_file.ts";
 import { openEditingModel } from "../src/cli/open_model.ts";
-import { exitStatus, type TaskContext, withDefaults } from "../src/cli/task.ts";
+import { resolveTarget, runTask, type TaskContext } from "../src/cli/task.ts";
+import { probeImage } from "../src/io/image_file.ts";
 
 /** The flags of `deno task infer`. */
 export const INFER_FLAGS = {
-  editorName: { ...EDITOR_NAME_FLAG.editorName, required: false, default: "liveedit" },
-  ...MODEL_NAME_FLAG,
+  ...TARGET_FLAGS,
+  editorName: { ...TARGET_FLAGS.editorName, required: false, default: "liveedit" },
   ...CKPT_FLAG,
   edits: {
     names: ["--edits"],
@@ -59,36 +49,24 @@ export const INFER_FLAGS = {
     metavar: "N",
     help: "most tokens generated",
   },
-  ...DEVICE_FLAG,
   ...TRUNCATE_FLAG,
   ...IMAGE_FLAGS,
-  ...BACKBONE_FLAGS,
   ...HELP_FLAG,
 } as const;
 
-const USAGE =
-  "deno task infer -mn MODEL -ckpt PATH --edits PATH [--image IMG] --prompt TEXT [options]";
-const DESCRIPTION = "Greedy generation with an edited model; prints the generated text.";
+const SPEC = {
+  name: "infer",
+  usage: "deno task infer -mn MODEL -ckpt PATH --edits PATH [--image IMG] --prompt TEXT [options]",
+  description: "Greedy generation with an edited model; prints the generated text.",
+  flags: INFER_FLAGS,
+};
 
 /** Runs `deno task infer` with `argv`; resolves with the exit status. */
 export function runInfer(argv: readonly string[], context: TaskContext = {}): Promise<number> {
-  const ctx = withDefaults(context);
-  return exitStatus(ctx, "run `deno task infer --help` for the flags", async () => {
-    const flags = parseFlags(INFER_FLAGS, argv);
-    if (flags.help) {
-      ctx.print(formatHelp(USAGE, DESCRIPTION, INFER_FLAGS));
-      return 0;
-    }
+  return runTask(SPEC, argv, context, async (flags, ctx) => {
     applyImageFlags(flags);
-    const { device } = parseDeviceFlags(flags.device);
-    const editorName = flags.editorName.toLowerCase();
-    const entry = editorEntry(ctx.editors, editorName);
-    const model = resolveModel(
-      flags.modelName,
-      flags.modelDir,
-      await loadSettings(flags.config, ctx.cwd),
-      ctx.cwd,
-    );
+    const target = await resolveTarget(ctx, flags);
+    const { device, editorName, entry, model } = target;
     const image = flags.image === undefined ? null : resolve(ctx.cwd, flags.image);
     if (image !== null && !existsSync(image)) {
       throw new UsageError(`--image ${image} does not exist`);
@@ -110,10 +88,7 @@ export function runInfer(argv: readonly string[], context: TaskContext = {}): Pr
       flags.truncatePrompt ?? false,
       ctx.print,
     );
-    const { editing, tokenizer } = await openEditingModel({
-      editorName,
-      entry,
-      model,
+    const { editing, tokenizer } = await openEditingModel(target, {
       device,
       ckpt: flags.ckpt,
       cwd: ctx.cwd,

@@ -20,20 +20,15 @@
  *
  * @module
  */
+import { join, resolve } from "node:path";
 import {
-  BACKBONE_FLAGS,
   CKPT_FLAG,
   DATA_FLAGS,
-  DEVICE_FLAG,
-  EDITOR_NAME_FLAG,
   HELP_FLAG,
-  MODEL_NAME_FLAG,
   parseDataName,
+  TARGET_FLAGS,
 } from "../src/cli/common_flags.ts";
-import { join, resolve } from "node:path";
-import { loadSettings, resolveDataRoot, resolveModel } from "../src/cli/config.ts";
-import { parseDeviceFlags } from "../src/cli/devices.ts";
-import { editorEntry } from "../src/editors/api.ts";
+import { UsageError } from "../src/cli/flags.ts";
 import {
   applyImageFlags,
   fitDataset,
@@ -41,10 +36,9 @@ import {
   SKIP_BAD_FLAG,
   TRUNCATE_FLAG,
 } from "../src/cli/input_checks.ts";
-import { formatHelp, parseFlags, UsageError } from "../src/cli/flags.ts";
 import { openEditingModel } from "../src/cli/open_model.ts";
 import { Progress } from "../src/cli/progress.ts";
-import { exitStatus, type TaskContext, withDefaults } from "../src/cli/task.ts";
+import { resolveTarget, runTask, type TaskContext } from "../src/cli/task.ts";
 import { DATA_NAMES, DATASETS, loadDataset, type Split } from "../src/data/datasets.ts";
 import { evaluateSequential } from "../src/eval/evaluate.ts";
 import { beginResultDir, checkResultDir, resultDir } from "../src/eval/output.ts";
@@ -56,8 +50,7 @@ import { removeDirLeftovers } from "../src/io/atomic_dir.ts";
 
 /** The flags of `deno task test-edit`. */
 const TEST_EDIT_FLAGS = {
-  ...EDITOR_NAME_FLAG,
-  ...MODEL_NAME_FLAG,
+  ...TARGET_FLAGS,
   sequentialEditN: {
     names: ["-sen", "--sequential-edit-n"],
     type: "int",
@@ -71,7 +64,6 @@ const TEST_EDIT_FLAGS = {
     default: "",
     help: "added to the evaluation name: <DATA>-<enp> (the original's postfix)",
   },
-  ...DEVICE_FLAG,
   ...CKPT_FLAG,
   dataName: {
     names: ["-dn", "--data-name"],
@@ -115,15 +107,18 @@ const TEST_EDIT_FLAGS = {
     metavar: "DIR",
     help: "where results are written",
   },
-  ...BACKBONE_FLAGS,
   force: { names: ["--force"], type: "boolean", help: "replace an existing result directory" },
   ...HELP_FLAG,
 } as const;
 
-const USAGE = "deno task test-edit -en EDITOR -mn MODEL -sen N -dn DATA [-ckpt PATH] [options]";
-const DESCRIPTION =
-  "Evaluates lifelong editing (the original test_vllm_edit.py): edit N requests, score them,\n" +
-  "restore, repeat. Writes eval_results/<editor>/<model>/<EVAL_NAME>/sequential_edit_<N>/.";
+const SPEC = {
+  name: "test-edit",
+  usage: "deno task test-edit -en EDITOR -mn MODEL -sen N -dn DATA [-ckpt PATH] [options]",
+  description:
+    "Evaluates lifelong editing (the original test_vllm_edit.py): edit N requests, score them,\n" +
+    "restore, repeat. Writes eval_results/<editor>/<model>/<EVAL_NAME>/sequential_edit_<N>/.",
+  flags: TEST_EDIT_FLAGS,
+};
 
 /** Refuses an `--edits-dir` that exists and is not an empty directory. */
 function checkEditsDir(dir: string): void {
@@ -144,24 +139,15 @@ function checkEditsDir(dir: string): void {
 
 /** Runs `deno task test-edit` with `argv`; resolves with the exit status. */
 export function runTestEdit(argv: readonly string[], context: TaskContext = {}): Promise<number> {
-  const ctx = withDefaults(context);
-  return exitStatus(ctx, "run `deno task test-edit --help` for the flags", async () => {
-    const flags = parseFlags(TEST_EDIT_FLAGS, argv);
-    if (flags.help) {
-      ctx.print(formatHelp(USAGE, DESCRIPTION, TEST_EDIT_FLAGS));
-      return 0;
-    }
+  return runTask(SPEC, argv, context, async (flags, ctx) => {
     applyImageFlags(flags);
     const dataName = parseDataName(flags.dataName);
     const split = flags.split as Split;
     if (DATASETS[dataName].files[split] === undefined) {
       throw new UsageError(`data set ${dataName} has no split ${split}`);
     }
-    const { device } = parseDeviceFlags(flags.device);
-    const editorName = flags.editorName.toLowerCase();
-    const entry = editorEntry(ctx.editors, editorName);
-    const settings = await loadSettings(flags.config, ctx.cwd);
-    const model = resolveModel(flags.modelName, flags.modelDir, settings, ctx.cwd);
+    const target = await resolveTarget(ctx, flags);
+    const { device, editorName, entry, model } = target;
     const evalName = [dataName + (split === "eval_onehop" ? "-onehop" : ""), flags.evalNamePrefix]
       .filter((p) => p !== "").join("-");
     const dir = resultDir(
@@ -176,7 +162,7 @@ export function runTestEdit(argv: readonly string[], context: TaskContext = {}):
     const editsDir = flags.editsDir === undefined ? undefined : resolve(ctx.cwd, flags.editsDir);
     if (editsDir !== undefined) checkEditsDir(editsDir);
     const data = await loadDataset(dataName, split, {
-      dataRoot: resolveDataRoot(flags.dataRoot, settings, ctx.cwd),
+      dataRoot: target.dataRoot,
       limit: flags.dataSampleN,
       skipMissingImages: flags.skipMissingImages,
       skipBadRecords: flags.skipBadRecords,
@@ -196,10 +182,7 @@ export function runTestEdit(argv: readonly string[], context: TaskContext = {}):
     if (flags.ckpt === undefined && entry.createTrainer !== undefined) {
       throw new UsageError(`editor ${editorName} needs a trained checkpoint: pass -ckpt PATH`);
     }
-    const { editing, tokenizer, checkpoint } = await openEditingModel({
-      editorName,
-      entry,
-      model,
+    const { editing, tokenizer, checkpoint } = await openEditingModel(target, {
       device,
       ckpt: flags.ckpt,
       cwd: ctx.cwd,

@@ -17,19 +17,9 @@
  *
  * @module
  */
-import {
-  BACKBONE_FLAGS,
-  DATA_FLAGS,
-  DEVICE_FLAG,
-  EDITOR_NAME_FLAG,
-  HELP_FLAG,
-  MODEL_NAME_FLAG,
-  parseDataName,
-} from "../src/cli/common_flags.ts";
 import { join, resolve } from "node:path";
-import { loadSettings, resolveDataRoot, resolveModel } from "../src/cli/config.ts";
-import { parseDeviceFlags } from "../src/cli/devices.ts";
-import { editorEntry } from "../src/editors/api.ts";
+import { DATA_FLAGS, HELP_FLAG, parseDataName, TARGET_FLAGS } from "../src/cli/common_flags.ts";
+import { UsageError } from "../src/cli/flags.ts";
 import {
   applyImageFlags,
   fitDataset,
@@ -37,9 +27,8 @@ import {
   SKIP_BAD_FLAG,
   TRUNCATE_FLAG,
 } from "../src/cli/input_checks.ts";
-import { formatHelp, parseFlags, UsageError } from "../src/cli/flags.ts";
 import { Progress } from "../src/cli/progress.ts";
-import { exitStatus, type TaskContext, withDefaults } from "../src/cli/task.ts";
+import { resolveTarget, runTask, type TaskContext } from "../src/cli/task.ts";
 import { batchesPerEpoch } from "../src/data/batches.ts";
 import { DATA_NAMES, loadDataset } from "../src/data/datasets.ts";
 import { loadCheckpoint } from "../src/train/checkpoint.ts";
@@ -59,8 +48,7 @@ import {
 
 /** The flags of `deno task train`. */
 const TRAIN_FLAGS = {
-  ...EDITOR_NAME_FLAG,
-  ...MODEL_NAME_FLAG,
+  ...TARGET_FLAGS,
   dataName: {
     names: ["-dna", "--data-name"],
     type: "string",
@@ -74,7 +62,6 @@ const TRAIN_FLAGS = {
     min: 1,
     help: "requests per training step",
   },
-  ...DEVICE_FLAG,
   extraDevices: {
     names: ["-edvc", "--extra-devices"],
     type: "list",
@@ -141,7 +128,6 @@ const TRAIN_FLAGS = {
     min: 1,
     help: "batches prepared ahead by the background producer",
   },
-  ...BACKBONE_FLAGS,
   ...DATA_FLAGS,
   ...SKIP_BAD_FLAG,
   ...TRUNCATE_FLAG,
@@ -156,11 +142,15 @@ const TRAIN_FLAGS = {
   ...HELP_FLAG,
 } as const;
 
-const USAGE = "deno task train -en EDITOR -mn MODEL -dna DATA -bs N [options]";
-const DESCRIPTION =
-  "Trains an editor on a frozen backbone (the original train_vllm_editor.py). Writes\n" +
-  "records/<editor>/<model>/<train_name>/: config.json, checkpoints/ every -sci steps, and\n" +
-  "logs/ (train.jsonl, losses.svg).";
+const SPEC = {
+  name: "train",
+  usage: "deno task train -en EDITOR -mn MODEL -dna DATA -bs N [options]",
+  description:
+    "Trains an editor on a frozen backbone (the original train_vllm_editor.py). Writes\n" +
+    "records/<editor>/<model>/<train_name>/: config.json, checkpoints/ every -sci steps, and\n" +
+    "logs/ (train.jsonl, losses.svg).",
+  flags: TRAIN_FLAGS,
+};
 
 /** The original's seed from the clock: `int(time.time()*10000) % 99999999`. */
 function clockSeed(): number {
@@ -179,27 +169,19 @@ async function readRunConfig(checkpointJson: string): Promise<Record<string, unk
 
 /** Runs `deno task train` with `argv`; resolves with the exit status. */
 export function runTrain(argv: readonly string[], context: TaskContext = {}): Promise<number> {
-  const ctx = withDefaults(context);
-  return exitStatus(ctx, "run `deno task train --help` for the flags", async () => {
-    const flags = parseFlags(TRAIN_FLAGS, argv);
-    if (flags.help) {
-      ctx.print(formatHelp(USAGE, DESCRIPTION, TRAIN_FLAGS));
-      return 0;
-    }
+  return runTask(SPEC, argv, context, async (flags, ctx) => {
     applyImageFlags(flags);
     if (flags.emaAlpha > 1) {
       throw new UsageError(`-ea/--ema-alpha must be in [0, 1], got ${flags.emaAlpha}`);
     }
     const dataName = parseDataName(flags.dataName);
-    const { device, extraDevices } = parseDeviceFlags(flags.device, flags.extraDevices);
-    const editorName = flags.editorName.toLowerCase();
-    const entry = editorEntry(ctx.editors, editorName);
+    const { device, extraDevices, editorName, entry, model, dataRoot } = await resolveTarget(
+      ctx,
+      flags,
+    );
     if (entry.createTrainer === undefined) {
       throw new Error(`editor ${editorName} has no training (use deno task test-edit directly)`);
     }
-    const settings = await loadSettings(flags.config, ctx.cwd);
-    const model = resolveModel(flags.modelName, flags.modelDir, settings, ctx.cwd);
-    const dataRoot = resolveDataRoot(flags.dataRoot, settings, ctx.cwd);
     const data = await loadDataset(dataName, "train", {
       dataRoot,
       limit: flags.dataN,

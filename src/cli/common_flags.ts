@@ -103,3 +103,14 @@ export function parseDataName(value: string): DataName {
     throw new UsageError((error as Error).message);
   }
 }
+
+/**
+ * What every task works on, as `resolveTarget` (`task.ts`) reads it: `-en`, `-mn`, `-dvc`,
+ * `--editor-config`, `--model-dir`, `--config`.
+ */
+export const TARGET_FLAGS = {
+  ...EDITOR_NAME_FLAG,
+  ...MODEL_NAME_FLAG,
+  ...DEVICE_FLAG,
+  ...BACKBONE_FLAGS,
+} as const;

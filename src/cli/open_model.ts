@@ -5,19 +5,13 @@
  * @module
  */
 import { resolve } from "node:path";
-import type { EditingModel, EditorEntry } from "../editors/api.ts";
+import type { EditingModel } from "../editors/api.ts";
 import { type HfTokenizer, loadTokenizer } from "../io/tokenizer.ts";
 import { checkpointModelId, findCheckpoint } from "../train/records.ts";
-import type { ResolvedModel } from "./config.ts";
+import type { TaskTarget } from "./task.ts";
 
-/** What {@linkcode openEditingModel} needs. */
+/** How {@linkcode openEditingModel} opens the model. */
 export interface OpenEditingOptions {
-  /** The editor's name (`-en`, lower case). */
-  readonly editorName: string;
-  /** The editor's registry entry. */
-  readonly entry: EditorEntry;
-  /** The backbone. */
-  readonly model: ResolvedModel;
   /** The device (`-dvc`). */
   readonly device: string;
   /** `-ckpt`: a checkpoint, a `checkpoints/` directory or a run directory; relative to `cwd`. */
@@ -44,18 +38,22 @@ export interface OpenedEditingModel {
   readonly checkpoint: string | null;
 }
 
-/** Finds the checkpoint, loads the tokenizer and opens the edited model. */
-export async function openEditingModel(o: OpenEditingOptions): Promise<OpenedEditingModel> {
+/** Finds the checkpoint, loads the tokenizer and opens `target`'s edited model. */
+export async function openEditingModel(
+  target: Pick<TaskTarget, "editorName" | "entry" | "model">,
+  o: OpenEditingOptions,
+): Promise<OpenedEditingModel> {
+  const { editorName, entry, model } = target;
   const checkpoint = o.ckpt === undefined
     ? null
     : await findCheckpoint(resolve(o.cwd, o.ckpt), o.note);
-  const tokenizer = await loadTokenizer(o.model.dir);
-  const editing = await o.entry.openModel({
-    modelDir: o.model.dir,
-    modelName: o.model.name,
+  const tokenizer = await loadTokenizer(model.dir);
+  const editing = await entry.openModel({
+    modelDir: model.dir,
+    modelName: model.name,
     device: o.device,
     checkpoint,
-    checkpointModel: checkpointModelId(o.editorName, o.model.name),
+    checkpointModel: checkpointModelId(editorName, model.name),
     editorConfig: o.editorConfig,
     edits: o.edits,
     editsDir: o.editsDir,

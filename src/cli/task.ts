@@ -1,13 +1,18 @@
 /**
  * What the tasks (`tasks/train.ts`, `tasks/test_edit.ts`, `tasks/infer.ts`) share around their
  * work: where messages go, which editors exist, the working directory, and the exit status of
- * a failure (2 for a usage error, printed with a hint at `--help`; 1 for anything else).
+ * a failure (2 for a usage error, printed with a hint at `--help`; 1 for anything else), and
+ * {@linkcode runTask}, which puts these around a task's body after parsing its flags, and
+ * {@linkcode resolveTarget}: the devices, the editor, the backbone and the data root the flags
+ * name.
  *
  * @module
  */
-import type { EditorRegistry } from "../editors/api.ts";
+import { type EditorEntry, editorEntry, type EditorRegistry } from "../editors/api.ts";
 import { EDITORS } from "../editors/registry.ts";
-import { UsageError } from "./flags.ts";
+import { loadSettings, resolveDataRoot, type ResolvedModel, resolveModel } from "./config.ts";
+import { parseDeviceFlags } from "./devices.ts";
+import { type Flags, type FlagSpecs, formatHelp, parseFlags, UsageError } from "./flags.ts";
 
 /** What a task runs with; tests pass a fake editor registry and collect the messages. */
 export interface TaskContext {
@@ -53,4 +58,90 @@ export async function exitStatus(
     ctx.printError(`error: ${error instanceof Error ? error.message : String(error)}`);
     return 1;
   }
+}
+
+/** What {@linkcode runTask} knows of a task. */
+export interface TaskSpec<S extends FlagSpecs> {
+  /** The task's name, as in `deno task <name>`. */
+  readonly name: string;
+  /** The usage line of the help. */
+  readonly usage: string;
+  /** The description of the help. */
+  readonly description: string;
+  /** The task's flags (with `help`, `-h/--help`). */
+  readonly flags: S;
+}
+
+/**
+ * Runs a task: fills in `context`'s defaults, parses `argv` against `spec.flags` (`--help`
+ * prints the help and succeeds), runs `body` with the flags, and turns the outcome into an
+ * exit status ({@linkcode exitStatus}, with a hint at `deno task <name> --help`).
+ */
+export function runTask<S extends FlagSpecs>(
+  spec: TaskSpec<S>,
+  argv: readonly string[],
+  context: TaskContext,
+  body: (flags: Flags<S>, ctx: Required<TaskContext>) => Promise<number | void>,
+): Promise<number> {
+  const ctx = withDefaults(context);
+  return exitStatus(ctx, `run \`deno task ${spec.name} --help\` for the flags`, () => {
+    const flags = parseFlags(spec.flags, argv);
+    if ((flags as { help?: boolean }).help) {
+      ctx.print(formatHelp(spec.usage, spec.description, spec.flags));
+      return Promise.resolve(0);
+    }
+    return body(flags, ctx);
+  });
+}
+
+/** What a task works on, as its flags name it. */
+export interface TaskTarget {
+  /** `-dvc`, canonical. */
+  readonly device: string;
+  /** `-edvc`, canonical (empty without the flag). */
+  readonly extraDevices: readonly string[];
+  /** `-en`, lower case. */
+  readonly editorName: string;
+  /** Its registry entry. */
+  readonly entry: EditorEntry;
+  /** `-mn` / `--model-dir` resolved against the settings file. */
+  readonly model: ResolvedModel;
+  /** `--data-root`, else the settings file's `dataRoot`, else `data`. */
+  readonly dataRoot: string;
+}
+
+/** The flags {@linkcode resolveTarget} reads (`TARGET_FLAGS`, `DEVICE_FLAG`, ...). */
+export interface TargetFlags {
+  /** `-dvc`. */
+  readonly device: string;
+  /** `-edvc`. */
+  readonly extraDevices?: readonly string[];
+  /** `-en`. */
+  readonly editorName: string;
+  /** `-mn`. */
+  readonly modelName: string;
+  /** `--model-dir`. */
+  readonly modelDir?: string;
+  /** `--config`. */
+  readonly config?: string;
+  /** `--data-root`. */
+  readonly dataRoot?: string;
+}
+
+/**
+ * Checks the devices (`-dvc`, `-edvc`), resolves `-en` through `ctx.editors`, reads the
+ * settings file (`--config`) and resolves `-mn` / `--model-dir` and the data root against it;
+ * throws naming what is malformed, unknown or missing.
+ */
+export async function resolveTarget(
+  ctx: Required<TaskContext>,
+  flags: TargetFlags,
+): Promise<TaskTarget> {
+  const { device, extraDevices } = parseDeviceFlags(flags.device, flags.extraDevices);
+  const editorName = flags.editorName.toLowerCase();
+  const entry = editorEntry(ctx.editors, editorName);
+  const settings = await loadSettings(flags.config, ctx.cwd);
+  const model = resolveModel(flags.modelName, flags.modelDir, settings, ctx.cwd);
+  const dataRoot = resolveDataRoot(flags.dataRoot, settings, ctx.cwd);
+  return { device, extraDevices, editorName, entry, model, dataRoot };
 }

@@ -14,12 +14,10 @@ import { paramInputs, type ParamValues } from "./params.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
 import {
   flattenTokens,
-  gatherTokens,
   type Range,
+  selectInput,
   type Selection,
   selectionFeeds,
-  selectionInputs,
-  selectTokens,
   type SequenceParts,
   sequenceParts,
   stackSequences,
@@ -62,8 +60,7 @@ export function buildEditGraph(dims: EditorDims): { graph: Graph; outputs: Recor
   const g = new Graph();
   const p = paramInputs(g, dims);
   const flat = flattenTokens(g.input("reps", "f32", ["edits", "seq", dims.llmMidDim]));
-  const sel = (name: string) =>
-    gatherTokens(flat, selectionInputs(g, name, "edits", `${name}_len`));
+  const sel = (name: string) => selectInput(flat, name, "edits");
   const e = newEdit(p, dims, sel("vision"), sel("query"), sel("edit"));
   return { graph: g, outputs: { eqr: e.eqr, evr: e.evr, moe_c: e.moeC, moe_r: e.moeR } };
 }
@@ -95,8 +92,8 @@ export function editFeeds(dims: EditorDims, requests: readonly EditSequence[]) {
     parts.map((pt, seq) => ({ seq, ranges: pick(pt) }));
   return {
     reps,
-    ...selectionFeeds("vision", selectTokens(rows((pt) => [pt.vision]), L)),
-    ...selectionFeeds("query", selectTokens(rows((pt) => [pt.query]), L)),
-    ...selectionFeeds("edit", selectTokens(rows((pt) => [pt.vision, pt.query, pt.answer]), L)),
+    ...selectionFeeds("vision", rows((pt) => [pt.vision]), L),
+    ...selectionFeeds("query", rows((pt) => [pt.query]), L),
+    ...selectionFeeds("edit", rows((pt) => [pt.vision, pt.query, pt.answer]), L),
   } as Record<string, Tensor>;
 }

@@ -26,7 +26,7 @@ import {
 } from "./modules.ts";
 import { paramInputs, paramSpecs, type ParamValues } from "./params.ts";
 import { editResidual, pairedSimilarity, similarity, softRouting } from "./routing.ts";
-import { flattenTokens, gatherTokens, selectionInputs } from "./tokens.ts";
+import { flattenTokens, selectInput } from "./tokens.ts";
 import type { ExampleGroup, ExampleKind } from "./train_batch.ts";
 
 /** Eps inside every log of the routing losses. */
@@ -126,15 +126,8 @@ export function hardRoutingSim(dims: EditorDims, ivrs: Value, evrs: Value, ivrsP
 
 /** The pair selections of one side: `(vision, query)` of one example per sample. */
 function pairSide(flat: Value, name: string): { query: Tokens; vision: Tokens } {
-  const g = flat.graph;
-  const query = gatherTokens(
-    flat,
-    selectionInputs(g, `${name}/query`, "pairs", `${name}/query_len`),
-  );
-  const vision = gatherTokens(
-    flat,
-    selectionInputs(g, `${name}/vision`, "pairs", `${name}/vision_len`),
-  );
+  const query = selectInput(flat, `${name}/query`, "pairs");
+  const vision = selectInput(flat, `${name}/vision`, "pairs");
   return { query, vision };
 }
 
@@ -163,8 +156,7 @@ export function buildTrainingGraph(
   const g = new Graph();
   const p = paramInputs(g, dims);
   const flat = flattenTokens(g.input("train/reps", "f32", ["seqs", "seq", dims.llmMidDim]));
-  const sel = (name: string, rows: string): Tokens =>
-    gatherTokens(flat, selectionInputs(g, name, rows, `${name}_len`));
+  const sel = (name: string, rows: string): Tokens => selectInput(flat, name, rows);
   const outputs: Record<string, Value> = {};
 
   // Experts (eqr, C, R) for every request in the batch (evr is not needed in training).

@@ -29,12 +29,10 @@ import { Tensor } from "../../tensor/tensor.ts";
 import type { PoolViews } from "./pool.ts";
 import {
   flattenTokens,
-  gatherTokens,
   type Range,
+  selectInput,
   type Selection,
   selectionFeeds,
-  selectionInputs,
-  selectTokens,
 } from "./tokens.ts";
 
 /** Added to the similarity of an expert that is routed out before the softmax. */
@@ -176,8 +174,8 @@ export function buildRouteGraph(dims: EditorDims): RouteGraph {
   const p = paramInputs(g, dims);
   const hidden = g.input("hidden", "f32", ["batch", "seq", dims.llmMidDim]);
   const flat = flattenTokens(hidden);
-  const vision = gatherTokens(flat, selectionInputs(g, "vision", "batch", "vision_len"));
-  const query = gatherTokens(flat, selectionInputs(g, "query", "batch", "query_len"));
+  const vision = selectInput(flat, "vision", "batch");
+  const query = selectInput(flat, "query", "batch");
   const active = g.input("active", "bool", ["batch"]);
   const pool = poolInputs(g, dims);
 
@@ -323,8 +321,8 @@ export function routeFeeds(
   });
   return {
     hidden,
-    ...selectionFeeds("vision", selectTokens(vision, L)),
-    ...selectionFeeds("query", selectTokens(query, L)),
+    ...selectionFeeds("vision", vision, L),
+    ...selectionFeeds("query", query, L),
     active: new Tensor("bool", [B], Uint8Array.from(inputs, (x) => (x.vision == null ? 0 : 1))),
     "pool/eqr": pool.eqr,
     "pool/evr": pool.evr,

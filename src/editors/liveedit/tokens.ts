@@ -1,8 +1,9 @@
 /**
  * Selecting parts of layer-`l_e` sequences (spec §2: pre-vision, vision, query, answer) for
  * the batched editor graphs. On the host, {@linkcode selectTokens} turns per-row token ranges
- * into an index into the flattened `[B·L, d]` hidden states and an additive key mask; in the
- * graph, {@linkcode gatherTokens} gathers them into a padded {@linkcode Tokens} batch.
+ * into an index into the flattened `[B·L, d]` hidden states and an additive key mask (the
+ * feeds of a selection: {@linkcode selectionFeeds}); in the graph, {@linkcode selectInput}
+ * declares them and gathers the tokens into a padded {@linkcode Tokens} batch.
  *
  * @example
  * ```ts
@@ -16,7 +17,7 @@
  *
  * @module
  */
-import type { Dim, Graph, Value } from "../../graph/ir.ts";
+import type { Dim, Value } from "../../graph/ir.ts";
 import * as op from "../../graph/ops.ts";
 import { F32_MIN } from "../../models/attention.ts";
 import { toNumbers } from "../../tensor/elements.ts";
@@ -110,24 +111,28 @@ export function selectTokens(rows: readonly Selection[], seqLen: number): Select
   };
 }
 
-/** The graph inputs of a token selection called `name` (`<name>/index`, `<name>/mask`). */
-export interface SelectionInputs {
-  /** `i64 [rows, len]`. */
-  readonly index: Value;
-  /** `f32 [rows, 1, 1, len]`. */
-  readonly mask: Value;
+/**
+ * The tokens of selection `name` (`rows` rows of `<name>_len` slots) from the flat rows
+ * `flat` `[N, d]` (see {@linkcode flattenTokens}), as a padded batch: declares the inputs
+ * `<name>/index` (i64 `[rows, len]`) and `<name>/mask` (f32 `[rows, 1, 1, len]`) and gathers.
+ */
+export function selectInput(flat: Value, name: string, rows: Dim): Tokens {
+  const len = `${name}_len`;
+  const index = flat.graph.input(`${name}/index`, "i64", [rows, len]);
+  const mask = flat.graph.input(`${name}/mask`, "f32", [rows, 1, 1, len]);
+  return { reps: op.gather(flat, index, 0), mask };
 }
 
-/** Declares the inputs of selection `name` with `rows` rows of `len` slots. */
-export function selectionInputs(g: Graph, name: string, rows: Dim, len: Dim): SelectionInputs {
-  return {
-    index: g.input(`${name}/index`, "i64", [rows, len]),
-    mask: g.input(`${name}/mask`, "f32", [rows, 1, 1, len]),
-  };
-}
-
-/** The feeds of selection `name` (see {@linkcode selectionInputs}). */
-export function selectionFeeds(name: string, sel: SelectionTensors): Record<string, Tensor> {
+/**
+ * The feeds of selection `name` (see {@linkcode selectInput}): `rows` of sequences of
+ * `seqLen` tokens ({@linkcode selectTokens}).
+ */
+export function selectionFeeds(
+  name: string,
+  rows: readonly Selection[],
+  seqLen: number,
+): Record<string, Tensor> {
+  const sel = selectTokens(rows, seqLen);
   return { [`${name}/index`]: sel.index, [`${name}/mask`]: sel.mask };
 }
 
@@ -144,11 +149,6 @@ export function flattenTokens(hidden: Value): Value {
     `${b}*${l}`,
     d,
   ]);
-}
-
-/** The tokens `sel` selects from the flat rows `flat` `[N, d]`, as a padded batch. */
-export function gatherTokens(flat: Value, sel: SelectionInputs): Tokens {
-  return { reps: op.gather(flat, sel.index, 0), mask: sel.mask };
 }
 
 /**

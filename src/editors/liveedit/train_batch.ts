@@ -14,7 +14,6 @@ import {
   type Range,
   type Selection,
   selectionFeeds,
-  selectTokens,
   sequenceParts,
   stackSequences,
 } from "./tokens.ts";
@@ -92,7 +91,7 @@ export function packTrainBatch(
   );
   const feeds: Record<string, Tensor> = { "train/reps": reps };
   const put = (name: string, rows: Selection[]) =>
-    Object.assign(feeds, selectionFeeds(name, selectTokens(rows, L)));
+    Object.assign(feeds, selectionFeeds(name, rows, L));
   const editRows = batch.edits.map((_, s) => s);
   put("edit/query", editRows.map((s) => ({ seq: s, ranges: [parts[s].query] })));
   put(
