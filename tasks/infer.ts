@@ -16,9 +16,9 @@
  */
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { CKPT_FLAG, HELP_FLAG, TARGET_FLAGS } from "../src/cli/common_flags.ts";
+import { CKPT_FLAG, HELP_FLAG, TARGET_FLAGS, TRUNCATE_FLAG } from "../src/cli/common_flags.ts";
 import { UsageError } from "../src/cli/flags.ts";
-import { applyImageFlags, fitPrompt, IMAGE_FLAGS, TRUNCATE_FLAG } from "../src/cli/input_checks.ts";
+import { fitPrompt } from "../src/cli/input_checks.ts";
 import { openEditingModel } from "../src/cli/open_model.ts";
 import { resolveTarget, runTask, type TaskContext } from "../src/cli/task.ts";
 import { probeImage } from "../src/io/image_file.ts";
@@ -50,7 +50,6 @@ export const INFER_FLAGS = {
     help: "most tokens generated",
   },
   ...TRUNCATE_FLAG,
-  ...IMAGE_FLAGS,
   ...HELP_FLAG,
 } as const;
 
@@ -64,7 +63,6 @@ const SPEC = {
 /** Runs `deno task infer` with `argv`; resolves with the exit status. */
 export function runInfer(argv: readonly string[], context: TaskContext = {}): Promise<number> {
   return runTask(SPEC, argv, context, async (flags, ctx) => {
-    applyImageFlags(flags);
     const target = await resolveTarget(ctx, flags);
     const { device, editorName, entry, model } = target;
     const image = flags.image === undefined ? null : resolve(ctx.cwd, flags.image);

@@ -23,23 +23,17 @@
 import { join, resolve } from "node:path";
 import {
   CKPT_FLAG,
-  DATA_FLAGS,
+  DATASET_FLAGS,
   HELP_FLAG,
   parseDataName,
   TARGET_FLAGS,
 } from "../src/cli/common_flags.ts";
 import { UsageError } from "../src/cli/flags.ts";
-import {
-  applyImageFlags,
-  fitDataset,
-  IMAGE_FLAGS,
-  SKIP_BAD_FLAG,
-  TRUNCATE_FLAG,
-} from "../src/cli/input_checks.ts";
+import { loadTaskData } from "../src/cli/input_checks.ts";
 import { openEditingModel } from "../src/cli/open_model.ts";
 import { Progress } from "../src/cli/progress.ts";
 import { resolveTarget, runTask, type TaskContext } from "../src/cli/task.ts";
-import { DATA_NAMES, DATASETS, loadDataset, type Split } from "../src/data/datasets.ts";
+import { DATA_NAMES, DATASETS, type Split } from "../src/data/datasets.ts";
 import { evaluateSequential } from "../src/eval/evaluate.ts";
 import { beginResultDir, checkResultDir, resultDir } from "../src/eval/output.ts";
 import { metricsSvg } from "../src/eval/metrics_svg.ts";
@@ -96,10 +90,7 @@ const TEST_EDIT_FLAGS = {
     choices: ["eval", "eval_onehop"],
     help: "eval_onehop: VLKEB's eval_edit_onehop.json, with portability",
   },
-  ...DATA_FLAGS,
-  ...SKIP_BAD_FLAG,
-  ...TRUNCATE_FLAG,
-  ...IMAGE_FLAGS,
+  ...DATASET_FLAGS,
   evalResults: {
     names: ["--eval-results"],
     type: "string",
@@ -140,7 +131,6 @@ function checkEditsDir(dir: string): void {
 /** Runs `deno task test-edit` with `argv`; resolves with the exit status. */
 export function runTestEdit(argv: readonly string[], context: TaskContext = {}): Promise<number> {
   return runTask(SPEC, argv, context, async (flags, ctx) => {
-    applyImageFlags(flags);
     const dataName = parseDataName(flags.dataName);
     const split = flags.split as Split;
     if (DATASETS[dataName].files[split] === undefined) {
@@ -161,19 +151,12 @@ export function runTestEdit(argv: readonly string[], context: TaskContext = {}):
     checkResultDir(dir, flags.force ?? false);
     const editsDir = flags.editsDir === undefined ? undefined : resolve(ctx.cwd, flags.editsDir);
     if (editsDir !== undefined) checkEditsDir(editsDir);
-    const data = await loadDataset(dataName, split, {
+    const data = await loadTaskData(dataName, split, {
       dataRoot: target.dataRoot,
+      model,
       limit: flags.dataSampleN,
-      skipMissingImages: flags.skipMissingImages,
-      skipBadRecords: flags.skipBadRecords,
-    }).then((loaded) =>
-      fitDataset(loaded, model, {
-        truncate: flags.truncatePrompt ?? false,
-        skip: flags.skipBadRecords ?? false,
-        print: ctx.print,
-      })
-    );
-    for (const w of data.warnings) ctx.print(`warning: ${w}`);
+      print: ctx.print,
+    }, flags);
     if (data.samples.length < flags.sequentialEditN) {
       throw new UsageError(
         `-sen ${flags.sequentialEditN} is more than the ${data.samples.length} samples of ${data.file}`,

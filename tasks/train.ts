@@ -18,19 +18,13 @@
  * @module
  */
 import { join, resolve } from "node:path";
-import { DATA_FLAGS, HELP_FLAG, parseDataName, TARGET_FLAGS } from "../src/cli/common_flags.ts";
+import { DATASET_FLAGS, HELP_FLAG, parseDataName, TARGET_FLAGS } from "../src/cli/common_flags.ts";
 import { UsageError } from "../src/cli/flags.ts";
-import {
-  applyImageFlags,
-  fitDataset,
-  IMAGE_FLAGS,
-  SKIP_BAD_FLAG,
-  TRUNCATE_FLAG,
-} from "../src/cli/input_checks.ts";
+import { loadTaskData } from "../src/cli/input_checks.ts";
 import { Progress } from "../src/cli/progress.ts";
 import { resolveTarget, runTask, type TaskContext } from "../src/cli/task.ts";
 import { batchesPerEpoch } from "../src/data/batches.ts";
-import { DATA_NAMES, loadDataset } from "../src/data/datasets.ts";
+import { DATA_NAMES } from "../src/data/datasets.ts";
 import { loadCheckpoint } from "../src/train/checkpoint.ts";
 import { writeJsonAtomic } from "../src/io/atomic.ts";
 import { ownerTag } from "../src/io/leftovers.ts";
@@ -128,10 +122,7 @@ const TRAIN_FLAGS = {
     min: 1,
     help: "batches prepared ahead by the background producer",
   },
-  ...DATA_FLAGS,
-  ...SKIP_BAD_FLAG,
-  ...TRUNCATE_FLAG,
-  ...IMAGE_FLAGS,
+  ...DATASET_FLAGS,
   records: {
     names: ["--records"],
     type: "string",
@@ -170,7 +161,6 @@ async function readRunConfig(checkpointJson: string): Promise<Record<string, unk
 /** Runs `deno task train` with `argv`; resolves with the exit status. */
 export function runTrain(argv: readonly string[], context: TaskContext = {}): Promise<number> {
   return runTask(SPEC, argv, context, async (flags, ctx) => {
-    applyImageFlags(flags);
     if (flags.emaAlpha > 1) {
       throw new UsageError(`-ea/--ema-alpha must be in [0, 1], got ${flags.emaAlpha}`);
     }
@@ -182,19 +172,12 @@ export function runTrain(argv: readonly string[], context: TaskContext = {}): Pr
     if (entry.createTrainer === undefined) {
       throw new Error(`editor ${editorName} has no training (use deno task test-edit directly)`);
     }
-    const data = await loadDataset(dataName, "train", {
+    const data = await loadTaskData(dataName, "train", {
       dataRoot,
+      model,
       limit: flags.dataN,
-      skipMissingImages: flags.skipMissingImages,
-      skipBadRecords: flags.skipBadRecords,
-    }).then((loaded) =>
-      fitDataset(loaded, model, {
-        truncate: flags.truncatePrompt ?? false,
-        skip: flags.skipBadRecords ?? false,
-        print: ctx.print,
-      })
-    );
-    for (const w of data.warnings) ctx.print(`warning: ${w}`);
+      print: ctx.print,
+    }, flags);
     const checkpointJson = flags.loadCkpt === undefined
       ? null
       : await findCheckpoint(resolve(ctx.cwd, flags.loadCkpt), (l) => ctx.print(`note: ${l}`));

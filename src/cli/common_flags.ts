@@ -1,10 +1,12 @@
 /**
- * Flags that several tasks share, written once with every alias, and the data-name check of
- * `train` (`-dna`) and `test-edit` (`-dn`).
+ * Flags that several tasks share, written once with every alias (and grouped as the code that
+ * reads them takes them: {@linkcode TARGET_FLAGS}, {@linkcode DATASET_FLAGS}), and the
+ * data-name check of `train` (`-dna`) and `test-edit` (`-dn`).
  *
  * @module
  */
 import { type DataName, dataNameOf } from "../data/datasets.ts";
+import { DEFAULT_IMAGE_LIMITS } from "../io/image_file.ts";
 import { UsageError } from "./flags.ts";
 
 /** `-en`: the editor by name (train, test-edit; infer gives it a default). */
@@ -104,13 +106,54 @@ export function parseDataName(value: string): DataName {
   }
 }
 
+/** `--max-image-pixels`, `--allow-svg` (every task that reads images). */
+export const IMAGE_FLAGS = {
+  maxImagePixels: {
+    names: ["--max-image-pixels"],
+    type: "int",
+    default: DEFAULT_IMAGE_LIMITS.maxPixels,
+    min: 1,
+    metavar: "N",
+    help: "largest image accepted, in pixels (width x height, read from its header)",
+  },
+  allowSvg: {
+    names: ["--allow-svg"],
+    type: "boolean",
+    help: "decode SVG images too (only PNG, JPEG and WebP otherwise; types from the content)",
+  },
+} as const;
+
+/** `--truncate-prompt` (every task that runs the backbone). */
+export const TRUNCATE_FLAG = {
+  truncatePrompt: {
+    names: ["--truncate-prompt"],
+    type: "boolean",
+    help: "cut prompts that do not fit the backbone's context from the left, instead of failing",
+  },
+} as const;
+
+/** `--skip-bad-records` (train, test-edit). */
+export const SKIP_BAD_FLAG = {
+  skipBadRecords: {
+    names: ["--skip-bad-records"],
+    type: "boolean",
+    help:
+      "leave out records that fail a check (a bad or empty field, a bad image, too long for the " +
+      "context) instead of failing, saying how many and which",
+  },
+} as const;
+
 /**
  * What every task works on, as `resolveTarget` (`task.ts`) reads it: `-en`, `-mn`, `-dvc`,
- * `--editor-config`, `--model-dir`, `--config`.
+ * `--editor-config`, `--model-dir`, `--config`, and the image limits.
  */
 export const TARGET_FLAGS = {
   ...EDITOR_NAME_FLAG,
   ...MODEL_NAME_FLAG,
   ...DEVICE_FLAG,
   ...BACKBONE_FLAGS,
+  ...IMAGE_FLAGS,
 } as const;
+
+/** The data set flags `loadTaskData` (`input_checks.ts`) reads, with `--data-root`. */
+export const DATASET_FLAGS = { ...DATA_FLAGS, ...SKIP_BAD_FLAG, ...TRUNCATE_FLAG } as const;

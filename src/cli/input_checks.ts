@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { LoadedDataset } from "../data/datasets.ts";
+import { type DataName, loadDataset, type LoadedDataset, type Split } from "../data/datasets.ts";
 import type { Example } from "../data/sample.ts";
 import { dropRecords, skippedOf } from "../data/skipped.ts";
 import { DEFAULT_IMAGE_LIMITS, type ImageType, setImageLimits } from "../io/image_file.ts";
@@ -15,44 +15,7 @@ import { ContextBudget, fitSamples } from "../models/vllm/context.ts";
 import { loadVllm } from "../models/vllm/mod.ts";
 import type { ResolvedModel } from "./config.ts";
 
-/** `--max-image-pixels`, `--allow-svg` (every task that reads images). */
-export const IMAGE_FLAGS = {
-  maxImagePixels: {
-    names: ["--max-image-pixels"],
-    type: "int",
-    default: DEFAULT_IMAGE_LIMITS.maxPixels,
-    min: 1,
-    metavar: "N",
-    help: "largest image accepted, in pixels (width x height, read from its header)",
-  },
-  allowSvg: {
-    names: ["--allow-svg"],
-    type: "boolean",
-    help: "decode SVG images too (only PNG, JPEG and WebP otherwise; types from the content)",
-  },
-} as const;
-
-/** `--truncate-prompt` (every task that runs the backbone). */
-export const TRUNCATE_FLAG = {
-  truncatePrompt: {
-    names: ["--truncate-prompt"],
-    type: "boolean",
-    help: "cut prompts that do not fit the backbone's context from the left, instead of failing",
-  },
-} as const;
-
-/** `--skip-bad-records` (train, test-edit). */
-export const SKIP_BAD_FLAG = {
-  skipBadRecords: {
-    names: ["--skip-bad-records"],
-    type: "boolean",
-    help:
-      "leave out records that fail a check (a bad or empty field, a bad image, too long for the " +
-      "context) instead of failing, saying how many and which",
-  },
-} as const;
-
-/** Sets the process's image limits from {@linkcode IMAGE_FLAGS}. */
+/** Sets the process's image limits from `--max-image-pixels` and `--allow-svg` (`IMAGE_FLAGS`). */
 export function applyImageFlags(flags: { maxImagePixels: number; allowSvg?: boolean }): void {
   const svg: ImageType[] = flags.allowSvg ? ["svg"] : [];
   setImageLimits({
@@ -121,6 +84,54 @@ export async function fitDataset(
     skippedRecords: kept.skipped,
     warnings: kept.warning === undefined ? data.warnings : [...data.warnings, kept.warning],
   };
+}
+
+/** What {@linkcode loadTaskData} reads of a task's flags (`DATASET_FLAGS`). */
+export interface DatasetFlags {
+  /** `--skip-missing-images`. */
+  readonly skipMissingImages?: boolean;
+  /** `--skip-bad-records`. */
+  readonly skipBadRecords?: boolean;
+  /** `--truncate-prompt`. */
+  readonly truncatePrompt?: boolean;
+}
+
+/** Where {@linkcode loadTaskData} loads from and for which backbone. */
+export interface TaskDataOptions {
+  /** The data root. */
+  readonly dataRoot: string;
+  /** The backbone the examples must fit. */
+  readonly model: ResolvedModel;
+  /** Keep only the first `limit` records. */
+  readonly limit?: number;
+  /** Gets the notes and warnings (`note: ...`, `warning: ...`). */
+  readonly print: (line: string) => void;
+}
+
+/**
+ * Split `split` of data set `name` as a task uses it: loaded with its checks (`loadDataset`,
+ * `--skip-missing-images`, `--skip-bad-records`), fitted to the backbone's context
+ * ({@linkcode fitDataset}, `--truncate-prompt`), its warnings printed.
+ */
+export async function loadTaskData(
+  name: DataName,
+  split: Split,
+  options: TaskDataOptions,
+  flags: DatasetFlags,
+): Promise<LoadedDataset> {
+  const loaded = await loadDataset(name, split, {
+    dataRoot: options.dataRoot,
+    limit: options.limit,
+    skipMissingImages: flags.skipMissingImages,
+    skipBadRecords: flags.skipBadRecords,
+  });
+  const data = await fitDataset(loaded, options.model, {
+    truncate: flags.truncatePrompt ?? false,
+    skip: flags.skipBadRecords ?? false,
+    print: options.print,
+  });
+  for (const w of data.warnings) options.print(`warning: ${w}`);
+  return data;
 }
 
 /**

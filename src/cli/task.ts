@@ -12,6 +12,7 @@ import { type EditorEntry, editorEntry, type EditorRegistry } from "../editors/a
 import { EDITORS } from "../editors/registry.ts";
 import { loadSettings, resolveDataRoot, type ResolvedModel, resolveModel } from "./config.ts";
 import { parseDeviceFlags } from "./devices.ts";
+import { applyImageFlags } from "./input_checks.ts";
 import { type Flags, type FlagSpecs, formatHelp, parseFlags, UsageError } from "./flags.ts";
 
 /** What a task runs with; tests pass a fake editor registry and collect the messages. */
@@ -110,8 +111,12 @@ export interface TaskTarget {
   readonly dataRoot: string;
 }
 
-/** The flags {@linkcode resolveTarget} reads (`TARGET_FLAGS`, `DEVICE_FLAG`, ...). */
+/** The flags {@linkcode resolveTarget} reads (`TARGET_FLAGS`, with `-edvc` and `--data-root`). */
 export interface TargetFlags {
+  /** `--max-image-pixels`. */
+  readonly maxImagePixels: number;
+  /** `--allow-svg`. */
+  readonly allowSvg?: boolean;
   /** `-dvc`. */
   readonly device: string;
   /** `-edvc`. */
@@ -129,7 +134,8 @@ export interface TargetFlags {
 }
 
 /**
- * Checks the devices (`-dvc`, `-edvc`), resolves `-en` through `ctx.editors`, reads the
+ * Sets the image limits (`--max-image-pixels`, `--allow-svg`), checks the devices (`-dvc`,
+ * `-edvc`), resolves `-en` through `ctx.editors`, reads the
  * settings file (`--config`) and resolves `-mn` / `--model-dir` and the data root against it;
  * throws naming what is malformed, unknown or missing.
  */
@@ -137,6 +143,7 @@ export async function resolveTarget(
   ctx: Required<TaskContext>,
   flags: TargetFlags,
 ): Promise<TaskTarget> {
+  applyImageFlags(flags);
   const { device, extraDevices } = parseDeviceFlags(flags.device, flags.extraDevices);
   const editorName = flags.editorName.toLowerCase();
   const entry = editorEntry(ctx.editors, editorName);
