@@ -50,23 +50,20 @@ export function isFloat(dtype: DType): boolean {
   return dtype === "f32" || dtype === "f64" || dtype === "f16" || dtype === "bf16";
 }
 
+/** The typed-array class of each dtype. */
+const ARRAY_OF: { readonly [D in DType]: new (size: number) => DTypeArrays[D] } = {
+  f32: Float32Array,
+  f64: Float64Array,
+  f16: Uint16Array,
+  bf16: Uint16Array,
+  i64: BigInt64Array,
+  i32: Int32Array,
+  u8: Uint8Array,
+  bool: Uint8Array,
+};
+
 /** Allocates a zero-filled typed array of `size` elements for `dtype`. */
 export function allocate<D extends DType>(dtype: D, size: number): DTypeArrays[D] {
-  switch (dtype) {
-    case "f32":
-      return new Float32Array(size) as DTypeArrays[D];
-    case "f64":
-      return new Float64Array(size) as DTypeArrays[D];
-    case "f16":
-    case "bf16":
-      return new Uint16Array(size) as DTypeArrays[D];
-    case "i64":
-      return new BigInt64Array(size) as DTypeArrays[D];
-    case "i32":
-      return new Int32Array(size) as DTypeArrays[D];
-    case "u8":
-    case "bool":
-      return new Uint8Array(size) as DTypeArrays[D];
-  }
-  throw new Error(`unknown dtype ${JSON.stringify(dtype)}`);
+  if (!Object.hasOwn(ARRAY_OF, dtype)) throw new Error(`unknown dtype ${JSON.stringify(dtype)}`);
+  return new ARRAY_OF[dtype](size);
 }

@@ -24,24 +24,20 @@ import {
   type ExpertInfo,
   expertShape,
   type ExpertTensorName,
+  type ExpertTensors,
 } from "./types.ts";
 import { checkNamedTensors, type ExpectedShapes } from "../../../io/named_tensors.ts";
 
 /** The `format` metadata value of an editor-state file. */
 export const STATE_FORMAT = "liveedit-state";
 
-/** Experts stacked along a leading axis: row `k` of each tensor is `experts[k]`. */
-export interface ExpertBatch {
+/**
+ * Experts stacked along a leading axis: the {@linkcode ExpertTensors} of `n` experts as
+ * `[n, e, m]` (`eqr`, `evr`) and `[n, r, d]` (`C`, `R`); row `k` of each is `experts[k]`.
+ */
+export interface ExpertBatch extends ExpertTensors {
   /** Id, time and request of each row, ids increasing. */
   readonly experts: readonly ExpertInfo[];
-  /** `[n, e, m]`. */
-  readonly eqr: Tensor<"f32">;
-  /** `[n, e, m]`. */
-  readonly evr: Tensor<"f32">;
-  /** `[n, r, d]`. */
-  readonly C: Tensor<"f32">;
-  /** `[n, r, d]`. */
-  readonly R: Tensor<"f32">;
 }
 
 /** Everything an editor needs to resume editing or evaluating. */
