@@ -15,16 +15,15 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import { BACKBONES } from "../models/backbones.ts";
 
 /** The default config file name, looked up in the working directory. */
 export const CONFIG_FILE = "liveedit.config.json";
 
-/** The full model names of the backbones, as the original's `get_full_model_name`. */
-export const BACKBONE_NAMES: Readonly<Record<string, string>> = {
-  blip2: "blip2-opt-2.7b",
-  llava: "llava-v1.5-7b",
-  minigpt4: "minigpt-4-vicuna-7b",
-};
+/** The full model name of each backbone's short name (`blip2` → `blip2-opt-2.7b`). */
+const FULL_NAMES: Readonly<Record<string, string>> = Object.fromEntries(
+  BACKBONES.map((b) => [b.name, b.displayNames[0]]),
+);
 
 /** The parsed config file. */
 export interface LiveEditSettings {
@@ -104,16 +103,16 @@ export function resolveModel(
   settings: LiveEditSettings,
   cwd = Deno.cwd(),
 ): ResolvedModel {
-  const known = [...new Set([...Object.keys(BACKBONE_NAMES), ...Object.keys(settings.models)])];
+  const known = [...new Set([...Object.keys(FULL_NAMES), ...Object.keys(settings.models)])];
   let dir: string;
   let name: string;
   if (modelDir !== undefined) {
     dir = resolve(cwd, modelDir);
-    name = BACKBONE_NAMES[modelName] ?? basename(dir);
+    name = FULL_NAMES[modelName] ?? basename(dir);
   } else if (settings.models[modelName] !== undefined) {
     dir = settings.models[modelName];
-    name = BACKBONE_NAMES[modelName] ?? modelName;
-  } else if (BACKBONE_NAMES[modelName] !== undefined) {
+    name = FULL_NAMES[modelName] ?? modelName;
+  } else if (FULL_NAMES[modelName] !== undefined) {
     const where = settings.file ?? join(cwd, CONFIG_FILE);
     throw new Error(
       `no model directory for ${modelName}: set models.${modelName} in ${where} or pass --model-dir`,

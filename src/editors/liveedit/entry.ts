@@ -19,6 +19,7 @@
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import type { EditorEntry, ModelSetup, TrainerSetup } from "../api.ts";
+import { backboneOf, BACKBONES } from "../../models/backbones.ts";
 import { loadCheckpoint } from "../../train/checkpoint.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
 import { type LiveEditConfig, loadConfig, lrSchedule } from "./config.ts";
@@ -26,37 +27,23 @@ import { createLiveEditTrainer, openLiveEditModel } from "./open.ts";
 import { ExpertRepository } from "./repository/repository.ts";
 import { expertDimsOf } from "./session.ts";
 
-/** The shipped config of each backbone `model_type`. */
-const CONFIG_OF_TYPE: Readonly<Record<string, string>> = {
-  "blip-2": "blip2",
-  llava: "llava",
-  minigpt4: "minigpt4",
-};
-
-/** The shipped config of each full backbone name. */
-const CONFIG_OF_NAME: Readonly<Record<string, string>> = {
-  "blip2-opt-2.7b": "blip2",
-  "llava-v1.5-7b": "llava",
-  "minigpt-4-vicuna-7b": "minigpt4",
-};
-
 /**
- * The shipped LiveEdit config of a backbone: by its full name, else by its model directory's
- * `model_type`. Throws naming the directory's `config.json` when neither has one. (The one
- * place that maps backbones to editor configs.)
+ * The shipped LiveEdit config of a backbone, from the backbone table (`models/backbones.ts`):
+ * the row of its full name, else the row of its model directory's `model_type`. Throws naming
+ * the directory's `config.json` when neither has one.
  */
 async function shippedConfigOf(modelName: string, modelDir: string): Promise<string> {
-  const byName = CONFIG_OF_NAME[modelName];
-  if (byName !== undefined) return byName;
+  const byName = BACKBONES.find((b) => b.displayNames.includes(modelName));
+  if (byName !== undefined) return byName.editorConfig;
   const file = join(modelDir, "config.json");
   const type = JSON.parse(await Deno.readTextFile(file)).model_type;
-  const byType = CONFIG_OF_TYPE[type];
+  const byType = backboneOf(type);
   if (byType === undefined) {
     throw new Error(
       `${file}: model_type ${JSON.stringify(type)} has no LiveEdit config; pass --editor-config`,
     );
   }
-  return byType;
+  return byType.editorConfig;
 }
 
 /**
