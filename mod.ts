@@ -92,6 +92,7 @@ export * from "./src/models/weights.ts";
 export * from "./src/train/adam.ts";
 export * from "./src/train/schedule.ts";
 export * from "./src/train/checkpoint.ts";
+export * from "./src/train/trainer.ts";
 export * from "./src/editors/liveedit/repository/mod.ts";
 export * from "./src/data/mod.ts";
 export * from "./src/models/vllm/mod.ts";
