@@ -6,36 +6,31 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { HELP_FLAG, parseCommand } from "../src/cli/flags.ts";
 import { clearCache, graphCacheRoot } from "../src/graph/compile.ts";
 
-const USAGE = `usage: deno task clear-cache [--cache-dir DIR]
-
-Deletes the compiled ONNX graphs of the graph cache (they are rebuilt on the next run). Weight
-files are never touched.
-
-options:
-  --cache-dir DIR   the cache root (default: LIVEEDIT_CACHE, else $XDG_CACHE_HOME/liveedit/graphs,
-                    else ~/.cache/liveedit/graphs; now ${graphCacheRoot()})
-  -h, --help        print this help`;
+const SPEC = {
+  name: "clear-cache",
+  usage: "deno task clear-cache [--cache-dir DIR]",
+  description: "Deletes the compiled ONNX graphs of the graph cache (they are rebuilt on the " +
+    "next run).\nWeight files are never touched.",
+  flags: {
+    cacheDir: {
+      names: ["--cache-dir"],
+      type: "string",
+      metavar: "DIR",
+      help: "the cache root (default: LIVEEDIT_CACHE, else $XDG_CACHE_HOME/liveedit/graphs, " +
+        `else ~/.cache/liveedit/graphs; now ${graphCacheRoot()})`,
+    },
+    ...HELP_FLAG,
+  },
+} as const;
 
 async function main(): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: Deno.args,
-      options: { "cache-dir": { type: "string" }, help: { type: "boolean", short: "h" } },
-    }));
-  } catch (e) {
-    console.error(`clear-cache: ${e instanceof Error ? e.message : e}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const root = graphCacheRoot(values["cache-dir"]);
-  const removed = await clearCache(values["cache-dir"]);
+  const flags = parseCommand(SPEC, Deno.args, console.log, console.error);
+  if (typeof flags === "number") return flags;
+  const root = graphCacheRoot(flags.cacheDir);
+  const removed = await clearCache(flags.cacheDir);
   console.log(`removed ${removed} compiled graph(s) from ${root}`);
   return 0;
 }

@@ -5,41 +5,27 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { DEVICE_FLAG } from "../src/cli/common_flags.ts";
+import { HELP_FLAG, parseCommand } from "../src/cli/flags.ts";
 import { CASES } from "../src/graph/check/cases.ts";
 import { formatResult, summarize } from "../src/graph/check/report.ts";
 import { checkCase, type CheckResult } from "../src/graph/check/run.ts";
 import { DeviceWorker } from "../src/runtime/device_worker.ts";
 
-const USAGE = `usage: deno task doctor [--device cpu|cpu:N|cuda:N|webgpu]
-
-Checks each op's forward against a host reference and each gradient against central finite
-differences (float64; float32 where the device has no float64 kernel), then prints
-{"device", "ops", "maxForwardRelErr", "maxGradRelErr", ...} as the last line.
-
-options:
-  --device D   the device to check: cpu, cpu:N, cuda:N or webgpu (default cpu)
-  -h, --help   print this help`;
+const SPEC = {
+  name: "doctor",
+  usage: "deno task doctor [--device cpu|cpu:N|cuda:N|webgpu]",
+  description:
+    "Checks each op's forward against a host reference and each gradient against central finite\n" +
+    "differences (float64; float32 where the device has no float64 kernel), then prints\n" +
+    '{"device", "ops", "maxForwardRelErr", "maxGradRelErr", ...} as the last line.',
+  flags: { ...DEVICE_FLAG, ...HELP_FLAG },
+} as const;
 
 async function main(): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: Deno.args,
-      options: {
-        device: { type: "string", default: "cpu" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (e) {
-    console.error(`doctor: ${e instanceof Error ? e.message : e}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const device = await DeviceWorker.open(values.device);
+  const flags = parseCommand(SPEC, Deno.args, console.log, console.error);
+  if (typeof flags === "number") return flags;
+  const device = await DeviceWorker.open(flags.device);
   const results: CheckResult[] = [];
   try {
     for (const c of CASES) {
@@ -60,7 +46,7 @@ async function main(): Promise<number> {
   } finally {
     device.close();
   }
-  const summary = summarize(values.device, results);
+  const summary = summarize(flags.device, results);
   console.log(JSON.stringify(summary));
   return summary.pass ? 0 : 1;
 }

@@ -8,7 +8,8 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { DEVICE_FLAG } from "../src/cli/common_flags.ts";
+import { HELP_FLAG, parseCommand } from "../src/cli/flags.ts";
 import { checkEditorFixture, FIXTURE_BOUND } from "../src/editors/liveedit/fixtures.ts";
 import { checkModelFixtures } from "../src/models/fixtures/mod.ts";
 
@@ -25,7 +26,7 @@ interface Report {
 /** A fixture family: checks a directory and returns a report per fixture it holds. */
 type Check = (dir: string, device: string) => Promise<Report[]>;
 
-const CHECKS: Record<string, Check> = {
+const CHECKS: Record<"editor" | "models", Check> = {
   editor: async (dir, device) => {
     const r = await checkEditorFixture(dir, { device });
     return [{ label: { case: r.case }, rows: r.rows, pass: r.pass }];
@@ -38,43 +39,41 @@ const CHECKS: Record<string, Check> = {
     })),
 };
 
-const USAGE = `usage: deno task fixtures (--editor DIR | --models DIR) [--device cpu|cuda:N]
-
-Recomputes every tensor of a fixture directory and compares it with the stored reference
-(bound ${FIXTURE_BOUND} relative per tensor); prints one JSON line per tensor, then a summary.
-
-options:
-  --editor DIR   an editor fixture directory (e.g. tests/fixtures/editor)
-  --models DIR   a model fixture directory, or a directory of them (e.g. tests/fixtures/models)
-  --device D     the device to compute on: cpu, cpu:N, cuda:N (default cpu)
-  -h, --help     print this help`;
+const SPEC = {
+  name: "fixtures",
+  usage: "deno task fixtures (--editor DIR | --models DIR) [--device cpu|cuda:N]",
+  description: "Recomputes every tensor of a fixture directory and compares it with the stored " +
+    `reference\n(bound ${FIXTURE_BOUND} relative per tensor); prints one JSON line per tensor, ` +
+    "then a summary.",
+  flags: {
+    editor: {
+      names: ["--editor"],
+      type: "string",
+      metavar: "DIR",
+      help: "an editor fixture directory (e.g. tests/fixtures/editor)",
+    },
+    models: {
+      names: ["--models"],
+      type: "string",
+      metavar: "DIR",
+      help: "a model fixture directory, or a directory of them (e.g. tests/fixtures/models)",
+    },
+    ...DEVICE_FLAG,
+    ...HELP_FLAG,
+  },
+} as const;
 
 async function main(): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: Deno.args,
-      options: {
-        ...Object.fromEntries(Object.keys(CHECKS).map((k) => [k, { type: "string" as const }])),
-        device: { type: "string", default: "cpu" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (e) {
-    console.error(`fixtures: ${e instanceof Error ? e.message : e}\n\n${USAGE}`);
+  const flags = parseCommand(SPEC, Deno.args, console.log, console.error);
+  if (typeof flags === "number") return flags;
+  const chosen = (["editor", "models"] as const).filter((k) => flags[k] !== undefined);
+  if (chosen.length === 0) {
+    console.error(`error: pass --editor DIR or --models DIR\nusage: ${SPEC.usage}`);
     return 2;
-  }
-  const chosen = Object.keys(CHECKS).filter((k) =>
-    typeof values[k as keyof typeof values] === "string"
-  );
-  if (values.help || chosen.length === 0) {
-    console.log(USAGE);
-    return values.help ? 0 : 2;
   }
   let pass = true;
   for (const kind of chosen) {
-    const dir = values[kind as keyof typeof values] as string;
-    for (const report of await CHECKS[kind](dir, values.device as string)) {
+    for (const report of await CHECKS[kind](flags[kind]!, flags.device)) {
       for (const r of report.rows) console.log(JSON.stringify(r));
       const maxRelErr = report.rows.reduce((m, r) => Math.max(m, r.maxRelErr), 0);
       console.log(JSON.stringify({

@@ -16,8 +16,8 @@
  */
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { CKPT_FLAG, HELP_FLAG, TARGET_FLAGS, TRUNCATE_FLAG } from "../src/cli/common_flags.ts";
-import { UsageError } from "../src/cli/flags.ts";
+import { CKPT_FLAG, TARGET_FLAGS, TRUNCATE_FLAG } from "../src/cli/common_flags.ts";
+import { HELP_FLAG, UsageError } from "../src/cli/flags.ts";
 import { fitPrompt } from "../src/cli/input_checks.ts";
 import { openEditingModel } from "../src/cli/open_model.ts";
 import { resolveTarget, runTask, type TaskContext } from "../src/cli/task.ts";

@@ -21,14 +21,8 @@
  * @module
  */
 import { join, resolve } from "node:path";
-import {
-  CKPT_FLAG,
-  DATASET_FLAGS,
-  HELP_FLAG,
-  parseDataName,
-  TARGET_FLAGS,
-} from "../src/cli/common_flags.ts";
-import { UsageError } from "../src/cli/flags.ts";
+import { CKPT_FLAG, DATASET_FLAGS, parseDataName, TARGET_FLAGS } from "../src/cli/common_flags.ts";
+import { HELP_FLAG, UsageError } from "../src/cli/flags.ts";
 import { loadTaskData } from "../src/cli/input_checks.ts";
 import { openEditingModel } from "../src/cli/open_model.ts";
 import { Progress } from "../src/cli/progress.ts";

@@ -18,8 +18,8 @@
  * @module
  */
 import { join, resolve } from "node:path";
-import { DATASET_FLAGS, HELP_FLAG, parseDataName, TARGET_FLAGS } from "../src/cli/common_flags.ts";
-import { UsageError } from "../src/cli/flags.ts";
+import { DATASET_FLAGS, parseDataName, TARGET_FLAGS } from "../src/cli/common_flags.ts";
+import { HELP_FLAG, UsageError } from "../src/cli/flags.ts";
 import { loadTaskData } from "../src/cli/input_checks.ts";
 import { Progress } from "../src/cli/progress.ts";
 import { resolveTarget, runTask, type TaskContext } from "../src/cli/task.ts";

@@ -25,6 +25,7 @@ export const DEVICE_FLAG = {
     names: ["-dvc", "--device"],
     type: "string",
     default: "cpu",
+    metavar: "DEVICE",
     help: "device: cpu, cpu:N, cuda:N, webgpu",
   },
 } as const;
@@ -76,11 +77,6 @@ export const DATA_FLAGS = {
     type: "boolean",
     help: "skip records whose images are missing instead of failing",
   },
-} as const;
-
-/** `-h`/`--help`. */
-export const HELP_FLAG = {
-  help: { names: ["-h", "--help"], type: "boolean", help: "print this help" },
 } as const;
 
 /** `-mn`: a backbone name from the settings file or a model directory (every task). */

@@ -204,3 +204,66 @@ export function formatHelp(usage: string, description: string, specs: FlagSpecs)
   );
   return `usage: ${usage}\n\n${description}\n\noptions:\n${lines.join("\n")}`;
 }
+
+/** `-h`/`--help`, which every command has. */
+export const HELP_FLAG = {
+  help: { names: ["-h", "--help"], type: "boolean", help: "print this help" },
+} as const;
+
+/** A command: its name (`deno task <name>`), its help and its flags (with `help`). */
+export interface CommandSpec<S extends FlagSpecs> {
+  /** The task's name, as in `deno task <name>`. */
+  readonly name: string;
+  /** The usage line of the help, e.g. `deno task doctor [--device D]`. */
+  readonly usage: string;
+  /** The description of the help. */
+  readonly description: string;
+  /** The flags (with `help`, `-h/--help`). */
+  readonly flags: S;
+}
+
+/**
+ * Parses `argv` for `spec`: the flags, or an exit status once the help was printed (0, for
+ * `--help`) or a usage error was (2: the error, the usage line and a hint at `--help`, through
+ * `printError`).
+ *
+ * @example
+ * ```ts
+ * import { parseCommand } from "./flags.ts";
+ * const spec = {
+ *   name: "demo", usage: "deno task demo [--n N]", description: "A demo.",
+ *   flags: {
+ *     n: { names: ["--n"], type: "int", default: 1, help: "how many" },
+ *     help: { names: ["-h", "--help"], type: "boolean", help: "print this help" },
+ *   },
+ * } as const;
+ * const out: string[] = [];
+ * const log = (l: string) => out.push(l);
+ * if (parseCommand(spec, ["--nope"], log, log) !== 2 || !out[0].includes("--nope")) {
+ *   throw new Error("usage error");
+ * }
+ * ```
+ */
+export function parseCommand<S extends FlagSpecs>(
+  spec: CommandSpec<S>,
+  argv: readonly string[],
+  print: (text: string) => void,
+  printError: (text: string) => void,
+): Flags<S> | number {
+  let flags: Flags<S>;
+  try {
+    flags = parseFlags(spec.flags, argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    printError(
+      `error: ${error.message}\nusage: ${spec.usage}\n` +
+        `run \`deno task ${spec.name} --help\` for the flags`,
+    );
+    return 2;
+  }
+  if ((flags as { help?: boolean }).help) {
+    print(formatHelp(spec.usage, spec.description, spec.flags));
+    return 0;
+  }
+  return flags;
+}

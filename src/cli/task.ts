@@ -13,7 +13,7 @@ import { EDITORS } from "../editors/registry.ts";
 import { loadSettings, resolveDataRoot, type ResolvedModel, resolveModel } from "./config.ts";
 import { parseDeviceFlags } from "./devices.ts";
 import { applyImageFlags } from "./input_checks.ts";
-import { type Flags, type FlagSpecs, formatHelp, parseFlags, UsageError } from "./flags.ts";
+import { type CommandSpec, type Flags, type FlagSpecs, parseCommand, UsageError } from "./flags.ts";
 
 /** What a task runs with; tests pass a fake editor registry and collect the messages. */
 export interface TaskContext {
@@ -61,38 +61,26 @@ export async function exitStatus(
   }
 }
 
-/** What {@linkcode runTask} knows of a task. */
-export interface TaskSpec<S extends FlagSpecs> {
-  /** The task's name, as in `deno task <name>`. */
-  readonly name: string;
-  /** The usage line of the help. */
-  readonly usage: string;
-  /** The description of the help. */
-  readonly description: string;
-  /** The task's flags (with `help`, `-h/--help`). */
-  readonly flags: S;
-}
-
 /**
- * Runs a task: fills in `context`'s defaults, parses `argv` against `spec.flags` (`--help`
- * prints the help and succeeds), runs `body` with the flags, and turns the outcome into an
- * exit status ({@linkcode exitStatus}, with a hint at `deno task <name> --help`).
+ * Runs a task: fills in `context`'s defaults, parses `argv` against `spec.flags`
+ * ({@linkcode parseCommand}: `--help` prints the help and succeeds, a usage error exits 2 with
+ * the usage), runs `body` with the flags, and turns its outcome into an exit status
+ * ({@linkcode exitStatus}).
  */
-export function runTask<S extends FlagSpecs>(
-  spec: TaskSpec<S>,
+export async function runTask<S extends FlagSpecs>(
+  spec: CommandSpec<S>,
   argv: readonly string[],
   context: TaskContext,
   body: (flags: Flags<S>, ctx: Required<TaskContext>) => Promise<number | void>,
 ): Promise<number> {
   const ctx = withDefaults(context);
-  return exitStatus(ctx, `run \`deno task ${spec.name} --help\` for the flags`, () => {
-    const flags = parseFlags(spec.flags, argv);
-    if ((flags as { help?: boolean }).help) {
-      ctx.print(formatHelp(spec.usage, spec.description, spec.flags));
-      return Promise.resolve(0);
-    }
-    return body(flags, ctx);
-  });
+  const flags = parseCommand(spec, argv, ctx.print, ctx.printError);
+  if (typeof flags === "number") return flags;
+  return await exitStatus(
+    ctx,
+    `run \`deno task ${spec.name} --help\` for the flags`,
+    () => body(flags, ctx),
+  );
 }
 
 /** What a task works on, as its flags name it. */

@@ -37,7 +37,7 @@ for (const { name, file, options } of TASKS) {
     assert.ok(help.stdout.startsWith(`usage: deno task ${name}`), help.stdout);
     const listed = help.stdout.slice(help.stdout.indexOf("\noptions:\n"));
     for (const option of options) {
-      assert.match(listed, new RegExp(`\\n  (-\\w, )?${option}\\b`), option);
+      assert.match(listed, new RegExp(`\\n  (-\\w+, )?${option}\\b`), option);
     }
     const bad = await task(file, ["--no-such-flag"]);
     assert.equal(bad.code, 2, bad.stdout + bad.stderr);
