@@ -214,6 +214,7 @@ export function runTestEdit(argv: readonly string[], context: TaskContext = {}):
           model_name: model.name,
           model_dir: model.dir,
           editor_ckpt_path: checkpoint,
+          editor_config: editing.editorConfig ?? null,
           data_name: dataName,
           split,
           data_file: data.file,

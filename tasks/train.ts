@@ -122,6 +122,12 @@ const TRAIN_FLAGS = {
     min: 1,
     help: "batches prepared ahead by the background producer",
   },
+  editLayerTwice: {
+    names: ["--edit-layer-twice"],
+    type: "boolean",
+    help: "train as the authors' released code does: layer l_e applied again to its own " +
+      "output (default: one pass, as inference runs; kept when resuming a run trained so)",
+  },
   ...DATASET_FLAGS,
   records: {
     names: ["--records"],
@@ -207,6 +213,8 @@ export function runTrain(argv: readonly string[], context: TaskContext = {}): Pr
       seed,
       batchSize: flags.batchSize,
       editorConfig: flags.editorConfig,
+      checkpoint: checkpointJson,
+      editLayerTwice: flags.editLayerTwice ?? false,
     });
     for (const note of session.notes ?? []) ctx.print(`note: ${note}`);
     const { trainer } = session;
@@ -289,6 +297,7 @@ export function runTrain(argv: readonly string[], context: TaskContext = {}): Pr
         concurrency: session.prepareConcurrency ?? 1,
         runDir: createRun,
         checkpointModel: modelId,
+        editorConfig: session.config,
         rng,
         resume,
         print: ctx.print,

@@ -34,6 +34,11 @@ export interface EditingModel {
   predict(examples: readonly Example[]): Promise<Prediction[]>;
   /** Greedy decoding of up to `maxNewTokens` ids from the prompt (no teacher forcing). */
   generate(example: Example, maxNewTokens: number): Promise<number[]>;
+  /**
+   * The editor's resolved settings (JSON) the model runs with, recorded in the evaluation's
+   * `config.json`; absent for an editor without settings.
+   */
+  readonly editorConfig?: unknown;
   /** Writes the current edited state (editor weights + experts + requests) to one file. */
   saveState(path: string): Promise<void>;
   /** Frees sessions and devices. */
@@ -54,8 +59,19 @@ export interface TrainerSetup {
   readonly seed: number;
   /** Samples per batch (`-bs`). */
   readonly batchSize: number;
-  /** The editor's config (`--editor-config`: a name or a path); default: the editor's choice. */
+  /**
+   * The editor's config (`--editor-config`: a name or a path); default: the one stored in
+   * `checkpoint`, else the editor's choice. Given with a checkpoint, it must fit its weights.
+   */
   readonly editorConfig?: string;
+  /** The checkpoint's JSON that `-lkpt` resumes from, whose stored config is the default. */
+  readonly checkpoint?: string | null;
+  /**
+   * `--edit-layer-twice`: train as the authors' released code does (LiveEdit: the edit layer
+   * applied again to its own output); kept when resuming a run trained so. An editor without
+   * such a variant refuses it.
+   */
+  readonly editLayerTwice?: boolean;
 }
 
 /** A trainer with what the loop needs to run it. */
@@ -64,7 +80,10 @@ export interface TrainerSession {
   readonly trainer: EditorTrainer;
   /** The learning rate by zero-based step. */
   readonly schedule: Schedule;
-  /** The editor's settings, recorded in the run's `config.json`. */
+  /**
+   * The editor's resolved settings (JSON), recorded in the run's `config.json` and in every
+   * checkpoint, where `openModel` and a resumed `createTrainer` read them back.
+   */
   readonly config: unknown;
   /** How many `prepare` calls may run at once (default 1; e.g. one per extra device). */
   readonly prepareConcurrency?: number;
@@ -91,7 +110,10 @@ export interface ModelSetup {
    * acknowledged only once it is stored there, so a crash loses none. Created when missing.
    */
   readonly editsDir?: string;
-  /** The editor's config (`--editor-config`: a name or a path); default: the editor's choice. */
+  /**
+   * The editor's config (`--editor-config`: a name or a path); default: the one stored in
+   * `checkpoint`, else the editor's choice. Given with a checkpoint, it must fit its weights.
+   */
   readonly editorConfig?: string;
 }
 

@@ -9,7 +9,9 @@
  *   has `format` (`"liveedit-checkpoint"`) and `model`;
  * - `<name>.json`: `format`, `version` (1), `model`, `step`, `epoch`, `emaLoss`, `adamStep`,
  *   `rng` (an {@linkcode RngState}), `time`, and `tensors` (the safetensors file's name),
- *   `bytes` and `sha256` (its size and hash).
+ *   `bytes` and `sha256` (its size and hash), and `editorConfig`: the editor's resolved
+ *   settings the weights were trained with (any JSON; absent in checkpoints of older versions,
+ *   see {@linkcode checkpointEditorConfig}).
  *
  * Writing order: an existing `<name>.json` is removed first, then the safetensors file is
  * written atomically (temporary file, fsync, rename), then the JSON atomically, last. The JSON
@@ -48,6 +50,11 @@ export interface TrainingCheckpoint {
   readonly emaLoss: number | null;
   /** State of the training Rng (`rng.state()`). */
   readonly rng: RngState;
+  /**
+   * The editor's resolved settings (JSON), so that the checkpoint opens without naming them
+   * again; undefined when not stored (checkpoints of older versions).
+   */
+  readonly editorConfig?: unknown;
 }
 
 /** A complete checkpoint found on disk. */
@@ -89,6 +96,7 @@ interface CheckpointJson {
   tensors: string;
   bytes: number;
   sha256: string;
+  editorConfig?: unknown;
 }
 
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
@@ -156,6 +164,7 @@ export async function saveCheckpoint(
     tensors: basename(tensorsPath),
     bytes,
     sha256,
+    ...(checkpoint.editorConfig === undefined ? {} : { editorConfig: checkpoint.editorConfig }),
   };
   await writeJsonAtomic(jsonPath, json);
   return infoOf(name, jsonPath, tensorsPath, json);
@@ -236,7 +245,17 @@ export async function loadCheckpoint(
     epoch: json.epoch,
     emaLoss: json.emaLoss,
     rng: json.rng,
+    editorConfig: json.editorConfig,
   };
+}
+
+/**
+ * The editor settings stored in the checkpoint whose JSON is `jsonPath` (see
+ * {@linkcode TrainingCheckpoint.editorConfig}), or undefined for a checkpoint written before
+ * they were stored. Reads only the JSON; throws naming the file when it is not a checkpoint.
+ */
+export async function checkpointEditorConfig(jsonPath: string): Promise<unknown> {
+  return (await readJson(jsonPath)).editorConfig;
 }
 
 /** The tensors to write: weights plus Adam moments, checked against each other. */

@@ -61,6 +61,8 @@ export interface TrainLoopOptions {
   readonly runDir: string | (() => Promise<string>);
   /** The checkpoints' model id (`<editor>/<model>`). */
   readonly checkpointModel: string;
+  /** The editor's resolved settings (JSON), stored in every checkpoint. */
+  readonly editorConfig?: unknown;
   /** The data-order generator (only read; its state goes into every checkpoint). */
   readonly rng: Rng;
   /** Where a resumed run starts: steps done and the EMA loss then. */
@@ -179,6 +181,7 @@ export async function trainLoop(options: TrainLoopOptions): Promise<TrainLoopRes
         epoch: epochOf(done),
         emaLoss: ema,
         rng: rng.state(),
+        editorConfig: options.editorConfig,
       },
     );
     savedStep = done;

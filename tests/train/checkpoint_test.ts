@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  checkpointEditorConfig,
   latestCheckpoint,
   loadCheckpoint,
   saveCheckpoint,
@@ -83,6 +84,31 @@ Deno.test("checkpoint round trip restores weights, Adam state and RNG exactly", 
       assert.deepEqual([...ckpt.weights[k].data], [...w.data], k);
     }
     assert.equal(resumed.stepCount, 4);
+  });
+});
+
+Deno.test("a checkpoint carries the editor config it was trained with; older ones have none", async () => {
+  await withTempDir(async (dir) => {
+    const t = trained(1);
+    const editorConfig = { llm_mid_dim: 8, train_cfg: { lr: 0.5, lr_cut_it: [3, 9] } };
+    const withConfig = await saveCheckpoint(dir, "with", { ...checkpointOf(t, 1), editorConfig });
+    assert.deepEqual(await checkpointEditorConfig(withConfig.jsonPath), editorConfig);
+    const loaded = await loadCheckpoint(withConfig.jsonPath, { model: MODEL, weights: t.weights });
+    assert.deepEqual(loaded.editorConfig, editorConfig);
+    // a checkpoint written without one (as before configs were stored) loads as before
+    const without = await saveCheckpoint(dir, "without", checkpointOf(t, 1));
+    const json = JSON.parse(await Deno.readTextFile(without.jsonPath));
+    assert.ok(!("editorConfig" in json));
+    assert.equal(await checkpointEditorConfig(without.jsonPath), undefined);
+    assert.equal(
+      (await loadCheckpoint(without.jsonPath, { model: MODEL })).editorConfig,
+      undefined,
+    );
+    await Deno.writeTextFile(join(dir, "other.json"), JSON.stringify({ format: "x" }));
+    await assert.rejects(
+      checkpointEditorConfig(join(dir, "other.json")),
+      /other\.json: not a LiveEdit checkpoint/,
+    );
   });
 });
 

@@ -16,13 +16,14 @@
  * @module
  */
 import type { Prediction } from "../api.ts";
-import type { Value } from "../../graph/ir.ts";
+import { Graph, type Value } from "../../graph/ir.ts";
 import * as op from "../../graph/ops.ts";
 import { backboneOf } from "../../models/backbones.ts";
 import { lastPositions } from "../../models/losses.ts";
-import type { PreparedBatch, Request } from "../../models/vllm/processor.ts";
+import { type PreparedBatch, type Request, VLLM_INPUTS } from "../../models/vllm/processor.ts";
 import type { Vllm } from "../../models/vllm/vllm.ts";
 import { argmax, type VllmRunner } from "../../models/vllm/runner.ts";
+import { f32 } from "../../runtime/outputs.ts";
 import { toNumbers } from "../../tensor/elements.ts";
 import { Tensor } from "../../tensor/tensor.ts";
 import type { LiveEditConfig } from "./config.ts";
@@ -169,23 +170,81 @@ export function continuationInputNames(group: string): ContinuationInputNames {
 }
 
 /**
+ * Decoder layer `layer` of `vllm` applied to `hidden` `[b, T, d]` (f32) as its input, with
+ * `attentionMask` `[b, T]`: the layer's output, f32. Given the layer's own output, this is the
+ * layer applied a second time, as the authors' released training does (spec §4).
+ */
+export function reapplyLayer(
+  vllm: Vllm,
+  layer: number,
+  hidden: Value,
+  attentionMask: Value,
+): Value {
+  const state = vllm.resume(hidden.graph, hidden, attentionMask);
+  return op.cast(vllm.layers(state, layer, layer + 1).hidden, "f32");
+}
+
+/**
+ * The unedited logits `[b, T, vocab]` of the training's locality examples from their
+ * layer-`layer` outputs `hidden`: the model continued at layer `layer + 1` (one pass), or with
+ * `editLayerTwice` from layer `layer` applied again to `hidden` ({@linkcode reapplyLayer}), as
+ * the authors' released training computes them.
+ */
+export async function originalLogits(
+  runner: VllmRunner,
+  layer: number,
+  hidden: Tensor<"f32">,
+  attentionMask: Tensor,
+  editLayerTwice: boolean,
+): Promise<Tensor<"f32">> {
+  if (!editLayerTwice) return await runner.logitsFrom(layer, hidden, attentionMask);
+  const vllm = runner.vllm, n = VLLM_INPUTS;
+  const out = await runner.run(`liveedit-twice-logits:${layer}`, () => {
+    const g = new Graph();
+    const h = g.input(n.hidden, vllm.dtype, ["batch", "seq", vllm.hiddenSize]);
+    const mask = g.input(n.attentionMask, "i64", ["batch", "seq"]);
+    return {
+      graph: g,
+      outputs: { logits: vllm.continueFrom(layer, reapplyLayer(vllm, layer, h, mask), mask) },
+    };
+  }, { [n.hidden]: hidden, [n.attentionMask]: attentionMask });
+  return f32(out, "logits");
+}
+
+/** Options of {@linkcode continuationLoss}. */
+export interface ContinuationOptions {
+  /** Gets each group's logits (by group name), for checks. */
+  readonly logits?: Record<string, Value>;
+  /**
+   * Continue from layer `l_e` applied again to `H`, plus the residual, as the authors' released
+   * training does (spec §4), instead of from `H + residual` (default false: as inference runs).
+   */
+  readonly editLayerTwice?: boolean;
+}
+
+/**
  * The backbone loss of the training graph for `vllm` edited at `layer`: per group, inputs
  * `<group>/attention_mask` i64 `[rows, len]`, `<group>/label_ids` and `<group>/label_masks`
  * i64 `[rows, labels]`, and for locality `<group>/original_logits` `[rows, labels, vocab]`
- * (the unedited model's logits at the last `labels` positions); the logits continue from
- * `H + residual` at layer `layer + 1`. Each group's logits are put in `logits` when given.
+ * (the unedited model's logits at the last `labels` positions, {@linkcode originalLogits});
+ * the logits continue from `H + residual` at layer `layer + 1` (with `editLayerTwice`, from
+ * `layer(H) + residual`).
  */
 export function continuationLoss(
   vllm: Vllm,
   layer: number,
-  logits?: Record<string, Value>,
+  options: ContinuationOptions = {},
 ): BackboneLoss {
+  const logits = options.logits;
   return (residual, group) => {
     const g = group.graph, names = continuationInputNames(group.name);
     const [rows, len] = group.hidden.shape;
     const labels = `${group.name}/labels`;
     const mask = g.input(names.attentionMask, "i64", [rows, len]);
-    const out = vllm.continueFrom(layer, op.add(group.hidden, residual), mask);
+    const from = options.editLayerTwice
+      ? reapplyLayer(vllm, layer, group.hidden, mask)
+      : group.hidden;
+    const out = vllm.continueFrom(layer, op.add(from, residual), mask);
     if (logits) logits[group.name] = out;
     const labelMasks = g.input(names.labelMasks, "i64", [rows, labels]);
     if (group.kind === "loc") {
@@ -198,23 +257,25 @@ export function continuationLoss(
 }
 
 /**
- * Throws naming the config field when `config` does not fit `runner`'s VLLM: `llm_mid_dim`
- * must be its hidden size, `edit_layer_i` one of its decoder layers.
+ * Throws naming the config (and where it was read from) and the field when `config` does not
+ * fit `runner`'s VLLM (named by its directory): `llm_mid_dim` must be its hidden size,
+ * `edit_layer_i` one of its decoder layers.
  */
 export function checkBackbone(config: LiveEditConfig, runner: VllmRunner): void {
   const vllm = runner.vllm, layer = config.editLayerI, d = config.dims.llmMidDim;
+  const what = `LiveEdit config for ${config.editModelName}` +
+    (config.source === undefined ? "" : ` (${config.source})`);
   if (d !== vllm.hiddenSize) {
     throw new Error(
-      `LiveEdit config for ${config.editModelName}: llm_mid_dim ${d} differs from the hidden ` +
-        `size ${vllm.hiddenSize} of the model in ${vllm.dir.dir}`,
+      `${what}: llm_mid_dim ${d} differs from the hidden size ${vllm.hiddenSize} of the ` +
+        `model in ${vllm.dir.dir}`,
     );
   }
   if (!(layer < vllm.numLayers)) {
     const path = backboneOf(vllm.family)?.layerPath ?? "layers";
     throw new Error(
-      `LiveEdit config for ${config.editModelName}: edit_layer_i ${layer} is not a decoder ` +
-        `layer of the model in ${vllm.dir.dir} (${vllm.numLayers} layers, ${path}.0 to ` +
-        `${path}.${vllm.numLayers - 1})`,
+      `${what}: edit_layer_i ${layer} is not a decoder layer of the model in ${vllm.dir.dir} ` +
+        `(${vllm.numLayers} layers, ${path}.0 to ${path}.${vllm.numLayers - 1})`,
     );
   }
 }

@@ -63,6 +63,13 @@ export interface TrainConfig {
   readonly softRoutingLambda: number;
   /** Weight of the hard routing losses. */
   readonly hardRoutingLambda: number;
+  /**
+   * Train as the authors' released code does (`edit_layer_twice`, default false): the
+   * continuation applies layer `l_e` again to its own output before adding the residual
+   * (spec §4, "Known flaw"), and the locality losses compare with the unedited model run the
+   * same way. False: one pass, exactly as inference runs.
+   */
+  readonly editLayerTwice: boolean;
 }
 
 /** A parsed LiveEdit config. */
@@ -75,7 +82,23 @@ export interface LiveEditConfig {
   readonly dims: EditorDims;
   /** Training settings. */
   readonly train: TrainConfig;
+  /**
+   * Where the config was read from (a file, `configs/<name>.json (shipped)`, a checkpoint),
+   * for error messages; not part of the settings ({@linkcode configJson} leaves it out).
+   */
+  readonly source?: string;
 }
+
+/** The JSON field (dotted path in `configs/*.json`) of each of the {@linkcode EditorDims}. */
+export const DIM_FIELDS: Readonly<Record<keyof EditorDims, string>> = Object.freeze({
+  llmMidDim: "llm_mid_dim",
+  moduleDim: "retrieval_editor.module_dim",
+  crossAttHeadN: "retrieval_editor.cross_att_head_n",
+  eqeN: "retrieval_editor.eqe_n",
+  loraRank: "retrieval_editor.lora_rank",
+  loraScale: "retrieval_editor.lora_scale",
+  visionTokN: "vision_tok_n",
+});
 
 /** The backbones that ship a config in `configs/`. */
 export const BACKBONES = ["blip2", "llava", "minigpt4"] as const;
@@ -186,6 +209,8 @@ export function parseConfig(json: unknown, file: string): LiveEditConfig {
       );
     }
   }
+  const twice = "edit_layer_twice" in tc ? tc.edit_layer_twice : false;
+  if (typeof twice !== "boolean") fail("train_cfg.edit_layer_twice", "a boolean", twice);
   const cuts = at(tc, "train_cfg", "lr_cut_it");
   const lrCutIt = Array.isArray(cuts.v) &&
       cuts.v.every((c, i, a) => Number.isSafeInteger(c) && c >= 0 && (i === 0 || c > a[i - 1]))
@@ -205,6 +230,49 @@ export function parseConfig(json: unknown, file: string): LiveEditConfig {
       locLambda: num(tc, "train_cfg", "loc_lambda", false),
       softRoutingLambda: num(tc, "train_cfg", "soft_routing_lambda", false),
       hardRoutingLambda: num(tc, "train_cfg", "hard_routing_lambda", false),
+      editLayerTwice: twice as boolean,
+    },
+    source: file,
+  };
+}
+
+/**
+ * `config` in the JSON layout of `configs/*.json` (the authors' field names), as runs store it
+ * (`config.json`, checkpoints): {@linkcode parseConfig} reads it back to an equal config.
+ *
+ * @example
+ * ```ts
+ * import { configJson, loadConfig, parseConfig } from "./config.ts";
+ * const tiny = await loadConfig("tiny");
+ * const back = parseConfig(configJson(tiny), "stored");
+ * if (back.dims.moduleDim !== tiny.dims.moduleDim) throw new Error("round trip");
+ * ```
+ */
+export function configJson(config: LiveEditConfig): Record<string, unknown> {
+  const { dims, train } = config;
+  return {
+    edit_model_name: config.editModelName,
+    llm_mid_dim: dims.llmMidDim,
+    vision_tok_n: dims.visionTokN,
+    edit_layer_i: config.editLayerI,
+    retrieval_editor: {
+      module_dim: dims.moduleDim,
+      cross_att_head_n: dims.crossAttHeadN,
+      lora_rank: dims.loraRank,
+      lora_scale: dims.loraScale,
+      eqe_n: dims.eqeN,
+    },
+    train_cfg: {
+      lr: train.lr,
+      lr_cut_it: [...train.lrCutIt],
+      lr_cut_rate: train.lrCutRate,
+      batch_size: train.batchSize,
+      rel_lambda: train.relLambda,
+      gen_lambda: train.genLambda,
+      loc_lambda: train.locLambda,
+      soft_routing_lambda: train.softRoutingLambda,
+      hard_routing_lambda: train.hardRoutingLambda,
+      edit_layer_twice: train.editLayerTwice,
     },
   };
 }

@@ -42,7 +42,7 @@ import {
   rowReps,
   targetPredictions,
 } from "./backbone.ts";
-import type { LiveEditConfig } from "./config.ts";
+import { configJson, type LiveEditConfig } from "./config.ts";
 import { LiveEditor, type LiveEditorOptions } from "./editor.ts";
 import type { EditorParams } from "./params.ts";
 import { EditSession, expertDimsOf } from "./session.ts";
@@ -101,6 +101,8 @@ export class LiveEditModel implements EditingModel {
   readonly session: EditSession;
   /** The VLLM runner. */
   readonly runner: VllmRunner;
+  /** The editor config. */
+  readonly config: LiveEditConfig;
   readonly #layer: number;
   readonly #onClose?: () => Promise<void>;
 
@@ -108,6 +110,7 @@ export class LiveEditModel implements EditingModel {
     this.runner = parts.runner;
     this.session = session;
     this.modelName = parts.modelName;
+    this.config = parts.config;
     this.#layer = parts.config.editLayerI;
     this.#onClose = parts.onClose;
   }
@@ -139,6 +142,11 @@ export class LiveEditModel implements EditingModel {
   /** The editor (route and edit through {@linkcode LiveEditModel.session}). */
   get editor(): LiveEditor {
     return this.session.editor;
+  }
+
+  /** The config in the JSON layout of `configs/*.json`, for the evaluation's `config.json`. */
+  get editorConfig(): Record<string, unknown> {
+    return configJson(this.config);
   }
 
   /** The edit layer `l_e`. */

@@ -2,10 +2,12 @@
  * The `liveedit` entry of the editor registry (`../registry.ts`): LiveEdit's setup for the tasks,
  * adapting `createLiveEditTrainer` and `openLiveEditModel` to {@linkcode EditorEntry}.
  *
- * - The editor config is `--editor-config` (a shipped name `blip2`, `llava`, `minigpt4`,
- *   `tiny` for `make-tiny` models, or a JSON path); by default the backbone's shipped config,
- *   picked from the model name (`blip2-opt-2.7b` -> `blip2`) or else the model directory's
- *   `model_type` (`blip-2`, `llava`, `minigpt4`).
+ * - The editor config is the one the checkpoint (`-ckpt`, `-lkpt`) stores, `--editor-config`
+ *   (a shipped name `blip2`, `llava`, `minigpt4`, `tiny` for `make-tiny` models, or a JSON path)
+ *   overriding it, or by default the backbone's shipped config (`run_config.ts`). The trainer
+ *   returns it resolved, in the JSON layout, for the run's `config.json` and its checkpoints.
+ * - `--edit-layer-twice` (kept when resuming a run trained so) sets `train.editLayerTwice`:
+ *   the released code's training (spec §4, "Known flaw").
  * - The learning rate follows the config (`lrSchedule`).
  * - `-ckpt` weights come from a training checkpoint, checked to be of this editor and model.
  * - `--edits` (infer) is an editor-state file (`-saveckpt` of test-edit, `saveState`), whose
@@ -17,49 +19,20 @@
  * @module
  */
 import { statSync } from "node:fs";
-import { join } from "node:path";
 import type { EditorEntry, ModelSetup, TrainerSetup } from "../api.ts";
-import { backboneOf, BACKBONES } from "../../models/backbones.ts";
 import { loadCheckpoint } from "../../train/checkpoint.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
-import { type LiveEditConfig, loadConfig, lrSchedule } from "./config.ts";
+import { configJson, lrSchedule } from "./config.ts";
 import { createLiveEditTrainer, openLiveEditModel } from "./open.ts";
+import { resolveRunConfig } from "./run_config.ts";
 import { ExpertRepository } from "./repository/repository.ts";
 import { expertDimsOf } from "./session.ts";
 
-/**
- * The shipped LiveEdit config of a backbone, from the backbone table (`models/backbones.ts`):
- * the row of its full name, else the row of its model directory's `model_type`. Throws naming
- * the directory's `config.json` when neither has one.
- */
-async function shippedConfigOf(modelName: string, modelDir: string): Promise<string> {
-  const byName = BACKBONES.find((b) => b.displayNames.includes(modelName));
-  if (byName !== undefined) return byName.editorConfig;
-  const file = join(modelDir, "config.json");
-  const type = JSON.parse(await Deno.readTextFile(file)).model_type;
-  const byType = backboneOf(type);
-  if (byType === undefined) {
-    throw new Error(
-      `${file}: model_type ${JSON.stringify(type)} has no LiveEdit config; pass --editor-config`,
-    );
-  }
-  return byType.editorConfig;
-}
-
-/**
- * The parsed LiveEdit config for `setup`: `setup.editorConfig`, else the backbone's shipped
- * config ({@linkcode shippedConfigOf}).
- */
-async function liveEditConfigOf(
-  setup: { readonly modelDir: string; readonly modelName: string; readonly editorConfig?: string },
-): Promise<LiveEditConfig> {
-  return await loadConfig(
-    setup.editorConfig ?? await shippedConfigOf(setup.modelName, setup.modelDir),
-  );
-}
-
 async function createTrainer(setup: TrainerSetup) {
-  const config = await liveEditConfigOf(setup);
+  const { config: chosen, stored } = await resolveRunConfig(setup);
+  const twice = setup.editLayerTwice === true || stored?.train.editLayerTwice === true ||
+    chosen.train.editLayerTwice;
+  const config = { ...chosen, train: { ...chosen.train, editLayerTwice: twice } };
   const trainer = await createLiveEditTrainer({
     model: setup.modelDir,
     config,
@@ -70,7 +43,15 @@ async function createTrainer(setup: TrainerSetup) {
   const notes = setup.extraDevices.length > 0
     ? [`the frozen backbone prepares batches on ${setup.extraDevices.join(" ")}`]
     : [];
-  return { trainer, schedule: lrSchedule(config.train), config, notes };
+  if (twice) {
+    notes.push(
+      stored !== undefined && !stored.train.editLayerTwice
+        ? "the resumed run trained in one pass; from here on layer l_e is applied twice " +
+          "(--edit-layer-twice, the released code's training)"
+        : "training as the released code does: layer l_e applied twice (--edit-layer-twice)",
+    );
+  }
+  return { trainer, schedule: lrSchedule(config.train), config: configJson(config), notes };
 }
 
 /**
@@ -79,7 +60,7 @@ async function createTrainer(setup: TrainerSetup) {
  * (`--edits DIR`), or in memory.
  */
 async function openModel(setup: ModelSetup) {
-  const config = await liveEditConfigOf(setup);
+  const { config } = await resolveRunConfig(setup);
   const edits = setup.edits ?? undefined;
   const editsRepository = edits !== undefined && isDirectory(edits);
   const state = edits !== undefined && !editsRepository ? edits : undefined;

@@ -11,6 +11,7 @@ export * from "./editing_model.ts";
 export * from "./open.ts";
 export * from "./trainer.ts";
 export {
+  configJson,
   isShippedConfig,
   type LiveEditConfig,
   loadConfig,

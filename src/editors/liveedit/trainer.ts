@@ -13,7 +13,10 @@
  *   layer `l_e + 1` from `H + residual` (as inference runs it) to the per-sample mean token
  *   cross-entropy (`rel`, `gen_text`, `gen_image`) and KL(p_edited ‖ p_original) (`loc`), the
  *   soft routing loss (`soft`) and the two hard routing losses (`hard_neib`, `hard_prot`); the
- *   total and the gradients of every editor parameter; then PyTorch's Adam at the given lr. A
+ *   total and the gradients of every editor parameter; then PyTorch's Adam at the given lr.
+ *   With the config's `train.editLayerTwice` the decoder continues from layer `l_e` applied
+ *   again to `H`, plus the residual, and the pre-edit locality logits are those of layer `l_e`
+ *   applied twice, as the authors' released training computes them (spec §4, "Known flaw"). A
  *   NaN or infinite loss part or gradient throws, naming the step and the part, before any
  *   weight changes.
  * - Masks and pairs of step `t` (1-based, as Adam counts) come from an {@linkcode Rng} seeded
@@ -45,6 +48,7 @@ import {
   continuationLoss,
   lastPositionsHost,
   layerReps,
+  originalLogits,
   requestParts,
   rowReps,
 } from "./backbone.ts";
@@ -151,7 +155,10 @@ export function buildStepGraph(
     config.dims,
     config.train,
     TRAIN_GROUPS,
-    continuationLoss(vllm, config.editLayerI, logits),
+    continuationLoss(vllm, config.editLayerI, {
+      logits,
+      editLayerTwice: config.train.editLayerTwice,
+    }),
   );
   const outputs: Record<string, Value> = { total_loss: t.outputs.total_loss };
   for (const name of Object.values(PART_OUTPUT)) outputs[name] = t.outputs[name];
@@ -319,7 +326,8 @@ export class LiveEditTrainer implements EditorTrainer {
         lengths: [...vb.lengths],
       };
       if (kind === "loc") {
-        const logits = await runner.logitsFrom(layer, hidden, vb.attentionMask);
+        const twice = this.config.train.editLayerTwice;
+        const logits = await originalLogits(runner, layer, hidden, vb.attentionMask, twice);
         tensors[names.originalLogits] = lastPositionsHost(logits, vb.labelIds.shape[1]);
       }
     }

@@ -2,14 +2,19 @@ import assert from "node:assert/strict";
 import { Graph } from "../../../src/graph/ir.ts";
 import {
   type EditedLogits,
+  lastPositionsHost,
+  layerReps,
   LiveEditModel,
   LiveEditTrainer,
   requestParts,
+  routeInputs,
   sampleKLLoss,
   sampleLabelLoss,
+  stepLosses,
   stepSampling,
   targetPredictions,
 } from "../../../src/editors/liveedit/mod.ts";
+import { toNumbers } from "../../../src/tensor/elements.ts";
 import { checkBackbone } from "../../../src/editors/liveedit/backbone.ts";
 import { compileRunner } from "../../../src/graph/runner.ts";
 import { maxAbsDiff, relErr } from "../../../src/tensor/compare.ts";
@@ -187,3 +192,100 @@ Deno.test("checkBackbone: a config that does not fit the VLLM names the field an
     return Promise.resolve();
   });
 });
+
+Deno.test(
+  "editLayerTwice: the released code's training continues from layer l_e applied again to H plus the residual; built by hand from the model's stage graphs (<= 1e-6)",
+  async () => {
+    await withTinyBackbone(async ({ dir, runner, config }) => {
+      const layer = config.editLayerI;
+      const twiceConfig = { ...config, train: { ...config.train, editLayerTwice: true } };
+      const samples = await syntheticSamples(dir, 3);
+      const params = strongParams(config);
+      const once = LiveEditTrainer.create({ runner, config, seed: 0, params });
+      const twice = LiveEditTrainer.create({ runner, config: twiceConfig, seed: 0, params });
+      const model = await LiveEditModel.create({ runner, config, params, modelName: "tiny" });
+      try {
+        for (const s of samples) await model.edit(s.request); // pool row k = request k
+        const groups = {
+          rel: samples.map((s) => s.request),
+          gen_text: samples.map((s) => s.generality.text_rephrase),
+          loc: samples.map((s) => s.locality.image_loc),
+        };
+        // By hand: H at l_e, the inference residual routed over the pool, layer l_e applied to
+        // H once more through the model's own stage graph [l_e, l_e + 1), then the rest.
+        const want: Record<string, { logits: Tensor; unedited: Tensor; batch: PreparedBatch }> = {};
+        const routedMasks: Record<string, boolean[][]> = {};
+        for (const [k, xs] of Object.entries(groups)) {
+          const { batch, hidden } = await layerReps(runner, layer, xs);
+          const routed = await model.session.route(hidden, routeInputs(batch));
+          const residual = new Tensor(
+            "f32",
+            hidden.shape,
+            hidden.data.map((h, i) => routed.output.data[i] - h),
+          );
+          const again = (await runner.stage(layer, layer + 1, batch, hidden)).hidden;
+          want[k] = {
+            logits: await runner.logitsFrom(layer, again, batch.attentionMask, residual),
+            unedited: await runner.logitsFrom(layer, again, batch.attentionMask),
+            batch,
+          };
+          const m = routed.retrievalMap, n = m.shape[1];
+          routedMasks[k] = samples.map((_, r) =>
+            [...m.data.subarray(r * n, (r + 1) * n)].map(Boolean)
+          );
+        }
+        assert.ok(routedMasks.rel.flat().some((x) => x), "some request routes to an expert");
+        const sampling = {
+          ...stepSampling(0, 1, samples.length),
+          masks: { rel: routedMasks.rel, gen: routedMasks.gen_text, loc: routedMasks.loc },
+        };
+        const prepared = await twice.prepare(samples);
+        const out = await twice.evaluate(prepared, { logits: true }, sampling);
+        for (const [k, w] of Object.entries(want)) {
+          const mask = w.batch.attentionMask;
+          const err = relErr(
+            realPositions(out[`logits/${k}`], mask),
+            realPositions(w.logits, mask),
+          );
+          assert.ok(err <= 1e-6, `${k}: relErr ${err}`);
+        }
+        // the pre-edit locality logits are the twice-applied unedited model's
+        const L = prepared.tensors["loc/label_ids"].shape[1];
+        const original = lastPositionsHost(want.loc.unedited as Tensor<"f32">, L);
+        const errOriginal = relErr(prepared.tensors["loc/original_logits"], original);
+        assert.ok(errOriginal <= 1e-6, `loc/original_logits: relErr ${errOriginal}`);
+        // ... and the losses are those of these logits
+        const [b, T, V] = want.rel.logits.shape;
+        const naive = naiveLosses(
+          want.rel.logits.data as Float32Array,
+          want.rel.logits.data as Float32Array,
+          [...toNumbers(want.rel.batch.labelIds)],
+          [...toNumbers(want.rel.batch.labelMasks)],
+          b,
+          T,
+          V,
+          want.rel.batch.labelIds.shape[1],
+        );
+        const rel = toNumbers(out["loss/rel"])[0];
+        assert.ok(
+          Math.abs(rel - naive.ce) <= 1e-5 * Math.abs(naive.ce),
+          `rel ${rel} vs ${naive.ce}`,
+        );
+        // The default (one pass) gives other losses on the same batch and sampling.
+        const a = stepLosses(await once.evaluate(prepared, {}, sampling));
+        const t = stepLosses(out);
+        for (const part of ["rel", "gen_text", "gen_image", "loc"]) {
+          assert.ok(
+            Math.abs(a.parts[part] - t.parts[part]) > 1e-3,
+            `${part}: ${a.parts[part]} (once) vs ${t.parts[part]} (twice)`,
+          );
+        }
+        assert.equal(a.parts.soft, t.parts.soft, "the routing losses do not see the backbone");
+      } finally {
+        await model.close();
+        await once.close();
+        await twice.close();
+      }
+    });
+  },
+);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import * as path from "node:path";
 import {
   BACKBONES,
+  configJson,
   isShippedConfig,
   loadConfig,
   lrSchedule,
@@ -91,4 +92,34 @@ Deno.test("config errors name the file and the field", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("configJson writes the JSON layout that parseConfig reads back to an equal config", async () => {
+  for (const name of [...BACKBONES, "tiny"]) {
+    const cfg = await loadConfig(name);
+    const json = configJson(cfg);
+    assert.ok(!("source" in json), "where it was read from is not a setting");
+    const back = parseConfig(JSON.parse(JSON.stringify(json)), "stored");
+    assert.deepEqual({ ...back, source: cfg.source }, cfg, name);
+    assert.equal(back.source, "stored");
+    // the shipped file's fields, plus train_cfg.edit_layer_twice (false when absent)
+    const shipped = SHIPPED_CONFIGS[name as keyof typeof SHIPPED_CONFIGS] as Record<
+      string,
+      unknown
+    >;
+    const train = shipped.train_cfg as Record<string, unknown>;
+    assert.deepEqual(json, { ...shipped, train_cfg: { ...train, edit_layer_twice: false } });
+  }
+});
+
+Deno.test("train_cfg.edit_layer_twice: optional, false by default, a boolean", () => {
+  const base = structuredClone(SHIPPED_CONFIGS.tiny) as { train_cfg: Record<string, unknown> };
+  assert.equal(parseConfig(base, "a.json").train.editLayerTwice, false);
+  base.train_cfg.edit_layer_twice = true;
+  assert.equal(parseConfig(base, "a.json").train.editLayerTwice, true);
+  base.train_cfg.edit_layer_twice = "yes";
+  assert.throws(
+    () => parseConfig(base, "a.json"),
+    /a\.json: field train_cfg\.edit_layer_twice must be a boolean, got "yes"/,
+  );
 });
