@@ -68,8 +68,8 @@ export interface TrainerSetup {
   readonly checkpoint?: string | null;
   /**
    * `--edit-layer-twice`: train as the authors' released code does (LiveEdit: the edit layer
-   * applied again to its own output); kept when resuming a run trained so. An editor without
-   * such a variant refuses it.
+   * applied again to its own output); kept when resuming a run trained so. Editors without such
+   * a variant may ignore it.
    */
   readonly editLayerTwice?: boolean;
 }
