@@ -64,7 +64,7 @@ const SPEC = {
 export function runInfer(argv: readonly string[], context: TaskContext = {}): Promise<number> {
   return runTask(SPEC, argv, context, async (flags, ctx) => {
     const target = await resolveTarget(ctx, flags);
-    const { device, editorName, entry, model } = target;
+    const { devices, editorName, entry, model } = target;
     const image = flags.image === undefined ? null : resolve(ctx.cwd, flags.image);
     if (image !== null && !existsSync(image)) {
       throw new UsageError(`--image ${image} does not exist`);
@@ -87,7 +87,7 @@ export function runInfer(argv: readonly string[], context: TaskContext = {}): Pr
       ctx.print,
     );
     const { editing, tokenizer } = await openEditingModel(target, {
-      device,
+      devices,
       ckpt: flags.ckpt,
       cwd: ctx.cwd,
       editorConfig: flags.editorConfig,

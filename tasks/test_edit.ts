@@ -131,7 +131,7 @@ export function runTestEdit(argv: readonly string[], context: TaskContext = {}):
       throw new UsageError(`data set ${dataName} has no split ${split}`);
     }
     const target = await resolveTarget(ctx, flags);
-    const { device, editorName, entry, model } = target;
+    const { devices, editorName, entry, model } = target;
     const evalName = [dataName + (split === "eval_onehop" ? "-onehop" : ""), flags.evalNamePrefix]
       .filter((p) => p !== "").join("-");
     const dir = resultDir(
@@ -160,7 +160,7 @@ export function runTestEdit(argv: readonly string[], context: TaskContext = {}):
       throw new UsageError(`editor ${editorName} needs a trained checkpoint: pass -ckpt PATH`);
     }
     const { editing, tokenizer, checkpoint } = await openEditingModel(target, {
-      device,
+      devices,
       ckpt: flags.ckpt,
       cwd: ctx.cwd,
       editorConfig: flags.editorConfig,
@@ -227,7 +227,7 @@ export function runTestEdit(argv: readonly string[], context: TaskContext = {}):
           chunks: evaluation.chunks.length,
           samples_left_out: evaluation.dropped,
           evaluation_name: evalName,
-          device,
+          device: devices.join(","),
           save_ckpt: flags.saveCkpt ?? false,
           edits_dir: editsDir ?? null,
           started,

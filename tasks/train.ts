@@ -60,7 +60,9 @@ const TRAIN_FLAGS = {
     names: ["-edvc", "--extra-devices"],
     type: "list",
     default: [],
-    help: "devices that run the frozen backbone ahead of the trainer (N means -dvc's kind:N)",
+    help:
+      "devices of the frozen backbone's copy that prepares batches ahead of the trainer, placed " +
+      "over them as -dvc (N means -dvc's kind:N)",
   },
   dataN: {
     names: ["-dn", "--data-n"],
@@ -171,7 +173,7 @@ export function runTrain(argv: readonly string[], context: TaskContext = {}): Pr
       throw new UsageError(`-ea/--ema-alpha must be in [0, 1], got ${flags.emaAlpha}`);
     }
     const dataName = parseDataName(flags.dataName);
-    const { device, extraDevices, editorName, entry, model, dataRoot } = await resolveTarget(
+    const { devices, extraDevices, editorName, entry, model, dataRoot } = await resolveTarget(
       ctx,
       flags,
     );
@@ -208,7 +210,7 @@ export function runTrain(argv: readonly string[], context: TaskContext = {}): Pr
     const session = await entry.createTrainer({
       modelDir: model.dir,
       modelName: model.name,
-      device,
+      devices,
       extraDevices,
       seed,
       batchSize: flags.batchSize,
@@ -267,7 +269,7 @@ export function runTrain(argv: readonly string[], context: TaskContext = {}): Pr
           batches_per_epoch: perEpoch,
           epochs: flags.epochs,
           total_steps: total,
-          device,
+          device: devices.join(","),
           extra_devices: extraDevices,
           save_ckpt_interval: flags.saveCkptInterval,
           log_print_interval: flags.logInterval,

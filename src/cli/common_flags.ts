@@ -19,7 +19,7 @@ export const EDITOR_NAME_FLAG = {
   },
 } as const;
 
-/** `-dvc`: the device the editor (and the backbone) runs on (train, test-edit, infer). */
+/** `--device`: the one device a check runs on (doctor, fixtures). */
 export const DEVICE_FLAG = {
   device: {
     names: ["-dvc", "--device"],
@@ -27,6 +27,20 @@ export const DEVICE_FLAG = {
     default: "cpu",
     metavar: "DEVICE",
     help: "device: cpu, cpu:N, cuda:N, webgpu",
+  },
+} as const;
+
+/**
+ * `-dvc`: the devices the backbone (and the editor) is placed on (train, test-edit, infer): one,
+ * or a list over which the model is split into stages.
+ */
+export const DEVICES_FLAG = {
+  device: {
+    names: ["-dvc", "--device"],
+    type: "list",
+    default: ["cpu"],
+    metavar: "DEVICE[,DEVICE...]",
+    help: "devices: cpu, cpu:N, cuda:N (or N), webgpu; several split the model into stages",
   },
 } as const;
 
@@ -146,7 +160,7 @@ export const SKIP_BAD_FLAG = {
 export const TARGET_FLAGS = {
   ...EDITOR_NAME_FLAG,
   ...MODEL_NAME_FLAG,
-  ...DEVICE_FLAG,
+  ...DEVICES_FLAG,
   ...BACKBONE_FLAGS,
   ...IMAGE_FLAGS,
 } as const;

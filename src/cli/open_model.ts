@@ -12,8 +12,8 @@ import type { TaskTarget } from "./task.ts";
 
 /** How {@linkcode openEditingModel} opens the model. */
 export interface OpenEditingOptions {
-  /** The device (`-dvc`). */
-  readonly device: string;
+  /** The devices (`-dvc`). */
+  readonly devices: readonly string[];
   /** `-ckpt`: a checkpoint, a `checkpoints/` directory or a run directory; relative to `cwd`. */
   readonly ckpt: string | undefined;
   /** The working directory. */
@@ -51,7 +51,7 @@ export async function openEditingModel(
   const editing = await entry.openModel({
     modelDir: model.dir,
     modelName: model.name,
-    device: o.device,
+    devices: o.devices,
     checkpoint,
     checkpointModel: checkpointModelId(editorName, model.name),
     editorConfig: o.editorConfig,

@@ -85,8 +85,8 @@ export async function runTask<S extends FlagSpecs>(
 
 /** What a task works on, as its flags name it. */
 export interface TaskTarget {
-  /** `-dvc`, canonical. */
-  readonly device: string;
+  /** `-dvc`, canonical: the devices of the model, in stage order. */
+  readonly devices: readonly string[];
   /** `-edvc`, canonical (empty without the flag). */
   readonly extraDevices: readonly string[];
   /** `-en`, lower case. */
@@ -105,8 +105,8 @@ export interface TargetFlags {
   readonly maxImagePixels: number;
   /** `--allow-svg`. */
   readonly allowSvg?: boolean;
-  /** `-dvc`. */
-  readonly device: string;
+  /** `-dvc` (a device list). */
+  readonly device: readonly string[];
   /** `-edvc`. */
   readonly extraDevices?: readonly string[];
   /** `-en`. */
@@ -132,11 +132,11 @@ export async function resolveTarget(
   flags: TargetFlags,
 ): Promise<TaskTarget> {
   applyImageFlags(flags);
-  const { device, extraDevices } = parseDeviceFlags(flags.device, flags.extraDevices);
+  const { devices, extraDevices } = parseDeviceFlags(flags.device, flags.extraDevices);
   const editorName = flags.editorName.toLowerCase();
   const entry = editorEntry(ctx.editors, editorName);
   const settings = await loadSettings(flags.config, ctx.cwd);
   const model = resolveModel(flags.modelName, flags.modelDir, settings, ctx.cwd);
   const dataRoot = resolveDataRoot(flags.dataRoot, settings, ctx.cwd);
-  return { device, extraDevices, editorName, entry, model, dataRoot };
+  return { devices, extraDevices, editorName, entry, model, dataRoot };
 }

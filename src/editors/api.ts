@@ -51,9 +51,15 @@ export interface TrainerSetup {
   readonly modelDir: string;
   /** The backbone's name (`blip2-opt-2.7b`, or the directory's name). */
   readonly modelName: string;
-  /** The training device (`-dvc`). */
-  readonly device: string;
-  /** Devices for the frozen backbone's `prepare` (`-edvc`); empty: the training device. */
+  /**
+   * The training devices (`-dvc`), in stage order: one, or several that the backbone is split
+   * over.
+   */
+  readonly devices: readonly string[];
+  /**
+   * Devices of the frozen backbone's data-processing copy (`prepare`, `-edvc`), placed over
+   * them as `devices` are; empty: the training devices.
+   */
   readonly extraDevices: readonly string[];
   /** The run's seed (`-rs`): initial weights and the trainer's own randomness. */
   readonly seed: number;
@@ -97,8 +103,8 @@ export interface ModelSetup {
   readonly modelDir: string;
   /** The backbone's name. */
   readonly modelName: string;
-  /** The device (`-dvc`). */
-  readonly device: string;
+  /** The devices (`-dvc`), in stage order: one, or several that the backbone is split over. */
+  readonly devices: readonly string[];
   /** A training checkpoint's JSON (`-ckpt`), or null for an editor that needs no training. */
   readonly checkpoint: string | null;
   /** The model id the checkpoint must carry (`<editor>/<model>`). */

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadSettings, resolveDataRoot, resolveModel } from "../../src/cli/config.ts";
+import { DEVICES_FLAG } from "../../src/cli/common_flags.ts";
 import { parseDeviceFlags } from "../../src/cli/devices.ts";
 import { formatHelp, parseFlags, UsageError } from "../../src/cli/flags.ts";
 import { formatDuration, Progress } from "../../src/cli/progress.ts";
@@ -123,12 +124,25 @@ Deno.test("settings file: model directories by name, relative to the file; -mn r
 
 Deno.test("device flags: -edvc N means -dvc's kind:N; bad devices are usage errors", () => {
   assert.deepEqual(parseDeviceFlags("cuda:0", ["0", "1", "cuda:1"]), {
-    device: "cuda:0",
+    devices: ["cuda:0"],
     extraDevices: ["cuda:0", "cuda:1"],
   });
   assert.deepEqual(parseDeviceFlags("cpu", ["1", "2"]).extraDevices, ["cpu:1", "cpu:2"]);
   assert.throws(() => parseDeviceFlags("gpu:0"), /-dvc: unknown device 'gpu:0'/);
   assert.throws(() => parseDeviceFlags("webgpu", ["1"]), /-edvc: unsupported device 'webgpu:1'/);
+});
+
+Deno.test("device flags: -dvc is a list in stage order; a bare N is cuda:N", () => {
+  assert.deepEqual(parseDeviceFlags(["0", "1"]).devices, ["cuda:0", "cuda:1"]);
+  assert.deepEqual(parseDeviceFlags(["cpu:1", "cpu:0"], ["2"]), {
+    devices: ["cpu:1", "cpu:0"],
+    extraDevices: ["cpu:2"],
+  });
+  assert.throws(() => parseDeviceFlags(["cpu:0", "tpu:1"]), /-dvc: unknown device 'tpu:1'/);
+  assert.throws(() => parseDeviceFlags([]), /-dvc: no device given/);
+  const flags = parseFlags({ ...DEVICES_FLAG }, ["-dvc", "cuda:0,cuda:1"]);
+  assert.deepEqual(parseDeviceFlags(flags.device).devices, ["cuda:0", "cuda:1"]);
+  assert.deepEqual(parseFlags({ ...DEVICES_FLAG }, []).device, ["cpu"]);
 });
 
 Deno.test("Progress: plain lines at most every interval, with rate and ETA; a bar on a TTY", () => {

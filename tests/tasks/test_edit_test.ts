@@ -340,7 +340,7 @@ Deno.test("e2e on a make-tiny BLIP-2 with the real LiveEdit: train, then test-ed
     const model = await LIVEEDIT.openModel({
       modelDir: join(dir, "models/tiny-model"),
       modelName: "tiny",
-      device: "cpu",
+      devices: ["cpu"],
       checkpoint: null,
       checkpointModel: "liveedit/tiny",
       edits: join(tenDir, "edited_states/chunk_0.safetensors"),
@@ -371,7 +371,7 @@ Deno.test("e2e on a make-tiny BLIP-2 with the real LiveEdit: train, then test-ed
     const fromRepo = await LIVEEDIT.openModel({
       modelDir: join(dir, "models/tiny-model"),
       modelName: "tiny",
-      device: "cpu",
+      devices: ["cpu"],
       checkpoint: await findCheckpoint(run),
       checkpointModel: "liveedit/tiny",
       edits: repoDir,

@@ -28,6 +28,16 @@ import { resolveRunConfig } from "./run_config.ts";
 import { ExpertRepository } from "./repository/repository.ts";
 import { expertDimsOf } from "./session.ts";
 
+/** The one device of `devices`: placing a model over several is not wired in yet. */
+function oneDevice(devices: readonly string[]): string {
+  if (devices.length !== 1) {
+    throw new Error(
+      `-dvc ${devices.join(",")}: placing LiveEdit over several devices is not supported yet`,
+    );
+  }
+  return devices[0];
+}
+
 async function createTrainer(setup: TrainerSetup) {
   const { config: chosen, stored } = await resolveRunConfig(setup);
   const twice = setup.editLayerTwice === true || stored?.train.editLayerTwice === true ||
@@ -36,7 +46,7 @@ async function createTrainer(setup: TrainerSetup) {
   const trainer = await createLiveEditTrainer({
     model: setup.modelDir,
     config,
-    device: setup.device,
+    device: oneDevice(setup.devices),
     extraDevices: setup.extraDevices,
     seed: setup.seed,
   });
@@ -82,7 +92,7 @@ async function openModel(setup: ModelSetup) {
     return await openLiveEditModel({
       model: setup.modelDir,
       config,
-      device: setup.device,
+      device: oneDevice(setup.devices),
       weights,
       modelName: setup.modelName,
       repository,
