@@ -19,7 +19,7 @@
  *
  * @module
  */
-import type { ValueSpec } from "../runtime/session.ts";
+import type { RunOptions, ValueSpec } from "../runtime/session.ts";
 import { ModelRunner, type Placement, RunStats } from "../runtime/runner.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { compileGraph } from "./compile.ts";
@@ -77,7 +77,12 @@ export async function runOnce(
 }
 
 /** Options of {@linkcode RunnerCache}. */
-export type RunnerCacheOptions = Placement & { readonly cacheDir?: string };
+export type RunnerCacheOptions = Placement & {
+  /** Graph cache directory (see `graphCacheRoot`). */
+  readonly cacheDir?: string;
+  /** The counters of {@linkcode RunnerCache.stats} (default: new ones), to share with others. */
+  readonly stats?: RunStats;
+};
 
 /**
  * One runner per graph, placed as the options say: {@linkcode RunnerCache.get} traces and
@@ -85,8 +90,8 @@ export type RunnerCacheOptions = Placement & { readonly cacheDir?: string };
  * model (same hash) share one session. {@linkcode RunnerCache.stats} counts the runs of all.
  */
 export class RunnerCache {
-  /** The runs of every runner of the cache. */
-  readonly stats: RunStats = new RunStats();
+  /** The runs of every runner of the cache (and of the caches sharing these counters). */
+  readonly stats: RunStats;
   readonly #options: RunnerCacheOptions;
   readonly #byKey = new Map<string, Promise<ModelRunner>>();
   readonly #byHash = new Map<string, Promise<ModelRunner>>();
@@ -94,6 +99,7 @@ export class RunnerCache {
   /** A cache whose runners are placed by `options` (default: in-thread on the CPU). */
   constructor(options: RunnerCacheOptions = {}) {
     this.#options = options;
+    this.stats = options.stats ?? new RunStats();
   }
 
   /** The runner of `key`, tracing the graph with `build` and compiling it on first use. */
@@ -109,15 +115,17 @@ export class RunnerCache {
 
   /**
    * Runs the graph of `key` (see {@linkcode RunnerCache.get}) on its inputs taken from `feeds`;
-   * returns `outputNames` (default: all outputs of the graph).
+   * returns `outputNames` (default: all outputs of the graph). `options` as
+   * `ModelRunner.run`'s (feeds handed to a device Worker).
    */
   async run(
     key: string,
     build: () => TracedGraph,
     feeds: Readonly<Record<string, Tensor>>,
     outputNames?: readonly string[],
+    options?: RunOptions,
   ): Promise<Record<string, Tensor>> {
-    return await (await this.get(key, build)).run(feeds, outputNames);
+    return await (await this.get(key, build)).run(feeds, outputNames, options);
   }
 
   async #load(key: string, build: () => TracedGraph): Promise<ModelRunner> {
@@ -128,7 +136,9 @@ export class RunnerCache {
     let runner = this.#byHash.get(hash);
     if (runner === undefined) {
       runner = ModelRunner.load(model, {
-        ...this.#options,
+        device: this.#options.device,
+        deviceOptions: this.#options.deviceOptions,
+        worker: this.#options.worker,
         name: key,
         inputsSpec: inputsSpecOf(graph),
         totals: this.stats,

@@ -28,6 +28,7 @@ import {
 import { ConfigFields } from "./hf_config.ts";
 import { loadLlama } from "./llama.ts";
 import { loadOpt } from "./opt.ts";
+import { type ParamInventory, paramInventory } from "./placement.ts";
 import { loadBlip2Opt } from "./vllm/blip2_opt.ts";
 import { loadLlava } from "./vllm/llava.ts";
 import { loadMiniGpt4 } from "./vllm/minigpt4.ts";
@@ -184,4 +185,19 @@ export async function loadVllm(dir: string, options: LoadVllmOptions = {}): Prom
     md.close();
     throw error;
   }
+}
+
+/**
+ * The parameters of `vllm`'s checkpoint by part (`paramInventory` of `placement.ts`, by its
+ * row's layer path), read from the checkpoint's headers: nothing is loaded.
+ */
+export async function paramInventoryOf(vllm: Vllm): Promise<ParamInventory> {
+  const row = backboneRow(vllm.dir);
+  return paramInventory(
+    await vllm.dir.checkpoint.tensors(),
+    row.layerPath,
+    vllm.numLayers,
+    vllm.config.tieWordEmbeddings,
+    vllm.dir.checkpoint.path,
+  );
 }

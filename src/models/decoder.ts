@@ -50,6 +50,8 @@ export interface DecoderConfig {
   readonly headDim: number;
   /** `max_position_embeddings`. */
   readonly maxPositions: number;
+  /** `tie_word_embeddings`: the LM head is `embed_tokens.weight`. */
+  readonly tieWordEmbeddings: boolean;
 }
 
 /** Keys and values of one layer, `[b, kv_heads, s, head_dim]`. */
@@ -219,13 +221,18 @@ export function runLayers(
   from: number,
   to: number,
 ): DecoderState {
-  const n = decoder.config.numLayers;
-  if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from <= to && to <= n)) {
-    throw new Error(`decoder: layer range ${from}..${to} is not within 0..${n}`);
-  }
+  checkLayerRange(decoder.config, from, to);
   let s = state;
   for (let i = from; i < to; i++) s = decoder.layer(i, s);
   return s;
+}
+
+/** Throws unless `[from, to)` is a layer range within `0 .. config.numLayers`. */
+function checkLayerRange(config: DecoderConfig, from: number, to: number): void {
+  const n = config.numLayers;
+  if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from <= to && to <= n)) {
+    throw new Error(`decoder: layer range ${from}..${to} is not within 0..${n}`);
+  }
 }
 
 /** Throws unless `i` is a layer index of `config`; `what` names the caller in the error. */
@@ -239,8 +246,10 @@ export function checkLayerIndex(config: DecoderConfig, i: number, what: string):
 export const DECODE_NAMES = {
   inputIds: "input_ids",
   inputsEmbeds: "inputs_embeds",
+  hidden: "hidden",
   attentionMask: "attention_mask",
   logits: "logits",
+  hiddenOut: "hidden_out",
   pastKey: (i: number) => `past_key_values.${i}.key`,
   pastValue: (i: number) => `past_key_values.${i}.value`,
   presentKey: (i: number) => `present.${i}.key`,
@@ -268,15 +277,28 @@ export interface ResidualHook {
 
 /** Options of {@linkcode buildDecodeStep}. */
 export interface DecodeStepOptions {
-  /** Feed token ids (`input_ids` `[b, new]`) or embeddings (`inputs_embeds`, default). */
-  readonly input?: "input_ids" | "inputs_embeds";
-  /** A residual added at the output of layer `hook.layer` (see {@linkcode ResidualHook}). */
+  /**
+   * What the step takes: token ids (`input_ids` `[b, new]`), embeddings (`inputs_embeds`,
+   * the default) or, for a stage that starts after layer 0, the previous stage's hidden states
+   * (`hidden` `[b, new, d]`).
+   */
+  readonly input?: "input_ids" | "inputs_embeds" | "hidden";
+  /**
+   * A residual added at the output of layer `hook.layer` (see {@linkcode ResidualHook}); a
+   * stage whose layers do not hold `hook.layer` leaves it out.
+   */
   readonly hook?: ResidualHook;
+  /**
+   * The layers `[from, to)` of the step (default: all), a stage of a model placed on several
+   * devices: it keeps the KV cache of its own layers only, and ends in `hidden_out` (the output
+   * of layer `to - 1`) unless `to` is the last layer, where it ends in the logits.
+   */
+  readonly layers?: readonly [number, number];
 }
 
 /**
- * A traced decode step: `logits` and `present.<i>.key`/`.value` for every layer (see
- * {@linkcode DECODE_NAMES}).
+ * A traced decode step: `logits` (or `hidden_out`) and `present.<i>.key`/`.value` for every
+ * layer of the step (see {@linkcode DECODE_NAMES}).
  */
 export type DecodeStep = TracedGraph;
 
@@ -288,7 +310,9 @@ export type DecodeStep = TracedGraph;
  * `[b, kv_heads, past+new, head_dim]`. The first step (the prompt) feeds a cache with `past`
  * = 0; positions come from the mask as in the uncached forward pass. With `options.hook`, the
  * hook's residual is added at the output of its layer (to the new tokens; the cached ones got
- * it in their own steps), and the graph also takes the hook's inputs.
+ * it in their own steps), and the graph also takes the hook's inputs. With `options.layers`
+ * the step is one stage: layers `[from, to)` from `hidden` (when `from > 0`) to `hidden_out`
+ * (when `to` is not the last layer); the stages of a split compose to the whole step.
  *
  * Inputs and outputs are f32 whatever the decoder's compute dtype: embeddings and the cache are
  * cast to it on entry, logits and the grown cache back to f32 (f16 → f32 → f16 is exact).
@@ -298,35 +322,56 @@ export function buildDecodeStep(
   options: DecodeStepOptions = {},
 ): DecodeStep {
   const c = decoder.config;
+  const [from, to] = options.layers ?? [0, c.numLayers];
+  if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from < to)) {
+    throw new Error(`decode step: layers ${from}..${to} are not a non-empty layer range`);
+  }
+  checkLayerRange(c, from, to);
+  const input = options.input ?? (from === 0 ? "inputs_embeds" : "hidden");
+  if ((input === "hidden") !== (from > 0)) {
+    throw new Error(
+      `decode step: a step from layer ${from} takes ${
+        from > 0 ? "hidden" : "ids or embeddings"
+      }, ` +
+        `not ${input}`,
+    );
+  }
   const g = new Graph();
   const n = DECODE_NAMES;
-  const input = (name: string, shape: (string | number)[]) =>
+  const f32In = (name: string, shape: (string | number)[]) =>
     op.cast(g.input(name, "f32", shape), decoder.dtype);
-  const embeds = options.input === "input_ids"
-    ? decoder.embedTokens(g, g.input(n.inputIds, "i64", ["batch", "new"]))
-    : input(n.inputsEmbeds, ["batch", "new", c.hiddenSize]);
   const mask = g.input(n.attentionMask, "i64", ["batch", "past+new"]);
   const cacheShape = ["batch", c.numKvHeads, "past", c.headDim];
-  const past = Array.from({ length: c.numLayers }, (_, i) => ({
-    key: input(n.pastKey(i), cacheShape),
-    value: input(n.pastValue(i), cacheShape),
-  }));
-  const f32 = (v: Value) => op.cast(v, "f32");
-  let state = decoder.begin(g, embeds, mask, { past });
-  const hook = options.hook;
-  if (hook) {
-    checkLayerIndex(c, hook.layer, "decode step: residual hook");
-    state = runLayers(decoder, state, 0, hook.layer + 1);
-    state = { ...state, hidden: op.cast(hook.apply(f32(state.hidden)), decoder.dtype) };
-    state = runLayers(decoder, state, hook.layer + 1, c.numLayers);
-  } else {
-    state = runLayers(decoder, state, 0, c.numLayers);
+  const past: KeyValue[] = [];
+  for (let i = from; i < to; i++) {
+    past[i] = { key: f32In(n.pastKey(i), cacheShape), value: f32In(n.pastValue(i), cacheShape) };
   }
-  const outputs: Record<string, Value> = { [n.logits]: f32(decoder.head(g, state.hidden)) };
-  state.present.forEach((kv, i) => {
-    outputs[n.presentKey(i)] = f32(kv!.key);
-    outputs[n.presentValue(i)] = f32(kv!.value);
-  });
+  const f32 = (v: Value) => op.cast(v, "f32");
+  let state: DecoderState;
+  if (input === "hidden") {
+    state = decoder.resume(g, f32In(n.hidden, ["batch", "new", c.hiddenSize]), mask, { past });
+  } else {
+    const embeds = input === "input_ids"
+      ? decoder.embedTokens(g, g.input(n.inputIds, "i64", ["batch", "new"]))
+      : f32In(n.inputsEmbeds, ["batch", "new", c.hiddenSize]);
+    state = decoder.begin(g, embeds, mask, { past });
+  }
+  const hook = options.hook;
+  if (hook) checkLayerIndex(c, hook.layer, "decode step: residual hook");
+  if (hook && from <= hook.layer && hook.layer < to) {
+    state = runLayers(decoder, state, from, hook.layer + 1);
+    state = { ...state, hidden: op.cast(hook.apply(f32(state.hidden)), decoder.dtype) };
+    state = runLayers(decoder, state, hook.layer + 1, to);
+  } else {
+    state = runLayers(decoder, state, from, to);
+  }
+  const outputs: Record<string, Value> = to === c.numLayers
+    ? { [n.logits]: f32(decoder.head(g, state.hidden)) }
+    : { [n.hiddenOut]: f32(state.hidden) };
+  for (let i = from; i < to; i++) {
+    outputs[n.presentKey(i)] = f32(state.present[i]!.key);
+    outputs[n.presentValue(i)] = f32(state.present[i]!.value);
+  }
   return { graph: g, outputs };
 }
 

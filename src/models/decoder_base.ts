@@ -21,14 +21,8 @@ import {
 import type { ConfigFields } from "./hf_config.ts";
 import type { ComputeDType, WeightStore } from "./weights.ts";
 
-/** A decoder config with the head's tying (`tie_word_embeddings`). */
-export interface TiedConfig extends DecoderConfig {
-  /** `tie_word_embeddings`: the LM head is `embed_tokens.weight`. */
-  readonly tieWordEmbeddings: boolean;
-}
-
 /** The shared part of the decoders (see the module docs). */
-export abstract class DecoderBase<C extends TiedConfig> implements CausalDecoder {
+export abstract class DecoderBase<C extends DecoderConfig> implements CausalDecoder {
   /** The parsed config. */
   readonly config: C;
   /** The checkpoint's weights. */

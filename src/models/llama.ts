@@ -58,8 +58,6 @@ export interface LlamaConfig extends DecoderConfig {
   readonly attentionBias: boolean;
   /** `mlp_bias`: biases in gate/up/down projections. */
   readonly mlpBias: boolean;
-  /** `tie_word_embeddings`: the LM head reuses `embed_tokens.weight`. */
-  readonly tieWordEmbeddings: boolean;
 }
 
 /**

@@ -55,8 +55,6 @@ export interface OptConfig extends DecoderConfig {
   readonly enableBias: boolean;
   /** `activation_function` of the MLP. */
   readonly activation: Activation;
-  /** `tie_word_embeddings`: the LM head reuses `embed_tokens.weight`. */
-  readonly tieWordEmbeddings: boolean;
 }
 
 /** OPT's learned position table has this many extra rows; position `p` reads row `p + 2`. */

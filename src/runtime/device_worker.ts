@@ -23,7 +23,7 @@ import {
   type WireTensor,
 } from "./protocol.ts";
 import { labelOutputs } from "./outputs.ts";
-import { defaultModelName, type LoadOptions, Session } from "./session.ts";
+import { defaultModelName, type LoadOptions, type RunOptions, Session } from "./session.ts";
 
 /** A {@linkcode Request} without its `id` (which the channel assigns). */
 export type RequestBody = Request extends infer R ? R extends Request ? Omit<R, "id"> : never
@@ -35,15 +35,6 @@ export interface Channel {
   request(body: RequestBody, transfer?: ArrayBuffer[]): Promise<unknown>;
   /** False once the worker is closed. */
   isOpen(): boolean;
-}
-
-/** Options of {@linkcode RemoteSession.run}. */
-export interface RunOptions {
-  /**
-   * Hand the feeds' buffers to the worker instead of copying them. The feed tensors are unusable
-   * afterwards (their buffers are detached). Default `false`.
-   */
-  readonly transferInputs?: boolean;
 }
 
 /**
@@ -174,7 +165,12 @@ export class RemoteSession extends Session {
     const transfer: ArrayBuffer[] = [];
     const handOver = options.transferInputs ?? false;
     const wire = Object.fromEntries(
-      Object.entries(feeds).map(([k, t]) => [k, toWire(t, transfer, handOver)]),
+      Object.entries(feeds).map((
+        [k, t],
+      ) => [
+        k,
+        toWire(t, transfer, handOver === true || (handOver !== false && handOver.includes(k))),
+      ]),
     );
     const out = await this.#channel.request(
       { op: "run", handle: handle!, feeds: wire, outputNames },

@@ -21,7 +21,13 @@
 import type { Tensor } from "../tensor/tensor.ts";
 import type { DeviceOptions, DeviceSpec } from "./device.ts";
 import type { DeviceWorker } from "./device_worker.ts";
-import { type LoadOptions, LocalSession, type Session, sessionLabel } from "./session.ts";
+import {
+  type LoadOptions,
+  LocalSession,
+  type RunOptions,
+  type Session,
+  sessionLabel,
+} from "./session.ts";
 
 /** Where a runner's session runs. */
 export interface Placement {
@@ -132,15 +138,18 @@ export class ModelRunner {
   /**
    * Runs the model with its inputs taken from `feeds` ({@linkcode ModelRunner.pick}); returns
    * `outputNames` (default: all outputs), labelled for `f32`/`output` of `outputs.ts`.
+   * `options.transferInputs` hands the named feeds' buffers to a device Worker (see
+   * `RunOptions`).
    */
   async run(
     feeds: Readonly<Record<string, Tensor>>,
     outputNames?: readonly string[],
+    options?: RunOptions,
   ): Promise<Record<string, Tensor>> {
     const mine = this.pick(feeds);
     let bytes = 0;
     for (const t of Object.values(mine)) bytes += t.data.byteLength;
-    const out = await this.session.run(mine, outputNames);
+    const out = await this.session.run(mine, outputNames, options);
     this.stats.record(bytes);
     this.#totals?.record(bytes);
     return out;

@@ -43,6 +43,17 @@ export interface LoadOptions {
   readonly inputsSpec?: readonly ValueSpec[];
 }
 
+/** Options of {@linkcode Session.run}. */
+export interface RunOptions {
+  /**
+   * For a session in a device worker: hand the buffers of the feeds (all with `true`, or those
+   * named) to the worker instead of copying them; those feed tensors are unusable afterwards
+   * (their buffers are detached). Default `false`. An in-thread session copies nothing anyway
+   * and ignores it.
+   */
+  readonly transferInputs?: boolean | readonly string[];
+}
+
 /** What a loaded model is, apart from running it: the fields of {@linkcode Session}. */
 export type SessionSpec = Pick<
   Session,
@@ -87,6 +98,7 @@ export abstract class Session {
   abstract run(
     feeds: Record<string, Tensor>,
     outputNames?: readonly string[],
+    options?: RunOptions,
   ): Promise<Record<string, Tensor>>;
 
   /** Frees the session; later runs reject. */

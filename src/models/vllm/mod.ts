@@ -23,3 +23,4 @@ export * from "./llava.ts";
 export * from "./minigpt4.ts";
 export * from "./minigpt4_config.ts";
 export { loadVllm, type LoadVllmOptions } from "../backbones.ts";
+export * from "./place.ts";

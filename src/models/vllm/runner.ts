@@ -5,6 +5,15 @@
  * losses) from a layer's output plus a residual, stages, and greedy generation with a KV cache
  * (`buildDecodeStep`).
  *
+ * A runner is placed as one stage (every layer on one device, in-thread or in a device Worker)
+ * or as contiguous stages on several devices ({@linkcode StagePlacement}: the vision side and
+ * the embeddings with the first layers on the first, …, the last layers with the final norm and
+ * the head on the last). Every call then runs stage by stage: each stage is a compiled graph in
+ * its own device's Worker, and the hidden states cross from one stage to the next as buffers
+ * handed over to the next Worker (`transferInputs`), not copied; greedy generation keeps the KV
+ * cache of each stage's layers with that stage, and a residual hook runs on the stage holding
+ * its layer. The stages compose to the whole model, so the results are those of one device.
+ *
  * @example
  * ```ts ignore
  * const vllm = await loadVllm("models/llava-1.5-7b-hf");
@@ -20,20 +29,37 @@ import { RunnerCache } from "../../graph/runner.ts";
 import { buildDecodeStep, DECODE_NAMES, type ResidualHook } from "../decoder.ts";
 import type { DeviceWorker } from "../../runtime/device_worker.ts";
 import { f32 } from "../../runtime/outputs.ts";
-import type { RunStats } from "../../runtime/runner.ts";
+import { RunStats } from "../../runtime/runner.ts";
 import { Tensor } from "../../tensor/tensor.ts";
 import { type ModelInputs, type PreparedBatch, type TextInput, VLLM_INPUTS } from "./processor.ts";
 import type { Vllm, VllmGraph } from "./vllm.ts";
 
+/** One stage of a placed runner: decoder layers `[from, to)` on one device. */
+export interface StagePlacement {
+  /** First layer of the stage (0 for the first stage, which also runs the vision side). */
+  readonly from: number;
+  /** One past the stage's last layer (the last stage ends at the last layer, with the head). */
+  readonly to: number;
+  /** Device of the stage's in-thread sessions (default `"cpu"`); ignored when `worker` is given. */
+  readonly device?: string;
+  /** Run the stage's sessions in this device's Worker. */
+  readonly worker?: DeviceWorker;
+}
+
 /** Options of {@linkcode VllmRunner}. */
 export interface RunnerOptions {
-  /** Device of the sessions (default `"cpu"`); ignored when `worker` is given. */
+  /** Device of the sessions (default `"cpu"`); ignored when `worker` or `stages` is given. */
   readonly device?: string;
   /**
    * Run the sessions in this device's Worker instead of on the calling thread, so that runs on
    * different devices overlap (`session.run` blocks the thread it runs on).
    */
   readonly worker?: DeviceWorker;
+  /**
+   * The stages, contiguous from layer 0 to the last layer; default one stage placed by
+   * `device` / `worker`.
+   */
+  readonly stages?: readonly StagePlacement[];
   /** Graph cache directory (default: the user's graph cache, see `graphCacheRoot`). */
   readonly cacheDir?: string;
 }
@@ -69,65 +95,117 @@ export interface ForwardResult {
   readonly logits: Tensor<"f32">;
 }
 
+/** A placed stage: its layers, device name and sessions. */
+interface Stage {
+  readonly from: number;
+  readonly to: number;
+  readonly device: string;
+  readonly runners: RunnerCache;
+}
+
+/** What {@linkcode VllmRunner}'s walk through the stages returns. */
+interface Through {
+  /** The hidden states at the end of the range. */
+  readonly hidden: Tensor<"f32">;
+  /** The logits, with `head`. */
+  readonly logits?: Tensor<"f32">;
+  /** Every output of every stage run (`layer_out.<i>`, `inputs_embeds`, ...). */
+  readonly outputs: Readonly<Record<string, Tensor>>;
+}
+
 /** Runs the graphs of one {@linkcode Vllm}; {@linkcode VllmRunner.close} frees the sessions. */
 export class VllmRunner {
   /** The model. */
   readonly vllm: Vllm;
-  readonly #runners: RunnerCache;
+  /** The runs of every graph of this runner, over all stages (count and fed bytes). */
+  readonly stats: RunStats = new RunStats();
+  readonly #stages: readonly Stage[];
 
   /** A runner for `vllm` (sessions are created on first use). */
   constructor(vllm: Vllm, options: RunnerOptions = {}) {
     this.vllm = vllm;
-    this.#runners = new RunnerCache(options);
+    const n = vllm.numLayers;
+    const placed = options.stages ??
+      [{ from: 0, to: n, device: options.device, worker: options.worker }];
+    placed.forEach((s, k) => {
+      const from = k === 0 ? 0 : placed[k - 1].to;
+      const to = k === placed.length - 1 ? n : s.to;
+      if (s.from !== from || s.to !== to || !(s.from < s.to || n === 0)) {
+        throw new Error(
+          `VllmRunner: stage ${k} is layers ${s.from}..${s.to}; the stages must cover the ` +
+            `${n} layers of ${vllm.family} in order without gaps, each at least one layer ` +
+            `(stage ${k} should start at ${from}${
+              k === placed.length - 1 ? ` and end at ${n}` : ""
+            })`,
+        );
+      }
+    });
+    this.#stages = placed.map((s) => ({
+      from: s.from,
+      to: s.to,
+      device: s.worker?.device.name ?? s.device ?? "cpu",
+      runners: new RunnerCache({
+        device: s.device,
+        worker: s.worker,
+        cacheDir: options.cacheDir,
+        stats: this.stats,
+      }),
+    }));
   }
 
-  /** The runs of every graph of this runner (count and fed bytes). */
-  get stats(): RunStats {
-    return this.#runners.stats;
+  /** The stages: layers `[from, to)` and device of each, in order. */
+  get stages(): readonly { readonly from: number; readonly to: number; readonly device: string }[] {
+    return this.#stages.map(({ from, to, device }) => ({ from, to, device }));
+  }
+
+  /** Index of the stage that holds decoder layer `layer` (the last stage for `numLayers`). */
+  stageOf(layer: number): number {
+    const k = this.#stages.findIndex((s) => s.from <= layer && layer < s.to);
+    return k >= 0 ? k : this.#stages.length - 1;
   }
 
   /**
-   * Runs the graph that `build` traces (compiled and loaded once per `key`) on `feeds`; returns
-   * every output of the graph. Feeds the compiled model does not take (inputs its outputs do not
-   * need) are left out; a missing one is an error naming the session and input.
+   * Runs the graph that `build` traces (compiled and loaded once per `key`) on `feeds`, on stage
+   * `stage` (default the first); returns every output of the graph. Feeds the compiled model
+   * does not take (inputs its outputs do not need) are left out; a missing one is an error
+   * naming the session and input.
    */
   run(
     key: string,
     build: () => VllmGraph,
     feeds: Readonly<Record<string, Tensor>>,
+    stage = 0,
   ): Promise<Record<string, Tensor>> {
-    return this.#runners.run(key, build, feeds);
+    const s = this.#stages[stage];
+    if (s === undefined) throw new Error(`VllmRunner: no stage ${stage}`);
+    return s.runners.run(key, build, feeds);
   }
 
   /** Input embeddings, every layer's output and the logits of `inputs`. */
   async forward(inputs: ModelInputs): Promise<ForwardResult> {
-    const image = inputs.hasImages;
-    const out = await this.run(
-      `forward:${image}`,
-      () => this.vllm.forwardGraph({ image }),
-      inputs.feeds,
-    );
+    const out = await this.#through(0, this.vllm.numLayers, inputs, {
+      head: true,
+      layerOutputs: true,
+    });
     return {
-      inputsEmbeds: f32(out, "inputs_embeds"),
-      layerOut: Array.from({ length: this.vllm.numLayers }, (_, i) => f32(out, `layer_out.${i}`)),
-      logits: f32(out, "logits"),
+      inputsEmbeds: f32(out.outputs, "inputs_embeds"),
+      layerOut: Array.from(
+        { length: this.vllm.numLayers },
+        (_, i) => f32(out.outputs, `layer_out.${i}`),
+      ),
+      logits: out.logits!,
     };
   }
 
   /** The hidden states `[b, T, d]` at the output of decoder layer `layer`. */
   async hiddenAt(inputs: ModelInputs, layer: number): Promise<Tensor<"f32">> {
-    const image = inputs.hasImages;
-    const out = await this.run(
-      `hidden:${layer}:${image}`,
-      () => this.vllm.stageGraph(0, layer + 1, { image, head: false }),
-      inputs.feeds,
-    );
-    return f32(out, "hidden_out");
+    return (await this.#through(0, layer + 1, inputs, { head: false })).hidden;
   }
 
   /**
-   * Stage `[from, to)` (see `Vllm.stageGraph`): from `inputs` when `from` is 0, else from
-   * `hidden` (the output of layer `from - 1`); returns `hidden` and, on the last stage, `logits`.
+   * Layers `[from, to)` (see `Vllm.stageGraph`) through the placed stages: from `inputs` when
+   * `from` is 0, else from `hidden` (the output of layer `from - 1`); returns `hidden` and,
+   * when `to` is the last layer, `logits`.
    */
   async stage(
     from: number,
@@ -135,17 +213,12 @@ export class VllmRunner {
     inputs: ModelInputs,
     hidden?: Tensor,
   ): Promise<{ hidden: Tensor<"f32">; logits?: Tensor<"f32"> }> {
-    const image = inputs.hasImages;
-    const feeds = from === 0 ? inputs.feeds : {
-      [VLLM_INPUTS.hidden]: required(hidden, `stage ${from}..${to} needs the hidden states`),
-      [VLLM_INPUTS.attentionMask]: inputs.attentionMask,
+    const start = from === 0 ? inputs : {
+      hidden: required(hidden, `stage ${from}..${to} needs the hidden states`),
+      attentionMask: inputs.attentionMask,
     };
-    const out = await this.run(
-      `stage:${from}:${to}:${from === 0 && image}`,
-      () => this.vllm.stageGraph(from, to, { image }),
-      feeds,
-    );
-    return { hidden: f32(out, "hidden_out"), logits: out.logits && f32(out, "logits") };
+    const out = await this.#through(from, to, start, { head: to === this.vllm.numLayers });
+    return { hidden: out.hidden, logits: out.logits };
   }
 
   /**
@@ -159,18 +232,14 @@ export class VllmRunner {
     residual?: Tensor,
   ): Promise<Tensor<"f32">> {
     const edited = residual ? addF32(hidden, residual) : hidden;
-    const n = this.vllm.numLayers;
-    const out = await this.run(
-      `from:${layer}`,
-      () => this.vllm.stageGraph(layer + 1, n, { image: false, head: true }),
-      { [VLLM_INPUTS.hidden]: edited, [VLLM_INPUTS.attentionMask]: attentionMask },
-    );
-    return f32(out, "logits");
+    const start = { hidden: edited, attentionMask };
+    return (await this.#through(layer + 1, this.vllm.numLayers, start, { head: true })).logits!;
   }
 
   /**
    * From `hidden` (output of layer `layer`) plus `residual`: the logits, the label loss on
-   * `batch`'s labels and KL(p_edited ‖ p_original) against `originalLogits`.
+   * `batch`'s labels and KL(p_edited ‖ p_original) against `originalLogits`. One stage only
+   * (the loss graph holds every remaining layer).
    */
   async losses(
     layer: number,
@@ -179,6 +248,12 @@ export class VllmRunner {
     residual: Tensor,
     originalLogits: Tensor,
   ): Promise<{ logits: Tensor<"f32">; labelLoss: number; klLoss: number }> {
+    if (this.#stages.length !== 1) {
+      throw new Error(
+        `VllmRunner.losses: the runner is placed on ${this.#stages.length} stages; use ` +
+          "logitsFrom and compute the losses from the logits",
+      );
+    }
     const n = VLLM_INPUTS;
     const out = await this.run(`continue:${layer}`, () => this.vllm.continuationGraph(layer), {
       [n.hidden]: hidden,
@@ -208,7 +283,7 @@ export class VllmRunner {
    * The greedy decoder: {@linkcode VllmRunner.generate} for the prepared inputs of one prompt
    * (a batch of one row). With `options.hook`, every step (the prompt's included) adds the
    * hook's residual at the output of its layer, so the cache holds the edited keys and values
-   * and the cost stays one session run per token.
+   * and the cost stays one session run per token and stage.
    */
   async generateFrom(inputs: ModelInputs, options: GenerateOptions = {}): Promise<Generation> {
     const max = options.maxNewTokens ?? 20;
@@ -229,23 +304,40 @@ export class VllmRunner {
       "inputs_embeds",
     );
     const c = vllm.config, n = DECODE_NAMES;
-    const step = (input: "inputs_embeds" | "input_ids", feeds: Record<string, Tensor>) =>
-      this.run(
-        `decode:${input}${hook ? `:${hook.key}` : ""}`,
-        () => buildDecodeStep(vllm.decoder, { input, hook }),
-        { ...hook?.feeds, ...feeds },
-      );
-    const past: Record<string, Tensor> = {};
+    const cache: Record<string, Tensor> = {};
+    const empty = () => new Tensor("f32", [1, c.numKvHeads, 0, c.headDim], new Float32Array(0));
     for (let i = 0; i < c.numLayers; i++) {
-      const empty = new Tensor("f32", [1, c.numKvHeads, 0, c.headDim], new Float32Array(0));
-      past[n.pastKey(i)] = past[n.pastValue(i)] = empty;
+      cache[n.pastKey(i)] = empty(); // one buffer each: they are handed over to the Workers
+      cache[n.pastValue(i)] = empty();
     }
+    /** One decode step through every stage; the grown cache replaces `cache`'s entries. */
+    const step = async (input: "inputs_embeds" | "input_ids", first: Tensor, length: number) => {
+      let x: Record<string, Tensor> = {
+        [input === "inputs_embeds" ? n.inputsEmbeds : n.inputIds]: first,
+      };
+      let out: Record<string, Tensor> = {};
+      for (const s of this.#stages) {
+        const kind = s.from === 0 ? input : "hidden";
+        const here = hook && s.from <= hook.layer && hook.layer < s.to ? hook : undefined;
+        const own: string[] = [];
+        for (let i = s.from; i < s.to; i++) own.push(n.pastKey(i), n.pastValue(i));
+        out = await s.runners.run(
+          `decode:${kind}:${s.from}:${s.to}${here ? `:${here.key}` : ""}`,
+          () => buildDecodeStep(vllm.decoder, { input: kind, hook: here, layers: [s.from, s.to] }),
+          { ...here?.feeds, ...x, [n.attentionMask]: onesI64(length), ...cache },
+          undefined,
+          { transferInputs: s.from === 0 ? own : [...own, n.hidden] },
+        );
+        for (let i = s.from; i < s.to; i++) {
+          cache[n.pastKey(i)] = out[n.presentKey(i)];
+          cache[n.pastValue(i)] = out[n.presentValue(i)];
+        }
+        x = { [n.hidden]: out[n.hiddenOut] };
+      }
+      return f32(out, n.logits);
+    };
     let length = inputs.lengths[0];
-    let out = await step("inputs_embeds", {
-      [n.inputsEmbeds]: embeds,
-      [n.attentionMask]: onesI64(length),
-      ...past,
-    });
+    let logits = await step("inputs_embeds", embeds, length);
     const ids: number[] = [];
     const eos = tokenizer.eos?.id;
     const done = (stopped: Generation["stopped"]): Generation => ({
@@ -254,28 +346,74 @@ export class VllmRunner {
       stopped,
     });
     for (;;) {
-      const logits = f32(out, n.logits), [, q, v] = logits.shape;
+      const [, q, v] = logits.shape;
       const next = argmax(logits.data, (q - 1) * v, v);
       if (next === eos) return done("eos");
       ids.push(next);
       if (ids.length >= max) return done("length");
-      const cache: Record<string, Tensor> = {};
-      for (let i = 0; i < c.numLayers; i++) {
-        cache[n.pastKey(i)] = out[n.presentKey(i)];
-        cache[n.pastValue(i)] = out[n.presentValue(i)];
-      }
       length += 1;
-      out = await step("input_ids", {
-        [n.inputIds]: new Tensor("i64", [1, 1], BigInt64Array.of(BigInt(next))),
-        [n.attentionMask]: onesI64(length),
-        ...cache,
-      });
+      logits = await step(
+        "input_ids",
+        new Tensor("i64", [1, 1], BigInt64Array.of(BigInt(next))),
+        length,
+      );
     }
   }
 
-  /** Releases every session. */
-  close(): Promise<void> {
-    return this.#runners.close();
+  /** Releases every session of every stage. */
+  async close(): Promise<void> {
+    for (const s of this.#stages) await s.runners.close();
+  }
+
+  /**
+   * Layers `[from, to)` stage by stage: from the model inputs when `from` is 0, else from the
+   * hidden states (the output of layer `from - 1`) and attention mask of `start`; with `head`,
+   * the logits at the end. Hidden states made here are handed over to the next stage's Worker;
+   * the caller's are copied.
+   */
+  async #through(
+    from: number,
+    to: number,
+    start: ModelInputs | { readonly hidden: Tensor; readonly attentionMask: Tensor },
+    options: { head: boolean; layerOutputs?: boolean },
+  ): Promise<Through> {
+    const n = this.vllm.numLayers;
+    if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from <= to && to <= n)) {
+      throw new Error(`${this.vllm.family}: layers ${from}..${to} are not a range within 0..${n}`);
+    }
+    const inputs = "feeds" in start ? start : undefined;
+    if ((from === 0) !== (inputs !== undefined)) {
+      throw new Error(
+        `layers ${from}..${to} start from ${from === 0 ? "the inputs" : "hidden states"}`,
+      );
+    }
+    const image = inputs?.hasImages ?? false;
+    const last = this.stageOf(Math.max(from, to - 1));
+    let x = "hidden" in start ? start.hidden : undefined, owned = false;
+    const outputs: Record<string, Tensor> = {};
+    let logits: Tensor<"f32"> | undefined;
+    for (let k = this.stageOf(from); k <= last; k++) {
+      const s = this.#stages[k];
+      const a = Math.max(from, s.from), b = k === last ? to : s.to;
+      const head = options.head && k === last;
+      const feeds = a === 0 ? inputs!.feeds : {
+        [VLLM_INPUTS.hidden]: x!,
+        [VLLM_INPUTS.attentionMask]: start.attentionMask,
+      };
+      const layerOutputs = options.layerOutputs ?? false;
+      const out = await s.runners.run(
+        `stage:${a}:${b}:${a === 0 && image}:${head}:${layerOutputs}`,
+        () => this.vllm.stageGraph(a, b, { image, head, layerOutputs }),
+        feeds,
+        undefined,
+        { transferInputs: owned ? [VLLM_INPUTS.hidden] : false },
+      );
+      Object.assign(outputs, out);
+      x = f32(out, "hidden_out");
+      owned = true;
+      if (head) logits = f32(out, "logits");
+    }
+    return { hidden: x as Tensor<"f32">, logits, outputs };
   }
 }
 

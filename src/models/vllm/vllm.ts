@@ -320,25 +320,38 @@ export abstract class Vllm {
    * Stage `[from, to)`: from the inputs (`from` = 0: vision side and embeddings) or from
    * `hidden` (the output of layer `from - 1`) and `attention_mask`, through layers
    * `from … to - 1`, to `hidden_out` (the output of layer `to - 1`), and with `head` (default:
-   * when `to` is the last layer) also `logits`. Stages `[0, a)`, `[a, b)`, …, `[z, n)` compose
-   * to the whole model.
+   * when `to` is the last layer) also `logits`; with `layerOutputs` also `layer_out.<i>` for
+   * every layer of the stage and, from the inputs, `inputs_embeds` (the outputs of
+   * {@linkcode Vllm.forwardGraph}, stage by stage). Stages `[0, a)`, `[a, b)`, …, `[z, n)`
+   * compose to the whole model.
    */
-  stageGraph(from: number, to: number, options: ImageOption & { head?: boolean }): VllmGraph {
+  stageGraph(
+    from: number,
+    to: number,
+    options: ImageOption & { head?: boolean; layerOutputs?: boolean },
+  ): VllmGraph {
     const n = this.numLayers;
     if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from <= to && to <= n)) {
       throw new Error(`${this.family}: stage ${from}..${to} is not a layer range within 0..${n}`);
     }
     const g = new Graph();
+    const outputs: Record<string, Value> = {};
     let state: DecoderState;
     if (from === 0) {
-      state = this.begin(this.declareInputs(g, options));
+      const inputs = this.declareInputs(g, options);
+      const embeds = this.embed(inputs);
+      if (options.layerOutputs) outputs.inputs_embeds = embeds;
+      state = this.decoder.begin(g, embeds, inputs.attentionMask);
     } else {
       const hidden = g.input(VLLM_INPUTS.hidden, this.dtype, ["batch", "seq", this.hiddenSize]);
       const mask = g.input(VLLM_INPUTS.attentionMask, "i64", ["batch", "seq"]);
       state = this.resume(g, hidden, mask);
     }
-    state = this.layers(state, from, to);
-    const outputs: Record<string, Value> = { hidden_out: state.hidden };
+    for (let i = from; i < to; i++) {
+      state = this.decoder.layer(i, state);
+      if (options.layerOutputs) outputs[`layer_out.${i}`] = state.hidden;
+    }
+    outputs.hidden_out = state.hidden;
     if (options.head ?? to === n) outputs.logits = this.head(g, state.hidden);
     return { graph: g, outputs: this.leave(outputs) };
   }
