@@ -88,12 +88,14 @@ export function runInfer(argv: readonly string[], context: TaskContext = {}): Pr
     );
     const { editing, tokenizer } = await openEditingModel(target, {
       devices,
+      placement: target.placement,
       ckpt: flags.ckpt,
       cwd: ctx.cwd,
       editorConfig: flags.editorConfig,
       note: (line) => ctx.print(`note: ${line}`),
       edits,
     });
+    for (const line of editing.notes ?? []) ctx.print(`note: ${line}`);
     try {
       const ids = await editing.generate(example, flags.maxNewTokens);
       ctx.print(tokenizer.decode(ids, { skipSpecialTokens: true }));

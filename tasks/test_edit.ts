@@ -161,12 +161,14 @@ export function runTestEdit(argv: readonly string[], context: TaskContext = {}):
     }
     const { editing, tokenizer, checkpoint } = await openEditingModel(target, {
       devices,
+      placement: { ...target.placement, experts: flags.sequentialEditN },
       ckpt: flags.ckpt,
       cwd: ctx.cwd,
       editorConfig: flags.editorConfig,
       note: (line) => ctx.print(`note: ${line}`),
       editsDir,
     });
+    for (const line of editing.notes ?? []) ctx.print(line);
     try {
       const pending = await beginResultDir(
         dir,
@@ -228,6 +230,11 @@ export function runTestEdit(argv: readonly string[], context: TaskContext = {}):
           samples_left_out: evaluation.dropped,
           evaluation_name: evalName,
           device: devices.join(","),
+          placement: {
+            split_layers: target.placement.splitLayers ?? null,
+            max_memory: target.placement.maxMemory ?? null,
+            editor_device: target.placement.editorDevice ?? null,
+          },
           save_ckpt: flags.saveCkpt ?? false,
           edits_dir: editsDir ?? null,
           started,

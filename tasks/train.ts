@@ -173,10 +173,11 @@ export function runTrain(argv: readonly string[], context: TaskContext = {}): Pr
       throw new UsageError(`-ea/--ema-alpha must be in [0, 1], got ${flags.emaAlpha}`);
     }
     const dataName = parseDataName(flags.dataName);
-    const { devices, extraDevices, editorName, entry, model, dataRoot } = await resolveTarget(
-      ctx,
-      flags,
-    );
+    const { devices, extraDevices, placement, editorName, entry, model, dataRoot } =
+      await resolveTarget(
+        ctx,
+        flags,
+      );
     if (entry.createTrainer === undefined) {
       throw new Error(`editor ${editorName} has no training (use deno task test-edit directly)`);
     }
@@ -212,6 +213,7 @@ export function runTrain(argv: readonly string[], context: TaskContext = {}): Pr
       modelName: model.name,
       devices,
       extraDevices,
+      placement,
       seed,
       batchSize: flags.batchSize,
       editorConfig: flags.editorConfig,
@@ -271,6 +273,11 @@ export function runTrain(argv: readonly string[], context: TaskContext = {}): Pr
           total_steps: total,
           device: devices.join(","),
           extra_devices: extraDevices,
+          placement: {
+            split_layers: placement.splitLayers ?? null,
+            max_memory: placement.maxMemory ?? null,
+            editor_device: placement.editorDevice ?? null,
+          },
           save_ckpt_interval: flags.saveCkptInterval,
           log_print_interval: flags.logInterval,
           ema_alpha: flags.emaAlpha,

@@ -44,6 +44,30 @@ export const DEVICES_FLAG = {
   },
 } as const;
 
+/** How the model is split over `-dvc`'s devices (train, test-edit, infer). */
+export const PLACEMENT_FLAGS = {
+  splitLayers: {
+    names: ["--split-layers"],
+    type: "list",
+    metavar: "L[,L...]",
+    help: "first decoder layer of every stage but the first, e.g. 20 for two devices (default: " +
+      "balanced by parameter bytes and an activation reserve)",
+  },
+  maxMemory: {
+    names: ["--max-memory"],
+    type: "list",
+    metavar: "SIZE[,SIZE...]",
+    help: "memory each device may use, e.g. 32GiB: one for all, or one per device (-dvc, then " +
+      "-edvc); a model that does not fit fails before loading",
+  },
+  editorDevice: {
+    names: ["--editor-device"],
+    type: "string",
+    metavar: "DEVICE",
+    help: "device of the editor and its experts (default: the device holding the edit layer)",
+  },
+} as const;
+
 /** `-ckpt`: the trained editor (test-edit, infer). */
 export const CKPT_FLAG = {
   ckpt: {
@@ -161,6 +185,7 @@ export const TARGET_FLAGS = {
   ...EDITOR_NAME_FLAG,
   ...MODEL_NAME_FLAG,
   ...DEVICES_FLAG,
+  ...PLACEMENT_FLAGS,
   ...BACKBONE_FLAGS,
   ...IMAGE_FLAGS,
 } as const;

@@ -14,8 +14,13 @@
  * if (d.extraDevices.join() !== "cuda:2,cuda:3") throw new Error(d.extraDevices.join());
  * ```
  *
+ * The placement flags say how the model is split over `-dvc`'s devices: `--split-layers`
+ * (the first decoder layer of every stage but the first), `--max-memory` (one size, or one per
+ * device: `32GiB`, `500MB`, `1.5G`, bytes) and `--editor-device` ({@linkcode parsePlacementFlags}).
+ *
  * @module
  */
+import type { PlacementOptions } from "../models/vllm/place.ts";
 import { type DeviceSpec, parseDevice } from "../runtime/device.ts";
 import { UsageError } from "./flags.ts";
 
@@ -52,4 +57,90 @@ export function parseDeviceFlags(
     if (!out.includes(spec.name)) out.push(spec.name);
   }
   return { devices: main.map((d) => d.name), extraDevices: out };
+}
+
+const UNITS: Readonly<Record<string, number>> = {
+  "": 1,
+  b: 1,
+  k: 2 ** 10,
+  kb: 1e3,
+  kib: 2 ** 10,
+  m: 2 ** 20,
+  mb: 1e6,
+  mib: 2 ** 20,
+  g: 2 ** 30,
+  gb: 1e9,
+  gib: 2 ** 30,
+  t: 2 ** 40,
+  tb: 1e12,
+  tib: 2 ** 40,
+};
+
+/**
+ * Bytes of a size such as `32GiB`, `32G` (binary), `500MB` (decimal), `1.5gib` or `1000`
+ * (bytes); throws a {@linkcode UsageError} naming `flag` for anything else.
+ *
+ * @example
+ * ```ts
+ * import { parseByteSize } from "./devices.ts";
+ * if (parseByteSize("32GiB") !== 32 * 2 ** 30 || parseByteSize("2MB") !== 2e6) throw new Error();
+ * ```
+ */
+export function parseByteSize(value: string, flag = "--max-memory"): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
+  const unit = m ? UNITS[m[2].toLowerCase()] : undefined;
+  const bytes = unit === undefined ? NaN : Math.floor(Number(m![1]) * unit);
+  if (!(bytes > 0)) {
+    throw new UsageError(
+      `${flag}: ${JSON.stringify(value)} is not a size (e.g. 32GiB, 24G, 500MB or bytes)`,
+    );
+  }
+  return bytes;
+}
+
+/** The placement flags as parsed strings (`--split-layers`, `--max-memory`, `--editor-device`). */
+export interface PlacementFlags {
+  /** `--split-layers`. */
+  readonly splitLayers?: readonly string[];
+  /** `--max-memory`. */
+  readonly maxMemory?: readonly string[];
+  /** `--editor-device`. */
+  readonly editorDevice?: string;
+}
+
+/**
+ * Checks the placement flags against `devices` (`-dvc`, parsed): `--split-layers` needs one
+ * layer index per device after the first, `--editor-device` is a device (`N` is `cuda:N`);
+ * throws a {@linkcode UsageError} naming the flag.
+ */
+export function parsePlacementFlags(
+  flags: PlacementFlags,
+  devices: readonly string[],
+): PlacementOptions {
+  let splitLayers: number[] | undefined;
+  if (flags.splitLayers !== undefined) {
+    splitLayers = flags.splitLayers.map((v) => {
+      if (!/^\d+$/.test(v)) {
+        throw new UsageError(`--split-layers: ${JSON.stringify(v)} is not a layer index`);
+      }
+      return Number(v);
+    });
+    if (splitLayers.length !== devices.length - 1) {
+      throw new UsageError(
+        `--split-layers: ${splitLayers.length} cuts for ${devices.length} devices of -dvc ` +
+          `(give the first layer of every stage but the first: ${devices.length - 1})`,
+      );
+    }
+  }
+  const maxMemory = flags.maxMemory?.map((v) => parseByteSize(v));
+  let editorDevice: string | undefined;
+  if (flags.editorDevice !== undefined) {
+    const d = flags.editorDevice;
+    try {
+      editorDevice = parseDevice(/^\d+$/.test(d) ? `cuda:${Number(d)}` : d).name;
+    } catch (error) {
+      throw new UsageError(`--editor-device: ${(error as Error).message}`);
+    }
+  }
+  return { splitLayers, maxMemory, editorDevice };
 }

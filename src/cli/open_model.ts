@@ -5,7 +5,7 @@
  * @module
  */
 import { resolve } from "node:path";
-import type { EditingModel } from "../editors/api.ts";
+import type { EditingModel, PlacementSetup } from "../editors/api.ts";
 import { type HfTokenizer, loadTokenizer } from "../io/tokenizer.ts";
 import { checkpointModelId, findCheckpoint } from "../train/records.ts";
 import type { TaskTarget } from "./task.ts";
@@ -14,6 +14,8 @@ import type { TaskTarget } from "./task.ts";
 export interface OpenEditingOptions {
   /** The devices (`-dvc`). */
   readonly devices: readonly string[];
+  /** How the backbone is placed on them. */
+  readonly placement?: PlacementSetup;
   /** `-ckpt`: a checkpoint, a `checkpoints/` directory or a run directory; relative to `cwd`. */
   readonly ckpt: string | undefined;
   /** The working directory. */
@@ -52,6 +54,7 @@ export async function openEditingModel(
     modelDir: model.dir,
     modelName: model.name,
     devices: o.devices,
+    placement: o.placement,
     checkpoint,
     checkpointModel: checkpointModelId(editorName, model.name),
     editorConfig: o.editorConfig,

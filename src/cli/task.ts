@@ -11,7 +11,8 @@
 import { type EditorEntry, editorEntry, type EditorRegistry } from "../editors/api.ts";
 import { EDITORS } from "../editors/registry.ts";
 import { loadSettings, resolveDataRoot, type ResolvedModel, resolveModel } from "./config.ts";
-import { parseDeviceFlags } from "./devices.ts";
+import { parseDeviceFlags, parsePlacementFlags } from "./devices.ts";
+import type { PlacementOptions } from "../models/vllm/place.ts";
 import { applyImageFlags } from "./input_checks.ts";
 import { type CommandSpec, type Flags, type FlagSpecs, parseCommand, UsageError } from "./flags.ts";
 
@@ -89,6 +90,8 @@ export interface TaskTarget {
   readonly devices: readonly string[];
   /** `-edvc`, canonical (empty without the flag). */
   readonly extraDevices: readonly string[];
+  /** `--split-layers`, `--max-memory`, `--editor-device`, checked. */
+  readonly placement: PlacementOptions;
   /** `-en`, lower case. */
   readonly editorName: string;
   /** Its registry entry. */
@@ -109,6 +112,12 @@ export interface TargetFlags {
   readonly device: readonly string[];
   /** `-edvc`. */
   readonly extraDevices?: readonly string[];
+  /** `--split-layers`. */
+  readonly splitLayers?: readonly string[];
+  /** `--max-memory`. */
+  readonly maxMemory?: readonly string[];
+  /** `--editor-device`. */
+  readonly editorDevice?: string;
   /** `-en`. */
   readonly editorName: string;
   /** `-mn`. */
@@ -123,7 +132,7 @@ export interface TargetFlags {
 
 /**
  * Sets the image limits (`--max-image-pixels`, `--allow-svg`), checks the devices (`-dvc`,
- * `-edvc`), resolves `-en` through `ctx.editors`, reads the
+ * `-edvc`) and the placement flags, resolves `-en` through `ctx.editors`, reads the
  * settings file (`--config`) and resolves `-mn` / `--model-dir` and the data root against it;
  * throws naming what is malformed, unknown or missing.
  */
@@ -133,10 +142,11 @@ export async function resolveTarget(
 ): Promise<TaskTarget> {
   applyImageFlags(flags);
   const { devices, extraDevices } = parseDeviceFlags(flags.device, flags.extraDevices);
+  const placement = parsePlacementFlags(flags, devices);
   const editorName = flags.editorName.toLowerCase();
   const entry = editorEntry(ctx.editors, editorName);
   const settings = await loadSettings(flags.config, ctx.cwd);
   const model = resolveModel(flags.modelName, flags.modelDir, settings, ctx.cwd);
   const dataRoot = resolveDataRoot(flags.dataRoot, settings, ctx.cwd);
-  return { devices, extraDevices, editorName, entry, model, dataRoot };
+  return { devices, extraDevices, placement, editorName, entry, model, dataRoot };
 }

@@ -9,6 +9,7 @@
  * @module
  */
 import type { Example } from "../data/sample.ts";
+import type { PlacementOptions } from "../models/vllm/place.ts";
 import type { Schedule } from "../train/schedule.ts";
 import type { EditorTrainer } from "../train/trainer.ts";
 
@@ -43,6 +44,17 @@ export interface EditingModel {
   saveState(path: string): Promise<void>;
   /** Frees sessions and devices. */
   close(): Promise<void>;
+  /** Lines the task prints once the model is open (e.g. its placement on the devices). */
+  readonly notes?: readonly string[];
+}
+
+/**
+ * How the backbone is placed on its devices (`--split-layers`, `--max-memory`,
+ * `--editor-device`; see `PlacementOptions` of `src/models/vllm/place.ts`).
+ */
+export interface PlacementSetup extends PlacementOptions {
+  /** Experts the editor will hold at most (test-edit's `-sen`), for the memory estimate. */
+  readonly experts?: number;
 }
 
 /** What a trainer is built from. */
@@ -61,6 +73,8 @@ export interface TrainerSetup {
    * them as `devices` are; empty: the training devices.
    */
   readonly extraDevices: readonly string[];
+  /** How the backbone is placed on `devices` (and `extraDevices`). */
+  readonly placement?: PlacementSetup;
   /** The run's seed (`-rs`): initial weights and the trainer's own randomness. */
   readonly seed: number;
   /** Samples per batch (`-bs`). */
@@ -105,6 +119,8 @@ export interface ModelSetup {
   readonly modelName: string;
   /** The devices (`-dvc`), in stage order: one, or several that the backbone is split over. */
   readonly devices: readonly string[];
+  /** How the backbone is placed on `devices`. */
+  readonly placement?: PlacementSetup;
   /** A training checkpoint's JSON (`-ckpt`), or null for an editor that needs no training. */
   readonly checkpoint: string | null;
   /** The model id the checkpoint must carry (`<editor>/<model>`). */

@@ -16,7 +16,7 @@
  * @module
  */
 import type { Prediction } from "../api.ts";
-import { Graph, type Value } from "../../graph/ir.ts";
+import type { Value } from "../../graph/ir.ts";
 import * as op from "../../graph/ops.ts";
 import { backboneOf } from "../../models/backbones.ts";
 import { lastPositions } from "../../models/losses.ts";
@@ -28,6 +28,7 @@ import { toNumbers } from "../../tensor/elements.ts";
 import { Tensor } from "../../tensor/tensor.ts";
 import type { LiveEditConfig } from "./config.ts";
 import type { BackboneLoss } from "./losses.ts";
+import type { ExampleGroup } from "./train_batch.ts";
 import type { RouteInput } from "./routing.ts";
 import type { Range } from "./tokens.ts";
 
@@ -187,8 +188,8 @@ export function reapplyLayer(
 /**
  * The unedited logits `[b, T, vocab]` of the training's locality examples from their
  * layer-`layer` outputs `hidden`: the model continued at layer `layer + 1` (one pass), or with
- * `editLayerTwice` from layer `layer` applied again to `hidden` ({@linkcode reapplyLayer}), as
- * the authors' released training computes them.
+ * `editLayerTwice` from layer `layer` applied again to `hidden` (the model's own stage graph of
+ * that layer, on the stage that holds it), as the authors' released training computes them.
  */
 export async function originalLogits(
   runner: VllmRunner,
@@ -199,16 +200,13 @@ export async function originalLogits(
 ): Promise<Tensor<"f32">> {
   if (!editLayerTwice) return await runner.logitsFrom(layer, hidden, attentionMask);
   const vllm = runner.vllm, n = VLLM_INPUTS;
-  const out = await runner.run(`liveedit-twice-logits:${layer}`, () => {
-    const g = new Graph();
-    const h = g.input(n.hidden, vllm.dtype, ["batch", "seq", vllm.hiddenSize]);
-    const mask = g.input(n.attentionMask, "i64", ["batch", "seq"]);
-    return {
-      graph: g,
-      outputs: { logits: vllm.continueFrom(layer, reapplyLayer(vllm, layer, h, mask), mask) },
-    };
-  }, { [n.hidden]: hidden, [n.attentionMask]: attentionMask });
-  return f32(out, "logits");
+  const again = await runner.run(
+    `liveedit-twice:${layer}`,
+    () => vllm.stageGraph(layer, layer + 1, { image: false, head: false }),
+    { [n.hidden]: hidden, [n.attentionMask]: attentionMask },
+    runner.stageOf(layer),
+  );
+  return await runner.logitsFrom(layer, f32(again, "hidden_out"), attentionMask);
 }
 
 /** Options of {@linkcode continuationLoss}. */
@@ -223,12 +221,30 @@ export interface ContinuationOptions {
 }
 
 /**
- * The backbone loss of the training graph for `vllm` edited at `layer`: per group, inputs
- * `<group>/attention_mask` i64 `[rows, len]`, `<group>/label_ids` and `<group>/label_masks`
- * i64 `[rows, labels]`, and for locality `<group>/original_logits` `[rows, labels, vocab]`
- * (the unedited model's logits at the last `labels` positions, {@linkcode originalLogits});
- * the logits continue from `H + residual` at layer `layer + 1` (with `editLayerTwice`, from
- * `layer(H) + residual`).
+ * The loss of group `group` from its `logits` `[rows, len, vocab]` (f32) in `logits`' graph:
+ * declares `<group>/label_masks` and `<group>/label_ids` i64 `[rows, labels]` and, for
+ * locality, `<group>/original_logits` `[rows, labels, vocab]` (the unedited model's logits at
+ * the last `labels` positions); mean token cross-entropy, or KL(p_edited ‖ p_original) for
+ * locality, per sample and then over the rows.
+ */
+export function groupLoss(vllm: Vllm, group: ExampleGroup, logits: Value): Value {
+  const g = logits.graph, names = continuationInputNames(group.name);
+  const rows = logits.shape[0];
+  const labels = `${group.name}/labels`;
+  const labelMasks = g.input(names.labelMasks, "i64", [rows, labels]);
+  if (group.kind === "loc") {
+    const vocab = vllm.config.vocabSize;
+    const original = g.input(names.originalLogits, vllm.dtype, [rows, labels, vocab]);
+    return sampleKLLoss(logits, original, labelMasks);
+  }
+  return sampleLabelLoss(logits, g.input(names.labelIds, "i64", [rows, labels]), labelMasks);
+}
+
+/**
+ * The backbone loss of the training graph for `vllm` edited at `layer`: per group, input
+ * `<group>/attention_mask` i64 `[rows, len]` and the label inputs of {@linkcode groupLoss}
+ * (the original logits from {@linkcode originalLogits}); the logits continue from
+ * `H + residual` at layer `layer + 1` (with `editLayerTwice`, from `layer(H) + residual`).
  */
 export function continuationLoss(
   vllm: Vllm,
@@ -239,20 +255,13 @@ export function continuationLoss(
   return (residual, group) => {
     const g = group.graph, names = continuationInputNames(group.name);
     const [rows, len] = group.hidden.shape;
-    const labels = `${group.name}/labels`;
     const mask = g.input(names.attentionMask, "i64", [rows, len]);
     const from = options.editLayerTwice
       ? reapplyLayer(vllm, layer, group.hidden, mask)
       : group.hidden;
     const out = vllm.continueFrom(layer, op.add(from, residual), mask);
     if (logits) logits[group.name] = out;
-    const labelMasks = g.input(names.labelMasks, "i64", [rows, labels]);
-    if (group.kind === "loc") {
-      const vocab = vllm.config.vocabSize;
-      const original = g.input(names.originalLogits, vllm.dtype, [rows, labels, vocab]);
-      return sampleKLLoss(out, original, labelMasks);
-    }
-    return sampleLabelLoss(out, g.input(names.labelIds, "i64", [rows, labels]), labelMasks);
+    return groupLoss(vllm, group, out);
   };
 }
 

@@ -60,6 +60,8 @@ interface ModelParts {
    * runner and the VLLM the caller opened for this model).
    */
   readonly onClose?: () => Promise<void>;
+  /** Lines to print when the model is opened (e.g. its placement on the devices). */
+  readonly notes?: readonly string[];
 }
 
 /** A new editor of `params`, over `repository` (default: a fresh memory repository). */
@@ -103,11 +105,14 @@ export class LiveEditModel implements EditingModel {
   readonly runner: VllmRunner;
   /** The editor config. */
   readonly config: LiveEditConfig;
+  /** Lines to print when the model is opened (its placement on the devices). */
+  readonly notes: readonly string[];
   readonly #layer: number;
   readonly #onClose?: () => Promise<void>;
 
   private constructor(parts: ModelParts, session: EditSession) {
     this.runner = parts.runner;
+    this.notes = parts.notes ?? [];
     this.session = session;
     this.modelName = parts.modelName;
     this.config = parts.config;

@@ -28,16 +28,6 @@ import { resolveRunConfig } from "./run_config.ts";
 import { ExpertRepository } from "./repository/repository.ts";
 import { expertDimsOf } from "./session.ts";
 
-/** The one device of `devices`: placing a model over several is not wired in yet. */
-function oneDevice(devices: readonly string[]): string {
-  if (devices.length !== 1) {
-    throw new Error(
-      `-dvc ${devices.join(",")}: placing LiveEdit over several devices is not supported yet`,
-    );
-  }
-  return devices[0];
-}
-
 async function createTrainer(setup: TrainerSetup) {
   const { config: chosen, stored } = await resolveRunConfig(setup);
   const twice = setup.editLayerTwice === true || stored?.train.editLayerTwice === true ||
@@ -46,13 +36,16 @@ async function createTrainer(setup: TrainerSetup) {
   const trainer = await createLiveEditTrainer({
     model: setup.modelDir,
     config,
-    device: oneDevice(setup.devices),
+    devices: setup.devices,
     extraDevices: setup.extraDevices,
+    placement: setup.placement,
+    batchSize: setup.batchSize,
     seed: setup.seed,
   });
-  const notes = setup.extraDevices.length > 0
-    ? [`the frozen backbone prepares batches on ${setup.extraDevices.join(" ")}`]
-    : [];
+  const notes = [...trainer.notes];
+  if (setup.extraDevices.length > 0) {
+    notes.push(`the frozen backbone prepares batches on ${setup.extraDevices.join(",")}`);
+  }
   if (twice) {
     notes.push(
       stored !== undefined && !stored.train.editLayerTwice
@@ -61,7 +54,15 @@ async function createTrainer(setup: TrainerSetup) {
         : "training as the released code does: layer l_e applied twice (--edit-layer-twice)",
     );
   }
-  return { trainer, schedule: lrSchedule(config.train), config: configJson(config), notes };
+  // the data-processing copy's stages work on as many batches at once
+  const prepareConcurrency = trainer.prepareRunners[0].stages.length;
+  return {
+    trainer,
+    schedule: lrSchedule(config.train),
+    config: configJson(config),
+    notes,
+    prepareConcurrency,
+  };
 }
 
 /**
@@ -92,7 +93,9 @@ async function openModel(setup: ModelSetup) {
     return await openLiveEditModel({
       model: setup.modelDir,
       config,
-      device: oneDevice(setup.devices),
+      devices: setup.devices,
+      placement: setup.placement,
+      experts: setup.placement?.experts,
       weights,
       modelName: setup.modelName,
       repository,

@@ -17,19 +17,30 @@
  * @module
  */
 import { SafetensorsFile } from "../../io/safetensors.ts";
-import { loadVllm, type Vllm, VllmRunner } from "../../models/vllm/mod.ts";
-import { DeviceWorker } from "../../runtime/device_worker.ts";
+import { formatPlacement } from "../../models/placement.ts";
+import {
+  loadVllm,
+  type PlacedVllm,
+  type PlacementOptions,
+  placeVllm,
+  reserveFor,
+  type Vllm,
+} from "../../models/vllm/mod.ts";
+import type { Placement } from "../../runtime/runner.ts";
 import { Rng } from "../../tensor/rng.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
 import { type LiveEditConfig, loadConfig } from "./config.ts";
 import { LiveEditModel } from "./editing_model.ts";
 import type { LiveEditorOptions } from "./editor.ts";
-import { checkParams, type EditorParams, initParams, paramSpecs } from "./params.ts";
+import { checkParams, editorBytes, type EditorParams, initParams, paramSpecs } from "./params.ts";
 import { ExpertRepository } from "./repository/repository.ts";
 import { EditSession, expertDimsOf } from "./session.ts";
-import { LiveEditTrainer } from "./trainer.ts";
+import { LiveEditTrainer, TRAIN_GROUPS } from "./trainer.ts";
 
-/** Where the backbone comes from and how it runs. */
+/** Sequences the evaluation runs at once (a sample's examples), for the placement's reserve. */
+const EVAL_SEQUENCES = 8;
+
+/** Where the backbone comes from and how it is placed on its devices. */
 export interface BackboneOptions {
   /** A VLLM model directory, or an opened VLLM (then the caller closes it). */
   readonly model: string | Vllm;
@@ -38,8 +49,14 @@ export interface BackboneOptions {
    * `"minigpt4"`, `"tiny"`), or the path of a JSON file.
    */
   readonly config: LiveEditConfig | string;
-  /** Device of the sessions (default `"cpu"`). */
-  readonly device?: string;
+  /**
+   * The devices (`-dvc`), in stage order (default `["cpu"]`): with several, the VLLM is split
+   * into contiguous stages, one per device (`placeVllm`), and the editor goes with the stage
+   * holding the edit layer (or to `placement.editorDevice`).
+   */
+  readonly devices?: readonly string[];
+  /** `--split-layers`, `--max-memory` (one value, or one per device), `--editor-device`. */
+  readonly placement?: PlacementOptions;
   /** Graph cache directory (default: the user's graph cache). */
   readonly cacheDir?: string;
 }
@@ -51,11 +68,15 @@ export interface TrainerOptions extends BackboneOptions {
   /** Initial weights, or a safetensors file holding them (see {@linkcode loadEditorWeights}). */
   readonly weights?: EditorParams | string;
   /**
-   * Extra devices (`-edvc`, e.g. `["cuda:1"]` or `["cpu:1"]`) where `prepare` runs the frozen
-   * backbone, in turn. With any, every session runs in its device's Worker, so preparing the
-   * next batches overlaps the step on `device`.
+   * Devices of the frozen backbone's data-processing copy (`-edvc`, e.g. `["cuda:2",
+   * "cuda:3"]` or `["cpu:1"]`), placed over them as `devices` are (the same `--split-layers`
+   * when they are as many; `--max-memory` one value, or one per device of `devices` and then of
+   * these): `prepare` runs there, and every session runs in its device's Worker, so preparing
+   * the next batches overlaps the step on `devices`. Default: `prepare` uses the training copy.
    */
   readonly extraDevices?: readonly string[];
+  /** Samples per batch, for the placement's reserve (default 1). */
+  readonly batchSize?: number;
 }
 
 /** Options of {@linkcode openLiveEditModel}. */
@@ -70,7 +91,7 @@ export interface ModelOptions extends BackboneOptions {
   /** Backbone name reported as `modelName` (default: the config's `edit_model_name`). */
   readonly modelName?: string;
   /** Options of the editor's sessions (pool capacity). */
-  readonly editor?: Omit<LiveEditorOptions, "device">;
+  readonly editor?: Omit<LiveEditorOptions, keyof Placement>;
   /**
    * Where the edits are kept (the model owns it from then on; its live edits are the model's
    * edits); default: a fresh memory repository.
@@ -82,6 +103,8 @@ export interface ModelOptions extends BackboneOptions {
    * no edit). Errors name the file and the tensor or field at fault.
    */
   readonly state?: string;
+  /** Experts the editor will hold at most, for the placement's estimate (default 0). */
+  readonly experts?: number;
 }
 
 /**
@@ -115,19 +138,31 @@ export async function loadEditorWeights(
   }
 }
 
-/** The opened backbone, its runner and config, and how to close what was opened here. */
-async function openBackbone(options: BackboneOptions) {
+/** A VLLM opened for a placement: the model's directory loaded once, on the first device. */
+async function openVllm(options: BackboneOptions) {
   const config = await resolveConfig(options.config);
   const owned = typeof options.model === "string";
   const vllm = typeof options.model === "string"
-    ? await loadVllm(options.model, { device: options.device })
+    ? await loadVllm(options.model, { device: devicesOf(options)[0] })
     : options.model;
-  const runner = new VllmRunner(vllm, { device: options.device, cacheDir: options.cacheDir });
-  const close = async () => {
-    await runner.close();
-    if (owned) vllm.close();
-  };
-  return { config, runner, close };
+  return { config, vllm, owned };
+}
+
+/** `options.devices`, default `["cpu"]`. */
+function devicesOf(options: BackboneOptions): readonly string[] {
+  return options.devices?.length ? options.devices : ["cpu"];
+}
+
+/**
+ * The placement lines of `placed`, to print at start: when it uses more than one device or
+ * `--max-memory` caps it (one device, uncapped, says nothing new).
+ */
+function placementNotes(placed: PlacedVllm, what: string): string[] {
+  const plan = placed.plan;
+  const several = plan.stages.length > 1 || plan.editor?.stage === null;
+  if (!several && plan.stages.every((s) => s.maxBytes === null)) return [];
+  const [head, ...rest] = formatPlacement(plan);
+  return [`${what} ${head}`, ...rest];
 }
 
 /** A parsed config, or the one a name or path stands for. */
@@ -142,46 +177,79 @@ function resolveWeights(weights: EditorParams | string, config: LiveEditConfig) 
 }
 
 /**
- * A LiveEdit trainer on the frozen VLLM of `options.model` (see `trainer.ts`). Its `close()`
- * frees the sessions and closes a model it opened.
+ * A LiveEdit trainer on the frozen VLLM of `options.model`, placed on `options.devices` (see
+ * `trainer.ts`; its step continues the decoder through the stages after the edit layer's).
+ * Its `close()` frees the sessions and Workers and closes a model it opened. Throws before
+ * loading anything when a placement does not fit `--max-memory`.
  */
 export async function createLiveEditTrainer(options: TrainerOptions): Promise<LiveEditTrainer> {
-  const extra = options.extraDevices ?? [];
-  if (extra.length === 0) {
-    const { config, runner, close } = await openBackbone(options);
-    return await withCleanup(close, async () => {
-      const params = options.weights ? await resolveWeights(options.weights, config) : undefined;
-      return LiveEditTrainer.create({ runner, config, seed: options.seed, params, onClose: close });
-    });
-  }
-  const workers: DeviceWorker[] = [];
-  const runners: VllmRunner[] = [];
-  let owned: Vllm | undefined;
+  const { config, vllm, owned } = await openVllm(options);
+  const opened: PlacedVllm[] = [];
   const close = async () => {
-    for (const r of runners) await r.close();
-    for (const w of workers) w.close();
-    owned?.close();
+    for (const p of opened) await p.close();
+    if (owned) vllm.close();
   };
   return await withCleanup(close, async () => {
-    const config = await resolveConfig(options.config);
-    const vllm = typeof options.model === "string"
-      ? (owned = await loadVllm(options.model, { device: options.device }))
-      : options.model;
-    for (const device of [options.device ?? "cpu", ...extra]) {
-      const worker = await DeviceWorker.open(device);
-      workers.push(worker);
-      runners.push(new VllmRunner(vllm, { worker, cacheDir: options.cacheDir }));
+    const devices = devicesOf(options), extra = options.extraDevices ?? [];
+    const caps = splitCaps(options.placement?.maxMemory, devices.length, extra.length);
+    const batch = options.batchSize ?? 1;
+    const layer = config.editLayerI;
+    const main = await placeVllm(vllm, {
+      ...options.placement,
+      devices,
+      maxMemory: caps.main,
+      // the weights go in and their gradients come out every step
+      editor: { layer, bytes: 2 * editorBytes(config.dims, 0) },
+      reserve: reserveFor(vllm, TRAIN_GROUPS.length * batch),
+      workers: extra.length > 0,
+      cacheDir: options.cacheDir,
+    });
+    opened.push(main);
+    const notes = placementNotes(main, "training");
+    let prepare: PlacedVllm | undefined;
+    if (extra.length > 0) {
+      const split = options.placement?.splitLayers;
+      prepare = await placeVllm(vllm, {
+        devices: extra,
+        splitLayers: split?.length === extra.length - 1 ? split : undefined,
+        maxMemory: caps.extra,
+        reserve: reserveFor(vllm, batch),
+        workers: true,
+        cacheDir: options.cacheDir,
+      });
+      opened.push(prepare);
+      notes.push(...placementNotes(prepare, "data processing (-edvc)"));
     }
     const params = options.weights ? await resolveWeights(options.weights, config) : undefined;
     return LiveEditTrainer.create({
-      runner: runners[0],
-      prepareRunners: runners.slice(1),
+      runner: main.runner,
+      prepareRunners: prepare ? [prepare.runner] : undefined,
+      editorDevice: main.plan.editor?.stage === null ? main.editor : undefined,
       config,
       seed: options.seed,
       params,
+      notes,
       onClose: close,
     });
   });
+}
+
+/**
+ * `--max-memory` for the training copy and the data-processing copy: one value for every
+ * device, or one per device of both; throws naming the counts otherwise.
+ */
+function splitCaps(
+  caps: readonly number[] | undefined,
+  main: number,
+  extra: number,
+): { main?: readonly number[]; extra?: readonly number[] } {
+  if (caps === undefined || caps.length === 1) return { main: caps, extra: caps };
+  if (caps.length === main && extra === 0) return { main: caps };
+  if (caps.length === main + extra) return { main: caps.slice(0, main), extra: caps.slice(main) };
+  throw new Error(
+    `--max-memory: ${caps.length} values for ${main} devices (-dvc)` +
+      (extra > 0 ? ` and ${extra} (-edvc)` : "") + ": give one for all, or one per device",
+  );
 }
 
 /** Runs `build`; on failure runs `cleanup` and rethrows. */
@@ -195,13 +263,29 @@ async function withCleanup<T>(cleanup: () => Promise<void>, build: () => Promise
 }
 
 /**
- * LiveEdit bound to the VLLM of `options.model` (see `editing_model.ts`), its edits those of
- * `options.repository` (default: none, in memory) or of `options.state`. Its `close()` closes
- * the repository, frees the sessions and closes a model it opened.
+ * LiveEdit bound to the VLLM of `options.model` placed on `options.devices` (see
+ * `editing_model.ts`), its edits those of `options.repository` (default: none, in memory) or
+ * of `options.state`. Its `close()` closes the repository, frees the sessions and Workers and
+ * closes a model it opened. Throws before loading anything when the placement does not fit
+ * `--max-memory`.
  */
 export async function openLiveEditModel(options: ModelOptions): Promise<LiveEditModel> {
-  const { config, runner, close } = await openBackbone(options);
+  const { config, vllm, owned } = await openVllm(options);
+  let placed: PlacedVllm | undefined;
+  const close = async () => {
+    await placed?.close();
+    if (owned) vllm.close();
+  };
   return await withCleanup(close, async () => {
+    placed = await placeVllm(vllm, {
+      ...options.placement,
+      devices: devicesOf(options),
+      editor: { layer: config.editLayerI, bytes: editorBytes(config.dims, options.experts ?? 0) },
+      reserve: reserveFor(vllm, EVAL_SEQUENCES),
+      cacheDir: options.cacheDir,
+    });
+    const { runner, editor: where } = placed;
+    const notes = placementNotes(placed, "model");
     const modelName = options.modelName ?? config.editModelName;
     if (options.state !== undefined) {
       const repository = options.repository ?? ExpertRepository.memory({
@@ -210,12 +294,19 @@ export async function openLiveEditModel(options: ModelOptions): Promise<LiveEdit
       });
       const session = await EditSession.loadState(options.state, config.dims, {
         repository,
-        device: options.device,
+        ...where,
       }).catch(async (error) => {
         if (options.repository === undefined) await repository.close();
         throw error;
       });
-      return await LiveEditModel.create({ runner, config, modelName, session, onClose: close })
+      return await LiveEditModel.create({
+        runner,
+        config,
+        modelName,
+        session,
+        notes,
+        onClose: close,
+      })
         .catch(async (error) => {
           await session.close();
           throw error;
@@ -229,8 +320,9 @@ export async function openLiveEditModel(options: ModelOptions): Promise<LiveEdit
       config,
       params,
       modelName,
-      editor: { ...options.editor, device: options.device },
+      editor: { ...options.editor, ...where },
       repository: options.repository,
+      notes,
       onClose: close,
     });
   });

@@ -111,6 +111,26 @@ export function paramSpecs(dims: EditorDims): ParamSpec[] {
 }
 
 /**
+ * Bytes the editor needs on its device (all f32): its weights and `experts` experts
+ * (`eqr`, `evr` `[e, m]` and `C`, `R` `[r, d]` each).
+ *
+ * @example
+ * ```ts
+ * import { editorBytes } from "./params.ts";
+ * const dims = {
+ *   llmMidDim: 16, moduleDim: 8, crossAttHeadN: 2, eqeN: 2, loraRank: 2, loraScale: 5,
+ *   visionTokN: 3,
+ * };
+ * if (editorBytes(dims, 1) - editorBytes(dims, 0) !== 4 * (2 * 2 * 8 + 2 * 2 * 16)) throw new Error();
+ * ```
+ */
+export function editorBytes(dims: EditorDims, experts: number): number {
+  const params = paramSpecs(dims).reduce((a, s) => a + s.shape.reduce((x, d) => x * d, 1), 0);
+  const expert = 2 * dims.eqeN * dims.moduleDim + 2 * dims.loraRank * dims.llmMidDim;
+  return 4 * (params + experts * expert);
+}
+
+/**
  * Fresh parameters with PyTorch's default initialisation, drawn from `rng` in
  * {@linkcode paramSpecs} order: `eqe1`, `eqe2`, `phi`, `vis_rep_prot` Kaiming-normal
  * (fan-in = product of all dims but the first), Linear weights Kaiming-uniform with

@@ -33,7 +33,7 @@
  * @module
  */
 import { Tensor } from "../../tensor/tensor.ts";
-import type { DeviceSpec } from "../../runtime/device.ts";
+import type { Placement } from "../../runtime/runner.ts";
 import type { EditorDims } from "./config.ts";
 import { LiveEditor, type Routed, type RouteInput } from "./editor.ts";
 import { paramSpecs } from "./params.ts";
@@ -48,15 +48,16 @@ export interface SessionRouted extends Routed {
   readonly expertIds: readonly number[];
 }
 
-/** Options of {@linkcode EditSession.loadState}. */
-export interface LoadStateOptions {
+/**
+ * Options of {@linkcode EditSession.loadState}: the repository, and where the editor's sessions
+ * run (`device`, default `"cpu"`, or a device `worker`).
+ */
+export interface LoadStateOptions extends Placement {
   /**
    * The repository the state's experts go to (it must be empty of experts for their ids to be
    * kept; see `ExpertRepository.import`). Default: a fresh memory repository.
    */
   readonly repository?: ExpertRepository;
-  /** Device of the editor's sessions (default `"cpu"`). */
-  readonly device?: string | DeviceSpec;
 }
 
 /** The repository's expert dims of editor dims `dims`. */
@@ -138,7 +139,8 @@ export class EditSession {
       dims: state.dims,
       editor: state.editor || undefined,
     });
-    const editor = await LiveEditor.create(dims, state.weights, { device: options.device });
+    const { repository: _, ...placement } = options;
+    const editor = await LiveEditor.create(dims, state.weights, placement);
     try {
       await repository.import(path);
       return await EditSession.open(editor, repository);

@@ -54,6 +54,9 @@ import {
 } from "./backbone.ts";
 import type { EditorDims, LiveEditConfig } from "./config.ts";
 import { buildTrainingGraph } from "./losses.ts";
+import { runStagedStep, stageOutLoss } from "./stage_step.ts";
+import { RunnerCache } from "../../graph/runner.ts";
+import type { Placement } from "../../runtime/runner.ts";
 import {
   type ExampleGroup,
   type ExampleKind,
@@ -138,12 +141,20 @@ export function stepSampling(seed: number, step: number, b: number): StepSamplin
 export interface StepGraphOptions {
   /** Also output each group's logits as `logits/<group>` (for checks; large). */
   readonly logits?: boolean;
+  /**
+   * End the graph's decoder layers here (default: the last layer, then the losses): later
+   * stages continue from `<group>/stage_out` (see `stage_step.ts`).
+   */
+  readonly end?: number;
 }
 
 /**
  * The training step graph of `config`'s editor on `vllm`: outputs `total_loss`, the loss parts
  * (`loss/<group>`, `soft/loss`, `hard_neib/loss`, `hard_prot/loss`) and `grad/<param>` for
- * every editor parameter. Inputs: the parameters, {@linkcode stepFeeds}.
+ * every editor parameter. Inputs: the parameters, {@linkcode stepFeeds}. With `options.end`
+ * before the last layer it is the editor's part of a step through stages (`stageOutLoss`:
+ * `<group>/stage_out` outputs, `<group>/stage_grad` inputs, and `loss/<group>` and
+ * `total_loss` stand for the terms of the backward objective).
  */
 export function buildStepGraph(
   vllm: Vllm,
@@ -151,19 +162,24 @@ export function buildStepGraph(
   options: StepGraphOptions = {},
 ): VllmGraph {
   const logits: Record<string, Value> = {};
+  const end = options.end ?? vllm.numLayers;
+  const staged = end < vllm.numLayers;
   const t = buildTrainingGraph(
     config.dims,
     config.train,
     TRAIN_GROUPS,
-    continuationLoss(vllm, config.editLayerI, {
-      logits,
-      editLayerTwice: config.train.editLayerTwice,
-    }),
+    staged
+      ? stageOutLoss(vllm, config.editLayerI, end, logits, config.train.editLayerTwice)
+      : continuationLoss(vllm, config.editLayerI, {
+        logits,
+        editLayerTwice: config.train.editLayerTwice,
+      }),
   );
   const outputs: Record<string, Value> = { total_loss: t.outputs.total_loss };
   for (const name of Object.values(PART_OUTPUT)) outputs[name] = t.outputs[name];
   for (const [name, g] of Object.entries(t.grads)) outputs[`grad/${name}`] = g;
-  if (options.logits) {
+  if (staged) Object.assign(outputs, logits);
+  else if (options.logits) {
     for (const [name, v] of Object.entries(logits)) outputs[`logits/${name}`] = v;
   }
   return { graph: t.graph, outputs };
@@ -246,8 +262,16 @@ export interface LiveEditTrainerOptions {
   readonly seed: number;
   /** Initial weights (copied); default: PyTorch's initialisation from `Rng(seed)`. */
   readonly params?: EditorParams;
+  /**
+   * The editor's own device when it shares no stage with the VLLM (`--editor-device`); default:
+   * the editor's graph runs on the stage holding `l_e`, and continues through that stage's
+   * later layers.
+   */
+  readonly editorDevice?: Placement;
   /** Called by {@linkcode LiveEditTrainer.close} (e.g. closing a runner opened for it). */
   readonly onClose?: () => Promise<void>;
+  /** Lines to print before training (e.g. the placement on the devices). */
+  readonly notes?: readonly string[];
 }
 
 /** LiveEdit's trainer on a frozen VLLM (see the module docs). */
@@ -260,18 +284,36 @@ export class LiveEditTrainer implements EditorTrainer {
   readonly prepareRunners: readonly VllmRunner[];
   /** The sampling seed. */
   readonly seed: number;
+  /** Lines to print before training (the placement on the devices). */
+  readonly notes: readonly string[];
   readonly #params: EditorParams;
   readonly #adam: Adam;
   readonly #onClose?: () => Promise<void>;
+  /** The editor's own device's runners, when it shares no stage. */
+  readonly #editorRunners?: RunnerCache;
+  /** One past the last decoder layer of the editor's step graph. */
+  readonly #end: number;
   #nextPrepare = 0;
 
   private constructor(options: LiveEditTrainerOptions, params: EditorParams) {
     this.config = options.config;
     this.runner = options.runner;
+    const layer = options.config.editLayerI;
+    if (options.editorDevice) {
+      this.#editorRunners = new RunnerCache({
+        ...options.editorDevice,
+        cacheDir: options.runner.cacheDir,
+        stats: options.runner.stats,
+      });
+    }
+    this.#end = options.editorDevice
+      ? layer + 1
+      : options.runner.stages[options.runner.stageOf(layer)].to;
     this.prepareRunners = options.prepareRunners?.length
       ? options.prepareRunners
       : [options.runner];
     this.seed = options.seed;
+    this.notes = options.notes ?? [];
     this.#params = params;
     this.#adam = new Adam(params, { lr: options.config.train.lr });
     this.#onClose = options.onClose;
@@ -344,12 +386,34 @@ export class LiveEditTrainer implements EditorTrainer {
     sampling?: StepSampling,
   ): Promise<Record<string, Tensor>> {
     const s = sampling ?? stepSampling(this.seed, this.stepCount + 1, infoOf(batch).size);
+    const feeds = { ...this.#params, ...stepFeeds(this.config.dims, batch, s) };
+    const vllm = this.runner.vllm, end = this.#end;
+    if (end < vllm.numLayers) {
+      return await runStagedStep(
+        {
+          runner: this.runner,
+          config: this.config,
+          groups: TRAIN_GROUPS,
+          end,
+          editorGraph: () => buildStepGraph(vllm, this.config, { end }),
+          runEditor: (key, build, f) => this.#runEditor(key, build, f),
+        },
+        feeds,
+        options.logits,
+      );
+    }
     const key = `liveedit-step:${options.logits ? "logits" : "train"}`;
-    return await this.runner.run(
-      key,
-      () => buildStepGraph(this.runner.vllm, this.config, options),
-      { ...this.#params, ...stepFeeds(this.config.dims, batch, s) },
-    );
+    return await this.#runEditor(key, () => buildStepGraph(vllm, this.config, options), feeds);
+  }
+
+  /** Runs a graph on the editor's device: its own, or the stage holding `l_e`. */
+  #runEditor(
+    key: string,
+    build: () => VllmGraph,
+    feeds: Readonly<Record<string, Tensor>>,
+  ): Promise<Record<string, Tensor>> {
+    if (this.#editorRunners) return this.#editorRunners.run(key, build, feeds);
+    return this.runner.run(key, build, feeds, this.runner.stageOf(this.config.editLayerI));
   }
 
   /**
@@ -395,8 +459,9 @@ export class LiveEditTrainer implements EditorTrainer {
     for (const [name, t] of Object.entries(this.#params)) t.data.set(state.weights[name].data);
   }
 
-  /** Runs the `onClose` given at creation (the step session lives in the runner). */
+  /** Frees the editor device's sessions and runs the `onClose` given at creation. */
   async close(): Promise<void> {
+    await this.#editorRunners?.close();
     await this.#onClose?.();
   }
 }

@@ -119,11 +119,14 @@ export class VllmRunner {
   readonly vllm: Vllm;
   /** The runs of every graph of this runner, over all stages (count and fed bytes). */
   readonly stats: RunStats = new RunStats();
+  /** The graph cache directory of its sessions (undefined: the user's graph cache). */
+  readonly cacheDir?: string;
   readonly #stages: readonly Stage[];
 
   /** A runner for `vllm` (sessions are created on first use). */
   constructor(vllm: Vllm, options: RunnerOptions = {}) {
     this.vllm = vllm;
+    this.cacheDir = options.cacheDir;
     const n = vllm.numLayers;
     const placed = options.stages ??
       [{ from: 0, to: n, device: options.device, worker: options.worker }];

@@ -131,7 +131,7 @@ Deno.test("extra devices: prepare runs in cpu:1's worker, the step in cpu:0's, w
       model: vllm,
       config,
       seed: 3,
-      device: "cpu:0",
+      devices: ["cpu:0"],
       extraDevices: ["cpu:1"],
       cacheDir,
     });
