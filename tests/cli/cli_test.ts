@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadSettings, resolveDataRoot, resolveModel } from "../../src/cli/config.ts";
 import { DEVICES_FLAG } from "../../src/cli/common_flags.ts";
-import { parseDeviceFlags } from "../../src/cli/devices.ts";
+import { parseByteSize, parseDeviceFlags, parsePlacementFlags } from "../../src/cli/devices.ts";
 import { formatHelp, parseFlags, UsageError } from "../../src/cli/flags.ts";
 import { formatDuration, Progress } from "../../src/cli/progress.ts";
 import { withTempDir } from "../train/_workspace.ts";
@@ -143,6 +143,42 @@ Deno.test("device flags: -dvc is a list in stage order; a bare N is cuda:N", () 
   const flags = parseFlags({ ...DEVICES_FLAG }, ["-dvc", "cuda:0,cuda:1"]);
   assert.deepEqual(parseDeviceFlags(flags.device).devices, ["cuda:0", "cuda:1"]);
   assert.deepEqual(parseFlags({ ...DEVICES_FLAG }, []).device, ["cpu"]);
+});
+
+Deno.test("placement flags: sizes in binary and decimal units, cuts per device, the editor's device", () => {
+  assert.equal(parseByteSize("32GiB"), 32 * 2 ** 30);
+  assert.equal(parseByteSize("24g"), 24 * 2 ** 30);
+  assert.equal(parseByteSize("500MB"), 500e6);
+  assert.equal(parseByteSize("1.5 KiB"), 1536);
+  assert.equal(parseByteSize("4096"), 4096);
+  for (const bad of ["", "GiB", "-1GiB", "3 parsecs", "0"]) {
+    assert.throws(() => parseByteSize(bad), UsageError, bad);
+  }
+  const devices = ["cuda:0", "cuda:1", "cuda:2"];
+  assert.deepEqual(
+    parsePlacementFlags(
+      { splitLayers: ["10", "20"], maxMemory: ["32GiB"], editorDevice: "3" },
+      devices,
+    ),
+    { splitLayers: [10, 20], maxMemory: [32 * 2 ** 30], editorDevice: "cuda:3" },
+  );
+  assert.deepEqual(parsePlacementFlags({}, devices), {
+    splitLayers: undefined,
+    maxMemory: undefined,
+    editorDevice: undefined,
+  });
+  assert.throws(
+    () => parsePlacementFlags({ splitLayers: ["10"] }, devices),
+    /--split-layers: 1 cuts for 3 devices of -dvc \(give the first layer of every stage but the first: 2\)/,
+  );
+  assert.throws(
+    () => parsePlacementFlags({ splitLayers: ["a", "b"] }, devices),
+    /"a" is not a layer index/,
+  );
+  assert.throws(
+    () => parsePlacementFlags({ editorDevice: "tpu" }, devices),
+    /--editor-device: unknown device 'tpu'/,
+  );
 });
 
 Deno.test("Progress: plain lines at most every interval, with rate and ETA; a bar on a TTY", () => {

@@ -50,6 +50,13 @@ Deno.test("cpu:0 and cpu:1 workers each run MatMul correctly, also concurrently"
     const { y: yt } = await s1.run({ a: at, b }, ["y"], { transferInputs: true });
     assert.equal(at.data.length, 0, "transferred input is detached");
     assert.ok(maxAbsDiff(yt.data as Float32Array, refT) <= BOUND);
+    // ... or only the named ones
+    const an = randomF32([2, 64], 6), bn = randomF32([64, 16], 7);
+    const refN = naiveMatmul(an, bn);
+    const { y: yn } = await s1.run({ a: an, b: bn }, ["y"], { transferInputs: ["a"] });
+    assert.equal(an.data.length, 0, "the named input is detached");
+    assert.equal(bn.data.length, 64 * 16, "the other one is copied");
+    assert.ok(maxAbsDiff(yn.data as Float32Array, refN) <= BOUND);
     await s0.release();
     await s1.release();
     await assert.rejects(s0.run({ a, b }), { message: "session 'mm0' on cpu:0 was released" });

@@ -117,6 +117,72 @@ for (const arch of ["blip2-opt", "llava", "minigpt4"] as const satisfies readonl
   });
 }
 
+Deno.test("--editor-device cpu:2: the editor on a device of its own, the stages on cpu:0,cpu:1", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "liveedit-stages-" });
+  try {
+    const model = await writeTinyModel(join(dir, "model"), {
+      arch: "blip2-opt",
+      seed: 2,
+      layers: 5,
+    });
+    const vllm = await loadVllm(model.dir);
+    const cacheDir = join(dir, "graphs");
+    const config = await loadConfig("tiny");
+    const params = strongParams(config, 1);
+    const samples = await syntheticSamples(dir, 2);
+    const runner = new VllmRunner(vllm, { cacheDir });
+    const placement = { splitLayers: [3], editorDevice: "cpu:2" };
+    try {
+      const one = LiveEditTrainer.create({ runner, config, seed: 4, params });
+      const batch = await one.prepare(samples);
+      const want = await one.evaluate(batch);
+      const staged = await createLiveEditTrainer({
+        model: vllm,
+        config,
+        seed: 4,
+        weights: params,
+        devices: ["cpu:0", "cpu:1"],
+        placement,
+        cacheDir,
+      });
+      try {
+        assert.ok(
+          staged.notes.some((l) => /^ {2}cpu:2: editor [\d.]+ KiB$/.test(l)),
+          staged.notes.join("\n"),
+        );
+        const got = await staged.evaluate(batch);
+        assertClose(got.total_loss, want.total_loss, 1e-6, "total_loss");
+        for (const { name } of paramSpecs(config.dims)) {
+          assertClose(got[`grad/${name}`], want[`grad/${name}`], 1e-6, `grad ${name}`);
+        }
+      } finally {
+        await staged.close();
+      }
+      const wantModel = await editedOutputs(
+        await openLiveEditModel({ model: vllm, config, weights: params, cacheDir }),
+        samples,
+      );
+      const placed = await openLiveEditModel({
+        model: vllm,
+        config,
+        weights: params,
+        devices: ["cpu:0", "cpu:1"],
+        placement,
+        cacheDir,
+      });
+      assert.equal(placed.notes.at(-1)?.startsWith("  cpu:2: editor"), true);
+      const got = await editedOutputs(placed, samples);
+      assertClose(got.logits, wantModel.logits, 1e-6, "edited logits");
+      assert.deepEqual(got.generated, wantModel.generated);
+    } finally {
+      await runner.close();
+      vllm.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 /** The step graph's output of a loss part (as `LiveEditTrainer` names them). */
 function partOutput(part: string): string {
   return part.startsWith("hard_") || part === "soft" ? `${part}/loss` : `loss/${part}`;
