@@ -28,8 +28,10 @@
  *   shape: { hiddenSize: 8, numHeads: 2, numKvHeads: 2, headDim: 4, vocabSize: 50 },
  *   devices: ["cpu:0", "cpu:1"],
  *   bytesPerParam: 4,
+ *   reserve: { sequences: 1, tokens: 4 },
  * });
- * if (plan.stages.map((s) => s.to).join() !== "1,4") throw new Error("cuts");
+ * // the last device also holds the head and the reserve for the logits: it gets one layer
+ * if (plan.stages.map((s) => s.to).join() !== "3,4") throw new Error("cuts");
  * ```
  *
  * @module
