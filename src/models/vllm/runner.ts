@@ -130,19 +130,18 @@ export class VllmRunner {
     const n = vllm.numLayers;
     const placed = options.stages ??
       [{ from: 0, to: n, device: options.device, worker: options.worker }];
-    placed.forEach((s, k) => {
-      const from = k === 0 ? 0 : placed[k - 1].to;
-      const to = k === placed.length - 1 ? n : s.to;
-      if (s.from !== from || s.to !== to || !(s.from < s.to || n === 0)) {
-        throw new Error(
-          `VllmRunner: stage ${k} is layers ${s.from}..${s.to}; the stages must cover the ` +
-            `${n} layers of ${vllm.family} in order without gaps, each at least one layer ` +
-            `(stage ${k} should start at ${from}${
-              k === placed.length - 1 ? ` and end at ${n}` : ""
-            })`,
-        );
-      }
-    });
+    const bounds = placed.map((s) => `${s.from}..${s.to}`).join(", ");
+    const ok = placed.length > 0 &&
+      placed.every((s, k) =>
+        s.from === (k === 0 ? 0 : placed[k - 1].to) && s.from < s.to &&
+        (k < placed.length - 1 || s.to === n)
+      );
+    if (!ok) {
+      throw new Error(
+        `VllmRunner: stages ${bounds || "(none)"} do not cover the ${n} layers of ` +
+          `${vllm.family} in order, each at least one layer`,
+      );
+    }
     this.#stages = placed.map((s) => ({
       from: s.from,
       to: s.to,

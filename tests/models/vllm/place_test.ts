@@ -164,3 +164,28 @@ async function exists(path: string): Promise<boolean> {
     return false;
   }
 }
+
+Deno.test("VllmRunner: stages must cover every layer in order, each at least one", async () => {
+  await withTiny("blip2-opt", async (vllm) => {
+    for (
+      const stages of [[], [{ from: 0, to: 3 }], [{ from: 0, to: 3 }, { from: 2, to: 5 }], [{
+        from: 0,
+        to: 0,
+      }, { from: 0, to: 5 }]]
+    ) {
+      assert.throws(
+        () => new VllmRunner(vllm, { stages }),
+        /VllmRunner: stages .* do not cover the 5 layers of blip-2 in order, each at least one layer/,
+      );
+    }
+    const r = new VllmRunner(vllm, { stages: [{ from: 0, to: 2 }, { from: 2, to: 5 }] });
+    assert.deepEqual([r.stageOf(0), r.stageOf(1), r.stageOf(2), r.stageOf(4), r.stageOf(5)], [
+      0,
+      0,
+      1,
+      1,
+      1,
+    ]);
+    await r.close();
+  });
+});
