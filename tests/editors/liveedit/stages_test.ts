@@ -70,7 +70,11 @@ for (const arch of ["blip2-opt", "llava", "minigpt4"] as const satisfies readonl
             for (const name of ["rel/hidden", "gen_image/hidden", "loc/original_logits"]) {
               assertClose(prepared.tensors[name], batch.tensors[name], 1e-6, `${where}: ${name}`);
             }
+            const runs = staged.runner.stats.runs;
             const got = await staged.evaluate(batch, { logits: true });
+            // the editor's graph forward and backward, each later stage forward and backward
+            // (the last one at once): 3 session runs for 2 stages, 5 for 3
+            assert.equal(staged.runner.stats.runs - runs, 2 * devices.length - 1, where);
             for (const g of GROUPS) {
               assertClose(got[`logits/${g}`], want[`logits/${g}`], 1e-6, `${where}: logits/${g}`);
             }
