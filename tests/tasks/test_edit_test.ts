@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { saveCheckpoint } from "../../src/train/checkpoint.ts";
 import { Adam } from "../../src/train/adam.ts";
@@ -13,6 +14,7 @@ import { findCheckpoint } from "../../src/train/records.ts";
 import type { LiveEditModel } from "../../src/editors/liveedit/mod.ts";
 import { fakeRegistry } from "../train/_fake_editor.ts";
 import { loadConfig } from "../../src/editors/liveedit/mod.ts";
+import { SHIPPED_CONFIGS } from "../../src/editors/liveedit/config.ts";
 import { initParams } from "../../src/editors/liveedit/params.ts";
 import {
   decodeFrameHeader,
@@ -508,5 +510,43 @@ Deno.test("test-edit --edits-dir refuses a directory that is not empty", async (
     assert.equal(r.code, 2);
     assert.match(r.errors[0], /--edits-dir .*edits is not empty/);
     assert.deepEqual(await listFiles(join(dir, "eval_results")), [], "nothing written");
+  });
+});
+
+Deno.test("test-edit --edits-dir: a model that fails to open leaves the directory as it was, so a retry is not refused", async () => {
+  await withTempDir(async (dir) => {
+    await makeWorkspace(dir, { records: 2 });
+    const config = await loadConfig("tiny");
+    const weights = initParams(config.dims, new Rng(1));
+    await saveCheckpoint(join(dir, "ckpt", "checkpoints"), "epoch-1-i-1-ema_loss-1.0000", {
+      model: "liveedit/tiny",
+      weights,
+      adam: new Adam(weights).state(),
+      step: 1,
+      epoch: 1,
+      emaLoss: 1,
+      rng: new Rng(0).state(),
+    });
+    // a config whose edit layer the tiny model does not have: opening the model fails
+    const misfit = { ...(SHIPPED_CONFIGS.tiny as object), edit_layer_i: 99 };
+    await Deno.writeTextFile(join(dir, "misfit.json"), JSON.stringify(misfit));
+    await Deno.mkdir(join(dir, "empty"));
+    const argv = ["-en", "liveedit", "-mn", "tiny", "-dn", "EVQA", "-sen", "1", "-ckpt", "ckpt"];
+    for (const edits of ["missing", "empty", "missing"]) {
+      const out = collect();
+      const code = await runTestEdit(
+        [...argv, "--editor-config", join(dir, "misfit.json"), "--edits-dir", edits],
+        { cwd: dir, tty: false, ...out },
+      );
+      assert.equal(code, 1, out.errors.join("\n"));
+      assert.match(out.errors.join("\n"), /edit[ _]layer(_i)? 99 is not a /);
+      assert.deepEqual(
+        await listFiles(join(dir, edits)),
+        [],
+        `${edits}: the new repository is removed`,
+      );
+    }
+    assert.equal(existsSync(join(dir, "missing")), false);
+    assert.equal(Deno.statSync(join(dir, "empty")).isDirectory, true);
   });
 });

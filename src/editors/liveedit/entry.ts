@@ -19,6 +19,7 @@
  * @module
  */
 import { statSync } from "node:fs";
+import { join } from "node:path";
 import type { EditorEntry, ModelSetup, TrainerSetup } from "../api.ts";
 import { loadCheckpoint } from "../../train/checkpoint.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
@@ -67,8 +68,8 @@ async function createTrainer(setup: TrainerSetup) {
 
 /**
  * The edited model of `setup`: `-ckpt` weights, or a state file's weights and experts
- * (`--edits FILE`); the edits kept in a new durable repository (`editsDir`), an existing one
- * (`--edits DIR`), or in memory.
+ * (`--edits FILE`); the edits kept in a new durable repository (`editsDir`; removed again when
+ * the model fails to open), an existing one (`--edits DIR`), or in memory.
  */
 async function openModel(setup: ModelSetup) {
   const { config } = await resolveRunConfig(setup);
@@ -82,6 +83,7 @@ async function openModel(setup: ModelSetup) {
     }
     weights = (await loadCheckpoint(setup.checkpoint, { model: setup.checkpointModel })).weights;
   }
+  const fresh = setup.editsDir === undefined ? undefined : freshness(setup.editsDir);
   const repository = setup.editsDir !== undefined
     ? await ExpertRepository.open(setup.editsDir, {
       init: { backbone: setup.modelName, dims: expertDimsOf(config.dims) },
@@ -103,7 +105,29 @@ async function openModel(setup: ModelSetup) {
     });
   } catch (error) {
     await repository?.close();
+    if (fresh !== undefined) await removeCreated(setup.editsDir!, fresh);
     throw error;
+  }
+}
+
+/**
+ * Whether `dir` is missing or empty, so that a repository opened there is new and, if the
+ * model fails to open, removed (leaving `dir` as it was); undefined when it holds anything.
+ */
+function freshness(dir: string): "missing" | "empty" | undefined {
+  try {
+    for (const _ of Deno.readDirSync(dir)) return undefined;
+    return "empty";
+  } catch (error) {
+    return error instanceof Deno.errors.NotFound ? "missing" : undefined;
+  }
+}
+
+/** Removes what opening a repository in `dir` created: `dir` itself, or what it holds. */
+async function removeCreated(dir: string, was: "missing" | "empty"): Promise<void> {
+  if (was === "missing") return await Deno.remove(dir, { recursive: true });
+  for (const { name } of [...Deno.readDirSync(dir)]) {
+    await Deno.remove(join(dir, name), { recursive: true });
   }
 }
 
