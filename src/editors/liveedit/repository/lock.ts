@@ -11,12 +11,14 @@
  *
  * Stale locks: a process killed before it could remove its lock leaves the file behind. When
  * the lock names this host and a pid that is not running (Linux: no `/proc/<pid>`, or a zombie),
- * {@linkcode acquireLock} breaks it: it renames the file aside, checks that what it moved is
- * still the stale lock it read (if another process broke and retook it in between, the move is
- * undone and the repository reported locked), removes it and tries again once, reporting a
- * warning. Where liveness cannot be decided (another host, no `/proc`, no permission to read
- * it) the lock is treated as held and the error says which file to remove by hand once the
- * named process is known to be gone.
+ * {@linkcode acquireLock} breaks it: it renames the file aside (to a temporary name of this
+ * process, so a kill before the removal leaves a leftover the next taker removes), checks that
+ * what it moved is still the stale lock it read (if another process broke and retook it in
+ * between, the move is undone and the repository reported locked), removes it and tries again
+ * once, reporting a warning. (Older versions moved it to `lock.stale-<uuid>`; those leftovers
+ * are removed too.) Where liveness cannot be decided (another host, no `/proc`, no permission
+ * to read it) the lock is treated as held and the error says which file to remove by hand once
+ * the named process is known to be gone.
  *
  * @module
  */
@@ -96,8 +98,11 @@ export async function acquireLock(dir: string, warn: (message: string) => void):
       token: crypto.randomUUID(),
     };
     if (await createLock(path, owner)) {
-      // Temporary files of processes killed while taking the lock.
-      await removeLeftovers(dir, (e) => e.isFile && /^\.lock\..*\.tmp$/.test(e.name))
+      // Temporary files of processes killed while taking or breaking the lock.
+      await removeLeftovers(
+        dir,
+        (e) => e.isFile && /^(\.lock\..*\.tmp|lock\.stale-.*)$/.test(e.name),
+      )
         .catch(() => []); // best effort: the lock is ours either way
       return new HeldLock(path, owner);
     }
@@ -155,11 +160,11 @@ async function createLock(path: string, owner: LockOwner): Promise<boolean> {
 }
 
 /**
- * Moves a stale (or unreadable) lock aside and removes it; false (lock restored) if what it
- * moved was not that lock.
+ * Moves a stale (or unreadable) lock aside (to a temporary name) and removes it; false (lock
+ * restored) if what it moved was not that lock.
  */
 async function breakStale(path: string, stale: LockOwner | "unreadable"): Promise<boolean> {
-  const aside = `${path}.stale-${crypto.randomUUID()}`;
+  const aside = tempFilePath(path);
   try {
     await Deno.rename(path, aside);
   } catch {

@@ -5,7 +5,7 @@ import {
   LOCK_FILE,
   RepositoryLockedError,
 } from "../../../../src/editors/liveedit/repository/lock.ts";
-import { ownerTag } from "../../../../src/io/leftovers.ts";
+import { hostName, ownerTag } from "../../../../src/io/leftovers.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "liveedit-lock-" });
@@ -61,5 +61,43 @@ Deno.test("temporary lock files of killed processes are removed; a live one's ar
     const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
     assert.deepEqual(names, [live, LOCK_FILE].sort());
     await lock.release();
+  });
+});
+
+Deno.test("a stale lock moved aside by a process killed before removing it is removed by the next taker", async () => {
+  await withDir(async (dir) => {
+    const dead = await deadPid();
+    const stale = { pid: dead, host: hostName(), since: "2020-01-01T00:00:00Z", token: "t" };
+    await Deno.writeTextFile(join(dir, LOCK_FILE), JSON.stringify(stale));
+    // the kill: the stale lock, once moved aside, is never removed
+    const remove = Deno.remove;
+    const isStale = (path: string | URL) => {
+      try {
+        return !String(path).endsWith(LOCK_FILE) && Deno.readTextFileSync(path).includes('"t"');
+      } catch {
+        return false;
+      }
+    };
+    Deno.remove = (path, options) => isStale(path) ? Promise.resolve() : remove(path, options);
+    let lock;
+    try {
+      lock = await acquireLock(dir, () => {});
+    } finally {
+      Deno.remove = remove;
+    }
+    await lock.release();
+    const [aside, ...more] = [...Deno.readDirSync(dir)].map((e) => e.name);
+    assert.deepEqual(more, []);
+    assert.match(aside, new RegExp(`^\\.lock\\.${ownerTag()}\\.[0-9a-z]+\\.tmp$`));
+    assert.equal(JSON.parse(await Deno.readTextFile(join(dir, aside))).pid, dead);
+    // as left by the dead process, and by an older version (lock.stale-<uuid>)
+    await Deno.rename(
+      join(dir, aside),
+      join(dir, aside.replace(ownerTag(), `${ownerTag().split("-")[0]}-${dead}`)),
+    );
+    await Deno.writeTextFile(join(dir, `${LOCK_FILE}.stale-${crypto.randomUUID()}`), "{}");
+    const again = await acquireLock(dir, () => {});
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), [LOCK_FILE]);
+    await again.release();
   });
 });
