@@ -18,7 +18,8 @@
  * @module
  */
 import { join } from "node:path";
-import { backboneOf, BACKBONES } from "../../models/backbones.ts";
+import { readJsonObject } from "../../io/json.ts";
+import { backboneByName, backboneOf } from "../../models/backbones.ts";
 import { checkpointEditorConfig } from "../../train/checkpoint.ts";
 import {
   DIM_FIELDS,
@@ -83,16 +84,16 @@ function checkDimsFit(config: LiveEditConfig, stored: LiveEditConfig, checkpoint
 }
 
 /**
- * The name of the shipped LiveEdit config of a backbone: the row of its full name, else the
- * row of its model directory's `model_type`. Throws naming the directory's `config.json` when
- * neither has one.
+ * The name of the shipped LiveEdit config of a backbone: the row of its name (full or short),
+ * else the row of its model directory's `model_type`. Throws naming the directory's
+ * `config.json` when neither has one, or when it is missing or malformed.
  */
 async function shippedConfigOf(modelName: string, modelDir: string): Promise<string> {
-  const byName = BACKBONES.find((b) => b.displayNames.includes(modelName));
+  const byName = backboneByName(modelName);
   if (byName !== undefined) return byName.editorConfig;
   const file = join(modelDir, "config.json");
-  const type = JSON.parse(await Deno.readTextFile(file)).model_type;
-  const byType = backboneOf(type);
+  const type = (await readJsonObject(file)).model_type;
+  const byType = typeof type === "string" ? backboneOf(type) : undefined;
   if (byType === undefined) {
     throw new Error(
       `${file}: model_type ${JSON.stringify(type)} has no LiveEdit config; pass --editor-config`,

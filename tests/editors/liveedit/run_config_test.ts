@@ -122,3 +122,27 @@ Deno.test("resolveRunConfig: an override whose dims do not fit the checkpoint na
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("resolveRunConfig: a model directory's missing or malformed config.json is an error naming it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "liveedit-runcfg-" });
+  try {
+    const file = join(dir, "config.json");
+    const model = { modelDir: dir, modelName: "tiny" };
+    await assert.rejects(resolveRunConfig(model), (e: Error) => {
+      assert.equal(e.message, `${file} does not exist`);
+      return true;
+    });
+    await Deno.writeTextFile(file, '{"model_type": "llava",');
+    await assert.rejects(resolveRunConfig(model), (e: Error) => {
+      assert.ok(e.message.startsWith(`${file}: malformed JSON: `), e.message);
+      return true;
+    });
+    await Deno.writeTextFile(file, '{"model_type": 3}');
+    await assert.rejects(
+      resolveRunConfig(model),
+      new RegExp(`^Error: ${file}: model_type 3 has no LiveEdit config; pass --editor-config$`),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
