@@ -98,6 +98,7 @@ export * from "./src/data/mod.ts";
 export * from "./src/models/vllm/mod.ts";
 export * from "./src/models/backbones.ts";
 export * from "./src/models/placement.ts";
+export * from "./src/models/context.ts";
 export * from "./src/editors/api.ts";
 export * as liveedit from "./src/editors/liveedit/mod.ts";
 // Types that the public API above refers to (worker messages, model configurations).

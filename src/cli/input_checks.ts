@@ -2,7 +2,7 @@
  * The checks the tasks run on their inputs before any work: the image limits from the flags
  * (`--max-image-pixels`, `--allow-svg`; see `src/io/image_file.ts`), and every example fitted
  * to the backbone's context (`--truncate-prompt`, `--skip-bad-records`; see
- * `src/models/vllm/context.ts`). The data set's own checks (fields, images) run when it is
+ * `src/models/context.ts`). The data set's own checks (fields, images) run when it is
  * loaded (`loadDataset` with `skipBadRecords`).
  *
  * @module
@@ -11,7 +11,7 @@ import { type DataName, loadDataset, type LoadedDataset, type Split } from "../d
 import type { Example } from "../data/sample.ts";
 import { dropRecords, skippedOf } from "../data/skipped.ts";
 import { DEFAULT_IMAGE_LIMITS, type ImageType, setImageLimits } from "../io/image_file.ts";
-import { ContextBudget, fitSamples } from "../models/vllm/context.ts";
+import { ContextBudget, fitSamples } from "../models/context.ts";
 import { loadVllm } from "../models/vllm/mod.ts";
 import type { ResolvedModel } from "./config.ts";
 

@@ -17,7 +17,6 @@
 export * from "./vllm.ts";
 export * from "./processor.ts";
 export * from "./runner.ts";
-export * from "./context.ts";
 export * from "./blip2_opt.ts";
 export * from "./llava.ts";
 export * from "./minigpt4.ts";

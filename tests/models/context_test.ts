@@ -1,16 +1,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import sharp from "sharp";
-import { TINY_ARCHS } from "../../../src/models/tiny/configs.ts";
-import { writeTinyModel } from "../../../src/models/tiny/write.ts";
-import {
-  ContextBudget,
-  ContextError,
-  contextLength,
-  loadVllm,
-  VllmRunner,
-} from "../../../src/models/vllm/mod.ts";
-import { withTempDir } from "./_tiny.ts";
+import { TINY_ARCHS } from "../../src/models/tiny/configs.ts";
+import { writeTinyModel } from "../../src/models/tiny/write.ts";
+import { ContextBudget, ContextError, contextLength } from "../../src/models/context.ts";
+import { loadVllm, VllmRunner } from "../../src/models/vllm/mod.ts";
+import { withTempDir } from "./vllm/_tiny.ts";
 
 async function tiny(parent: string, arch: typeof TINY_ARCHS[number]) {
   const dir = join(parent, arch);

@@ -12,14 +12,14 @@
  *
  * @module
  */
-import { DataError } from "../../data/errors.ts";
-import { sampleExamples, withExamples } from "../../data/examples.ts";
-import { withLeadingSpace } from "../../data/prompts.ts";
-import type { EditSample } from "../../data/sample.ts";
-import type { HfTokenizer } from "../../io/tokenizer.ts";
-import { contextLengthOf } from "../backbones.ts";
-import type { Request } from "./processor.ts";
-import type { Vllm } from "./vllm.ts";
+import { DataError } from "../data/errors.ts";
+import { sampleExamples, withExamples } from "../data/examples.ts";
+import { withLeadingSpace } from "../data/prompts.ts";
+import type { EditSample } from "../data/sample.ts";
+import type { HfTokenizer } from "../io/tokenizer.ts";
+import { contextLengthOf } from "./backbones.ts";
+import type { Request } from "./vllm/processor.ts";
+import type { Vllm } from "./vllm/vllm.ts";
 
 /**
  * The backbone's context in tokens: the field its row of the backbone table names, its
