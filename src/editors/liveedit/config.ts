@@ -100,22 +100,16 @@ export const DIM_FIELDS: Readonly<Record<keyof EditorDims, string>> = Object.fre
   visionTokN: "vision_tok_n",
 });
 
-/** The backbones that ship a config in `configs/`. */
-export const BACKBONES = ["blip2", "llava", "minigpt4"] as const;
+const SHIPPED = { blip2, llava, minigpt4, tiny };
 
-/** A backbone with a shipped config. */
-export type Backbone = typeof BACKBONES[number];
-
-/** The name of a shipped config: a backbone's, or `"tiny"` (d = 64, l_e = 2) for `make-tiny`. */
-export type ShippedConfigName = Backbone | "tiny";
+/**
+ * The name of a shipped config: a backbone's (`blip2`, `llava`, `minigpt4`), or `"tiny"`
+ * (d = 64, l_e = 2) for `make-tiny`.
+ */
+export type ShippedConfigName = keyof typeof SHIPPED;
 
 /** The JSON of each shipped config (`configs/<name>.json`), as imported. */
-export const SHIPPED_CONFIGS: Readonly<Record<ShippedConfigName, unknown>> = Object.freeze({
-  blip2,
-  llava,
-  minigpt4,
-  tiny,
-});
+export const SHIPPED_CONFIGS: Readonly<Record<ShippedConfigName, unknown>> = Object.freeze(SHIPPED);
 
 /** Whether `name` is the name of a shipped config. */
 export function isShippedConfig(name: string): name is ShippedConfigName {

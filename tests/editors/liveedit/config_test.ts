@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import {
-  BACKBONES,
   configJson,
   isShippedConfig,
   loadConfig,
@@ -9,10 +8,15 @@ import {
   parseConfig,
   SHIPPED_CONFIGS,
 } from "../../../src/editors/liveedit/config.ts";
+import { BACKBONES } from "../../../src/models/backbones.ts";
 
 Deno.test("the shipped configs carry the released values", async () => {
-  const want = { blip2: [2560, 32], llava: [4096, 576], minigpt4: [4096, 32] };
-  for (const b of BACKBONES) {
+  const want: Record<string, number[]> = {
+    blip2: [2560, 32],
+    llava: [4096, 576],
+    minigpt4: [4096, 32],
+  };
+  for (const { editorConfig: b } of BACKBONES) {
     const cfg = await loadConfig(b);
     assert.deepEqual([cfg.dims.llmMidDim, cfg.dims.visionTokN], want[b], b);
     assert.deepEqual(
@@ -95,7 +99,7 @@ Deno.test("config errors name the file and the field", async () => {
 });
 
 Deno.test("configJson writes the JSON layout that parseConfig reads back to an equal config", async () => {
-  for (const name of [...BACKBONES, "tiny"]) {
+  for (const name of Object.keys(SHIPPED_CONFIGS)) {
     const cfg = await loadConfig(name);
     const json = configJson(cfg);
     assert.ok(!("source" in json), "where it was read from is not a setting");
