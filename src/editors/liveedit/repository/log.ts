@@ -176,6 +176,7 @@ export async function readAt(
   return out;
 }
 
+/** The bytes of `parts`, one after another, in a new array. */
 export function concat(parts: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
