@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { formatHelp, parseFlags, UsageError } from "../src/cli/flags.ts";
+import { HELP_FLAG, parseCommand } from "../src/cli/flags.ts";
 import { Rng } from "../src/tensor/rng.ts";
 import { EVQA_FORMAT } from "./fuzz/evqa.ts";
 import { PNG_FORMAT } from "./fuzz/png.ts";
@@ -122,33 +122,37 @@ export function formatReport(r: FormatReport): string {
   return `${r.format}: ${r.cases} cases: ${parts}; slowest ${r.slowestMs.toFixed(0)} ms`;
 }
 
-const FLAGS = {
-  cases: { names: ["--cases"], type: "int", default: 10_000, min: 1, help: "cases per format" },
-  seed: { names: ["--seed"], type: "int", default: 1, min: 0, help: "the seed" },
-  format: {
-    names: ["--format"],
-    type: "string",
-    default: "all",
-    choices: ["all", ...Object.keys(FUZZ_FORMATS)],
-    help: "the format to fuzz",
+const SPEC = {
+  name: "fuzz",
+  usage: "deno task fuzz [--cases N] [--seed N] [--format F] [--case I]",
+  description: "Seeded fuzzing of the inputs: safetensors files, E-VQA annotation files and PNG\n" +
+    "images. Exits non-zero when any case is bad, printing how to rerun it.",
+  flags: {
+    cases: {
+      names: ["--cases"],
+      type: "int",
+      default: 10_000,
+      min: 1,
+      metavar: "N",
+      help: "cases per format",
+    },
+    seed: { names: ["--seed"], type: "int", default: 1, min: 0, metavar: "N", help: "the seed" },
+    format: {
+      names: ["--format"],
+      type: "string",
+      default: "all",
+      choices: ["all", ...Object.keys(FUZZ_FORMATS)],
+      metavar: "F",
+      help: "the format to fuzz",
+    },
+    case: { names: ["--case"], type: "int", min: 0, metavar: "I", help: "run case I alone" },
+    ...HELP_FLAG,
   },
-  case: { names: ["--case"], type: "int", min: 0, metavar: "I", help: "run case I alone" },
-  help: { names: ["-h", "--help"], type: "boolean", help: "print this help" },
 } as const;
 
 async function main(argv: string[]): Promise<number> {
-  let flags;
-  try {
-    flags = parseFlags(FLAGS, argv);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    console.error(`error: ${error.message}`);
-    return 2;
-  }
-  if (flags.help) {
-    console.log(formatHelp("deno task fuzz [options]", "Seeded fuzzing of the inputs.", FLAGS));
-    return 0;
-  }
+  const flags = parseCommand(SPEC, argv, console.log, console.error);
+  if (typeof flags === "number") return flags;
   const names = flags.format === "all" ? Object.keys(FUZZ_FORMATS) : [flags.format];
   let failed = 0;
   for (const name of names) {

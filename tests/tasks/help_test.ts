@@ -1,7 +1,7 @@
 /**
- * The small tasks' command lines (`doctor`, `clear-cache`, `fixtures`): `--help` lists every
- * option and exits 0, an unknown flag exits 2 with the usage; and `deno task` describes every
- * task.
+ * The small tasks' command lines (`doctor`, `clear-cache`, `fixtures`, `fuzz`, `make-tiny`):
+ * `--help` lists every option and exits 0, an unknown flag exits 2 with the usage; and
+ * `deno task` describes every task.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -27,6 +27,12 @@ const TASKS = [
     name: "fixtures",
     file: "fixtures.ts",
     options: ["--editor", "--models", "--device", "--help"],
+  },
+  { name: "fuzz", file: "fuzz.ts", options: ["--cases", "--seed", "--format", "--case", "--help"] },
+  {
+    name: "make-tiny",
+    file: "make_tiny.ts",
+    options: ["--arch", "--out", "--layout", "--seed", "--layers", "--hidden", "--force", "--help"],
   },
 ];
 
