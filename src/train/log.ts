@@ -7,8 +7,9 @@
  *
  * Faults: the lines stay whole. A line that cannot be written completely (a full disk, a file
  * size limit) is cut back off, to the end of the previous line, and the error names
- * `train.jsonl`. The plot is a convenience: when it cannot be written the log reports a
- * warning and goes on.
+ * `train.jsonl`; a torn last line found on opening (a kill mid-write) is cut off too, with a
+ * warning. The plot is a convenience: when it cannot be written the log reports a warning and
+ * goes on.
  *
  * A line:
  * ```json
@@ -54,7 +55,10 @@ export interface TrainLogOptions {
   readonly plotInterval?: number;
   /** Title of the plot. */
   readonly title?: string;
-  /** Gets a message when the plot cannot be written (default `console.warn`). */
+  /**
+   * Gets a message when the plot cannot be written, or a torn last line was cut off (default
+   * `console.warn`).
+   */
   readonly warn?: (message: string) => void;
 }
 
@@ -89,13 +93,28 @@ export class TrainLog {
     this.#warn = options.warn ?? console.warn;
   }
 
-  /** Opens (appending to) `<logsDir>/train.jsonl`; throws naming it when it cannot. */
+  /**
+   * Opens (appending to) `<logsDir>/train.jsonl`; throws naming it when it cannot. A torn last
+   * line (left by a process killed while writing it, or by an older version) is cut off, with
+   * a warning, so the next line starts on a line of its own.
+   */
   static async open(logsDir: string, options: TrainLogOptions = {}): Promise<TrainLog> {
     const path = join(logsDir, LOG_FILE);
+    let file: Deno.FsFile | undefined;
     try {
-      const file = await Deno.open(path, { write: true, append: true, create: true });
-      return new TrainLog(logsDir, file, (await file.stat()).size, options);
+      file = await Deno.open(path, { read: true, write: true, append: true, create: true });
+      const size = (await file.stat()).size;
+      const whole = await wholeLinesSize(file, size);
+      if (whole < size) {
+        await file.truncate(whole);
+        (options.warn ?? console.warn)(
+          `${path}: cut off a torn last line of ${size - whole} bytes (a run stopped while ` +
+            "writing it)",
+        );
+      }
+      return new TrainLog(logsDir, file, whole, options);
     } catch (error) {
+      file?.close();
       throw new Error(`${path}: cannot open the training log: ${messageOf(error)}`, {
         cause: error,
       });
@@ -167,6 +186,25 @@ export class TrainLog {
       this.#file.close();
     }
   }
+}
+
+/** The bytes of `file` (of `size` bytes) up to and with its last newline; 0 without one. */
+async function wholeLinesSize(file: Deno.FsFile, size: number): Promise<number> {
+  const chunk = new Uint8Array(1 << 16);
+  for (let end = size; end > 0;) {
+    const start = Math.max(0, end - chunk.length);
+    const bytes = chunk.subarray(0, end - start);
+    await file.seek(start, Deno.SeekMode.Start);
+    for (let done = 0; done < bytes.length;) {
+      const n = await file.read(bytes.subarray(done));
+      if (n === null) throw new Error(`the file ended at ${start + done} of ${size} bytes`);
+      done += n;
+    }
+    const at = bytes.lastIndexOf(0x0a);
+    if (at >= 0) return start + at + 1;
+    end = start;
+  }
+  return 0;
 }
 
 function messageOf(error: unknown): string {

@@ -86,3 +86,39 @@ try {
     assert.ok(text.length <= 8192 && steps.length >= 20, `${text.length} bytes, ${steps.length}`);
   });
 });
+
+Deno.test("a torn last line left by an earlier process is cut off on open, with a warning", async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, "train.jsonl");
+    const whole = JSON.stringify(record(1)) + "\n" + JSON.stringify(record(2)) + "\n";
+    const torn = JSON.stringify(record(3)).slice(0, 40);
+    for (const [before, kept] of [[whole + torn, whole], [torn, ""], [whole, whole], ["", ""]]) {
+      await Deno.writeTextFile(path, before);
+      const warnings: string[] = [];
+      const log = await TrainLog.open(dir, { plotInterval: 1e9, warn: (w) => warnings.push(w) });
+      await log.append(record(4));
+      await log.close();
+      assert.equal(await Deno.readTextFile(path), kept + JSON.stringify(record(4)) + "\n");
+      assert.deepEqual(
+        warnings,
+        before === kept
+          ? []
+          : [`${path}: cut off a torn last line of 40 bytes (a run stopped while writing it)`],
+      );
+    }
+  });
+});
+
+Deno.test("a torn last line longer than a read chunk (64 KiB) is cut off whole", async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, "train.jsonl");
+    const long = JSON.stringify(record(1)) + "\n";
+    const torn = "y".repeat(70_000);
+    await Deno.writeTextFile(path, long + torn);
+    const warnings: string[] = [];
+    const log = await TrainLog.open(dir, { plotInterval: 1e9, warn: (w) => warnings.push(w) });
+    await log.close();
+    assert.equal(await Deno.readTextFile(path), long);
+    assert.match(warnings[0], /cut off a torn last line of 70000 bytes/);
+  });
+});
