@@ -27,6 +27,7 @@ import { batchesPerEpoch } from "../src/data/batches.ts";
 import { DATA_NAMES } from "../src/data/datasets.ts";
 import { loadCheckpoint } from "../src/train/checkpoint.ts";
 import { writeJsonAtomic } from "../src/io/atomic.ts";
+import { readOptionalJsonObject } from "../src/io/json.ts";
 import { ownerTag } from "../src/io/leftovers.ts";
 import { Rng } from "../src/tensor/rng.ts";
 import { trainLoop } from "../src/train/loop.ts";
@@ -156,14 +157,14 @@ function clockSeed(): number {
   return Math.floor(Date.now() * 10) % 99999999;
 }
 
+/**
+ * The `config.json` of the run holding `checkpointJson`; null without one. Throws naming the
+ * file when it is unreadable or malformed.
+ */
 async function readRunConfig(checkpointJson: string): Promise<Record<string, unknown> | null> {
   const dir = runDirOf(checkpointJson);
   if (dir === undefined) return null;
-  try {
-    return JSON.parse(await Deno.readTextFile(join(dir, RUN_CONFIG_FILE)));
-  } catch {
-    return null;
-  }
+  return await readOptionalJsonObject(join(dir, RUN_CONFIG_FILE)) ?? null;
 }
 
 /** Runs `deno task train` with `argv`; resolves with the exit status. */

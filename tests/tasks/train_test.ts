@@ -328,6 +328,32 @@ Deno.test("train -lkpt refuses a checkpoint of another model, writing nothing", 
   });
 });
 
+Deno.test("train -lkpt: a malformed config.json of the resumed run is an error naming it, writing nothing", async () => {
+  await withTempDir(async (dir) => {
+    await makeWorkspace(dir);
+    const w = new Tensor("f32", [6], new Float32Array(6));
+    await saveCheckpoint(join(dir, "run", "checkpoints"), "epoch-1-i-2-ema_loss-1.0000", {
+      model: "fake/tiny",
+      weights: { w },
+      adam: new Adam({ w }).state(),
+      step: 2,
+      epoch: 1,
+      emaLoss: 1,
+      rng: new Rng(0).state(),
+    });
+    const config = join(dir, "run", "config.json");
+    for (
+      const [text, error] of [['{"seed": 3,', "malformed JSON"], ["[3]", "must be a JSON object"]]
+    ) {
+      await Deno.writeTextFile(config, text);
+      const r = await train(dir, ["-bs", "4", "-lkpt", join(dir, "run")]);
+      assert.equal(r.code, 1);
+      assert.ok(r.errors.join("\n").includes(`${config}: ${error}`), r.errors.join("\n"));
+      assert.deepEqual(await listFiles(join(dir, "records")), []);
+    }
+  });
+});
+
 Deno.test("train --help prints every flag; usage errors exit 2", async () => {
   const out = collect();
   assert.equal(await runTrain(["--help"], { ...out }), 0);
