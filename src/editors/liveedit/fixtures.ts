@@ -21,6 +21,7 @@ import * as path from "node:path";
 import { Graph } from "../../graph/ir.ts";
 import * as op from "../../graph/ops.ts";
 import { SafetensorsFile } from "../../io/safetensors.ts";
+import { labelOutputs, output } from "../../runtime/outputs.ts";
 import { maxAbsDiff, relErr } from "../../tensor/compare.ts";
 import { toNumbers } from "../../tensor/elements.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
@@ -143,7 +144,10 @@ export async function checkEditorFixture(
   const files = fld("files");
   const params = await readAll(path.join(dir, files.params)) as EditorParams;
   checkParams(params, dims, path.join(dir, files.params));
-  const data = await readAll(path.join(dir, files.data));
+  const data = labelOutputs(
+    `editor fixture ${files.data}`,
+    await readAll(path.join(dir, files.data)),
+  );
   const data64 = await readAll(path.join(dir, files.data_f64));
   const input = (name: string) => {
     const t = data[name];
@@ -151,6 +155,11 @@ export async function checkEditorFixture(
       throw new Error(`editor fixture ${files.data}: tensor '${name}' is missing`);
     }
     return t;
+  };
+  /** Input `name` as f32: one of another dtype is an error naming it. */
+  const f32Input = (name: string) => {
+    input(name);
+    return output(data, name, "f32");
   };
   const at = { device: options.device ?? "cpu", name: "editor-fixture" };
   const ours = new Map<string, ArrayLike<number>>();
@@ -184,7 +193,7 @@ export async function checkEditorFixture(
   while (data[`in/edit${edits.length}/reps`]) {
     const i = edits.length;
     edits.push({
-      reps: input(`in/edit${i}/reps`) as Tensor<"f32">,
+      reps: f32Input(`in/edit${i}/reps`),
       ranges: input(`in/edit${i}/ranges`),
     });
   }
@@ -209,7 +218,7 @@ export async function checkEditorFixture(
     const t = retr.length;
     const r = toNumbers(input(`in/retr${t}/ranges`));
     retr.push({
-      reps: input(`in/retr${t}/reps`) as Tensor<"f32">,
+      reps: f32Input(`in/retr${t}/reps`),
       vision: [r[2], r[3]],
       queryEnd: r[5],
     });
@@ -287,7 +296,7 @@ export async function checkEditorFixture(
   const b = Number(train.batch_size);
   const examples = (name: string) =>
     [...Array(b).keys()].map((j) => ({
-      reps: input(`in/train/${name}${j}/reps`) as Tensor<"f32">,
+      reps: f32Input(`in/train/${name}${j}/reps`),
       ranges: input(`in/train/${name}${j}/ranges`),
     }));
   const dotWithG: BackboneLoss = (residual, group) => {
@@ -321,7 +330,7 @@ export async function checkEditorFixture(
     prototypePairs: pairList(train.prototype_pairs),
   });
   for (const g of groups) {
-    const Gs = [...Array(b).keys()].map((j) => input(`in/train/${g.name}${j}/G`) as Tensor<"f32">);
+    const Gs = [...Array(b).keys()].map((j) => f32Input(`in/train/${g.name}${j}/G`));
     feeds[`${g.name}/G`] = stackSequences(Gs, dims.llmMidDim, (j) => `in/train/${g.name}${j}/G`);
   }
   const gradOutputs = Object.fromEntries(
@@ -363,7 +372,7 @@ export async function checkEditorFixture(
     weightDecay: adam.weight_decay,
   });
   opt.step(
-    Object.fromEntries(Object.keys(params).map((k) => [k, input(`grad/${k}`) as Tensor<"f32">])),
+    Object.fromEntries(Object.keys(params).map((k) => [k, f32Input(`grad/${k}`)])),
   );
   for (const [k, v] of Object.entries(stepped)) ours.set(`adam1/${k}`, v);
 

@@ -1,4 +1,8 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
+import { writeSafetensors } from "../../../src/io/safetensors.ts";
+import { toNumbers } from "../../../src/tensor/elements.ts";
+import { Tensor } from "../../../src/tensor/tensor.ts";
 import { checkEditorFixture, FIXTURE_BOUND } from "../../../src/editors/liveedit/fixtures.ts";
 import { FIXTURE_DIR, fixtureTensors } from "./_fixture.ts";
 
@@ -17,4 +21,23 @@ Deno.test("every tensor of the editor fixture is within 1e-5 (f32)", async () =>
   const maps = report.rows.filter((r) => r.reference === "exact");
   assert.ok(maps.length >= 8 && maps.every((r) => r.maxAbsErr === 0), "retrieval maps match");
   assert.ok(report.pass);
+});
+
+Deno.test("a fixture input of the wrong dtype is an error naming the file and the tensor", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "liveedit-fixture-dtype-" });
+  try {
+    for (const e of Deno.readDirSync(FIXTURE_DIR)) {
+      await Deno.copyFile(join(FIXTURE_DIR, e.name), join(dir, e.name));
+    }
+    const data = await fixtureTensors("data.safetensors");
+    const reps = data["in/edit0/reps"];
+    data["in/edit0/reps"] = new Tensor("f64", reps.shape, Float64Array.from(toNumbers(reps)));
+    await writeSafetensors(join(dir, "data.safetensors"), data);
+    await assert.rejects(
+      checkEditorFixture(dir),
+      /^Error: editor fixture data\.safetensors: output 'in\/edit0\/reps' is f64\[[\d, ]+\], expected f32$/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

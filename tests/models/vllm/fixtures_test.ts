@@ -5,6 +5,10 @@ import {
   checkModelFixtures,
   MODEL_FIXTURE_BOUND,
 } from "../../../src/models/fixtures/mod.ts";
+import { checkVllmFixture } from "../../../src/models/fixtures/vllm.ts";
+import { SafetensorsFile, writeSafetensors } from "../../../src/io/safetensors.ts";
+import { toNumbers } from "../../../src/tensor/elements.ts";
+import { Tensor } from "../../../src/tensor/tensor.ts";
 import { FIXTURES, withTempDir } from "./_tiny.ts";
 
 const LM_TENSORS = {
@@ -65,6 +69,28 @@ Deno.test("checkModelFixture names the manifest for an unknown family", async ()
     await assert.rejects(
       checkModelFixture(dir),
       /manifest\.json: field 'family' must be one of "opt", "llama", "clip_vision", "blip2_opt", "llava", got "gptj"/,
+    );
+  });
+});
+
+Deno.test("a vllm fixture's attention_mask of the wrong dtype is an error naming the file and the tensor", async () => {
+  await withTempDir(async (dir) => {
+    const from = join(FIXTURES, "blip2_opt");
+    for (const e of Deno.readDirSync(from)) {
+      await Deno.copyFile(join(from, e.name), join(dir, e.name));
+    }
+    const refs = await SafetensorsFile.open(join(from, "refs.safetensors"));
+    const all = await refs.readAll();
+    refs.close();
+    const mask = all.attention_mask;
+    all.attention_mask = new Tensor("f32", mask.shape, Float32Array.from(toNumbers(mask)));
+    await writeSafetensors(join(dir, "refs.safetensors"), all);
+    await assert.rejects(
+      checkVllmFixture(dir),
+      new RegExp(
+        `^Error: ${join(dir, "refs.safetensors")}: output 'attention_mask' is f32\\[[\\d, ]+\\], ` +
+          "expected i64$",
+      ),
     );
   });
 });
