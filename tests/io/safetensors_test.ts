@@ -437,6 +437,33 @@ Deno.test("bad files: the tensors must tile the data section exactly", async () 
   });
 });
 
+Deno.test("bad files: a tensor name given twice is named as a duplicate, not as a hole", async () => {
+  await withTempDir(async (dir) => {
+    const f32 = (begin: number) =>
+      `{"dtype":"F32","shape":[2],"data_offsets":[${begin},${begin + 8}]}`;
+    // JSON keeps the second "a": bytes [0, 8) belong to no tensor
+    await expectBad(
+      dir,
+      rawSafetensors(
+        `{"__metadata__":{"k\\"}":"v"},"a":${f32(0)}, "b" :${f32(16)},\n"a"\t:${f32(8)}}`,
+        new Uint8Array(24),
+      ),
+      /: tensor "a": duplicate tensor name: the header names it twice/,
+      "a",
+    );
+    // a name repeated inside an entry or in the metadata is not a tensor name
+    await expectBad(
+      dir,
+      rawSafetensors(
+        `{"__metadata__":{"a":"x"},"a":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}`,
+        new Uint8Array(12),
+      ),
+      /leave a hole/,
+      "a",
+    );
+  });
+});
+
 Deno.test("bad files: BOOL bytes other than 0/1 fail on read, naming the tensor", async () => {
   await withTempDir(async (dir) => {
     const bytes = rawSafetensors(

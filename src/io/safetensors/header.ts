@@ -115,7 +115,8 @@ export function parseHeaderLength(file: string, prefix: Uint8Array, fileSize: nu
  * not `[begin, end]` integers with `begin <= end`, a byte length other than
  * `prod(shape) * dtype size`, offsets beyond the end of the file, tensors that do not tile the
  * data section exactly (an overlap, a hole, or bytes after the last tensor; a header without
- * tensors must have no data), and a `__metadata__` that is not a string-to-string map.
+ * tensors must have no data; a name given twice, whose first entry's bytes are then left over,
+ * is named as a duplicate), and a `__metadata__` that is not a string-to-string map.
  */
 export function parseHeader(
   file: string,
@@ -150,8 +151,45 @@ export function parseHeader(
   tensors.sort((a, b) =>
     a.dataOffsets[0] - b.dataOffsets[0] || a.dataOffsets[1] - b.dataOffsets[1]
   );
-  checkTiling(file, tensors, dataSize);
+  try {
+    checkTiling(file, tensors, dataSize);
+  } catch (error) {
+    // JSON keeps the last of two entries of one name: the bytes of the other are left over.
+    const twice = duplicateName(text);
+    if (twice === undefined) throw error;
+    throw new SafetensorsError(
+      file,
+      twice,
+      "duplicate tensor name: the header names it twice, and the data of one entry belongs " +
+        "to no tensor",
+      { cause: error },
+    );
+  }
   return { metadata, tensors };
+}
+
+/** The first key that occurs twice in the top-level object of the valid JSON `text`. */
+function duplicateName(text: string): string | undefined {
+  const seen = new Set<string>();
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "{" || c === "[") depth++;
+    else if (c === "}" || c === "]") depth--;
+    else if (c === '"') {
+      let end = i + 1;
+      while (text[end] !== '"') end += text[end] === "\\" ? 2 : 1;
+      let next = end + 1;
+      while (/[ \t\n\r]/.test(text[next] ?? "")) next++;
+      if (depth === 1 && text[next] === ":") {
+        const key: string = JSON.parse(text.slice(i, end + 1));
+        if (seen.has(key)) return key;
+        seen.add(key);
+      }
+      i = end;
+    }
+  }
+  return undefined;
 }
 
 /**
