@@ -99,7 +99,7 @@ Deno.test("test-edit, infer and train -lkpt without --editor-config on a run tra
     ]);
     assert.equal(wrongDims.code, 1);
     const message = wrongDims.errors.join("\n");
-    assert.match(message, /--editor-config configs\/tiny\.json \(shipped\): its dims do not fit/);
+    assert.match(message, /--editor-config shipped configs\/tiny\.json: its dims do not fit/);
     assert.ok(message.includes(`checkpoint ${ckpt}`), message);
     assert.ok(ckpt.startsWith(run1));
     assert.match(message, /retrieval_editor\.module_dim 32 \(trained with 16\)/);

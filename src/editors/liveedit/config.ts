@@ -83,7 +83,7 @@ export interface LiveEditConfig {
   /** Training settings. */
   readonly train: TrainConfig;
   /**
-   * Where the config was read from (a file, `configs/<name>.json (shipped)`, a checkpoint),
+   * Where the config was read from (a file, `shipped configs/<name>.json`, a checkpoint),
    * for error messages; not part of the settings ({@linkcode configJson} leaves it out).
    */
   readonly source?: string;
@@ -122,7 +122,7 @@ export function isShippedConfig(name: string): name is ShippedConfigName {
  */
 export async function loadConfig(nameOrPath: ShippedConfigName | string): Promise<LiveEditConfig> {
   if (isShippedConfig(nameOrPath)) {
-    return parseConfig(SHIPPED_CONFIGS[nameOrPath], `configs/${nameOrPath}.json (shipped)`);
+    return parseConfig(SHIPPED_CONFIGS[nameOrPath], `shipped configs/${nameOrPath}.json`);
   }
   const file = nameOrPath;
   let text: string;

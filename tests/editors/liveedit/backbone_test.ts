@@ -188,7 +188,13 @@ Deno.test("checkBackbone: a config that does not fit the VLLM names the field an
       ),
     );
     const dims = { ...config.dims, llmMidDim: config.dims.llmMidDim + 1 };
-    assert.throws(() => checkBackbone({ ...config, dims }, runner), /llm_mid_dim .* differs/);
+    assert.throws(
+      () => checkBackbone({ ...config, dims }, runner),
+      new RegExp(
+        `^Error: LiveEdit config for ${config.editModelName} \\(shipped configs/tiny\\.json\\): ` +
+          "llm_mid_dim .* differs",
+      ),
+    );
     return Promise.resolve();
   });
 });

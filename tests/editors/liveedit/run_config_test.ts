@@ -101,7 +101,7 @@ Deno.test("resolveRunConfig: an override whose dims do not fit the checkpoint na
     await assert.rejects(
       resolveRunConfig({ ...model, editorConfig: "tiny" }),
       (e: Error) => {
-        assert.match(e.message, /--editor-config configs\/tiny\.json \(shipped\)/);
+        assert.match(e.message, /--editor-config shipped configs\/tiny\.json/);
         assert.ok(e.message.includes(`weights of checkpoint ${ckpt}`), e.message);
         assert.match(
           e.message,
