@@ -35,7 +35,7 @@ import type { LiveEditorOptions } from "./editor.ts";
 import { checkParams, editorBytes, type EditorParams, initParams, paramSpecs } from "./params.ts";
 import { ExpertRepository } from "./repository/repository.ts";
 import { EditSession, expertDimsOf } from "./session.ts";
-import { LiveEditTrainer, TRAIN_GROUPS } from "./trainer.ts";
+import type { LiveEditTrainer } from "./trainer.ts";
 
 /** Sequences the evaluation runs at once (a sample's examples), for the placement's reserve. */
 const EVAL_SEQUENCES = 8;
@@ -183,6 +183,8 @@ function resolveWeights(weights: EditorParams | string, config: LiveEditConfig) 
  * loading anything when a placement does not fit `--max-memory`.
  */
 export async function createLiveEditTrainer(options: TrainerOptions): Promise<LiveEditTrainer> {
+  // Imported here: opening a model to edit (test-edit, infer) loads no training code.
+  const { LiveEditTrainer, TRAIN_GROUPS } = await import("./trainer.ts");
   const { config, vllm, owned } = await openVllm(options);
   const opened: PlacedVllm[] = [];
   const close = async () => {
