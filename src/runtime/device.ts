@@ -164,3 +164,33 @@ export function explainProviderError(device: DeviceSpec, error: unknown): string
   }
   return message;
 }
+
+/**
+ * The device groups of `replicas` data-parallel replicas: `devices` cut, in order, into
+ * `replicas` groups of equal size (each holds one copy of the model, placed over its group).
+ * Throws naming the counts when they do not divide, or when a device repeats.
+ *
+ * @example
+ * ```ts
+ * import { replicaGroups } from "./device.ts";
+ * const g = replicaGroups(["cuda:0", "cuda:1", "cuda:2", "cuda:3"], 2);
+ * if (g[1].join() !== "cuda:2,cuda:3") throw new Error(g.join(" | "));
+ * ```
+ */
+export function replicaGroups(devices: readonly string[], replicas: number): string[][] {
+  if (!Number.isSafeInteger(replicas) || replicas < 1) {
+    throw new Error(`--replicas must be an integer >= 1, got ${replicas}`);
+  }
+  const repeated = devices.find((d, i) => devices.indexOf(d) !== i);
+  if (repeated !== undefined && replicas > 1) {
+    throw new Error(`--replicas ${replicas}: device ${repeated} is named twice in -dvc`);
+  }
+  if (devices.length % replicas !== 0 || devices.length === 0) {
+    throw new Error(
+      `--replicas ${replicas} needs a multiple of ${replicas} devices in -dvc (equal groups), ` +
+        `got ${devices.length}: ${devices.join(",")}`,
+    );
+  }
+  const size = devices.length / replicas;
+  return Array.from({ length: replicas }, (_, k) => devices.slice(k * size, (k + 1) * size));
+}

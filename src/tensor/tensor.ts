@@ -71,3 +71,28 @@ export class Tensor<D extends DType = DType> {
     return formatTensor(this);
   }
 }
+
+/**
+ * Rows `[start, end)` of `t` along its first axis, as a new tensor (a copy).
+ *
+ * @example
+ * ```ts
+ * import { sliceRows, Tensor } from "./tensor.ts";
+ * const t = sliceRows(new Tensor("f32", [3, 2], Float32Array.of(0, 1, 2, 3, 4, 5)), 1, 3);
+ * if (t.shape.join() !== "2,2" || t.data[0] !== 2) throw new Error("sliceRows");
+ * ```
+ */
+export function sliceRows<D extends DType>(t: Tensor<D>, start: number, end: number): Tensor<D> {
+  const rows = t.shape[0];
+  if (t.rank === 0 || !(Number.isInteger(start) && Number.isInteger(end))) {
+    throw new Error(`sliceRows: rows [${start}, ${end}) of a tensor of shape [${t.shape}]`);
+  }
+  if (!(0 <= start && start <= end && end <= rows)) {
+    throw new Error(
+      `sliceRows: rows [${start}, ${end}) are outside the ${rows} rows of [${t.shape}]`,
+    );
+  }
+  const row = t.size / Math.max(rows, 1);
+  const data = t.data.slice(start * row, end * row) as DTypeArrays[D];
+  return new Tensor(t.dtype, [end - start, ...t.shape.slice(1)], data);
+}

@@ -27,7 +27,7 @@ import {
 import { paramInputs, paramSpecs, type ParamValues } from "./params.ts";
 import { editResidual, pairedSimilarity, similarity, softRouting } from "./routing.ts";
 import { flattenTokens, selectInput } from "./tokens.ts";
-import type { ExampleGroup, ExampleKind } from "./train_batch.ts";
+import { type ExampleGroup, type ExampleKind, PAIR_ROW_OFFSET } from "./train_batch.ts";
 
 /** Eps inside every log of the routing losses. */
 export const LOSS_EPS = 1e-8;
@@ -71,15 +71,27 @@ function pick(x: Value, idx: Value): Value {
 }
 
 /**
- * Column indices for the rows of `x` `[b, …]`: the diagonal `0, 1, …, b-1`, its roll by one
- * `b-1, 0, …, b-2`, and `b, …, b` (the prototype column of a `[b, b+1]` matrix).
+ * Column indices for the rows of `x` `[rows, …]`, which are the pairs `offset, …,
+ * offset + rows - 1` of a batch of `b` pairs: the diagonal `offset + i`, its roll by one
+ * (`b - 1` for pair 0, else the pair before), and `b` (the prototype column of a
+ * `[rows, b+1]` matrix). For the whole batch (`offset` 0, `rows` = `b`): `0, 1, …, b-1`,
+ * `b-1, 0, …, b-2` and `b, …, b`.
  */
-function diagonalIndices(x: Value): { diag: Value; rolled: Value; last: Value } {
+function diagonalIndices(
+  x: Value,
+  offset: Value,
+  b: Value,
+): Record<"diag" | "rolled" | "last", Value> {
   const g = x.graph;
-  const b = op.squeeze(op.dimOf(x, 0), [0]);
-  const diag = op.range(op.scalar(g, "i64", 0), b, op.scalar(g, "i64", 1), x.shape[0]);
+  const rows = op.squeeze(op.dimOf(x, 0), [0]);
+  const diag = op.range(offset, op.add(offset, rows), op.scalar(g, "i64", 1), x.shape[0]);
   const rolled = op.where(op.equal(diag, 0), op.sub(b, 1), op.sub(diag, 1));
   return { diag, rolled, last: op.expandLike(b, diag) };
+}
+
+/** The size of axis `axis` of `x` as an i64 scalar. */
+function sizeOf(x: Value, axis: number): Value {
+  return op.squeeze(op.dimOf(x, axis), [0]);
 }
 
 /** `-mean(log(x + eps))`. */
@@ -88,13 +100,18 @@ function negMeanLog(x: Value): Value {
 }
 
 /**
- * Soft routing loss on neighbour pairs: `t = similarity(iqr_i, eqr_j)` `[b, b]`;
+ * Soft routing loss on neighbour pairs: `t = similarity(iqr_i, eqr_j)` `[rows, b]`;
  * `-mean log diag(softmax rows)` + `-mean(log sigmoid(pos) + log(1 - sigmoid(neg)))` with
- * `neg_i = t[i, i-1 mod b]` (the batch rolled by one).
+ * `neg_i = t[i, i-1 mod b]` (the batch rolled by one). The rows `iqrs` are the pairs from
+ * `offset` on (an i64 scalar; default 0, with `rows` = `b`: the whole batch).
  */
-export function softRoutingLoss(dims: EditorDims, iqrs: Value, eqrs: Value) {
+export function softRoutingLoss(dims: EditorDims, iqrs: Value, eqrs: Value, offset?: Value) {
   const { relaSim, absSim } = softRouting(similarity(dims, iqrs, eqrs), null);
-  const { diag, rolled } = diagonalIndices(relaSim);
+  const { diag, rolled } = diagonalIndices(
+    relaSim,
+    offset ?? op.scalar(relaSim.graph, "i64", 0),
+    sizeOf(relaSim, 1),
+  );
   const absPosSim = pick(absSim, diag);
   const absNegSim = pick(absSim, rolled);
   const lossRela = negMeanLog(pick(relaSim, diag));
@@ -124,16 +141,21 @@ export function hardRoutingSim(dims: EditorDims, ivrs: Value, evrs: Value, ivrsP
   return { simRaw, simProt, sim: op.softmax(op.concat([simRaw, simProt], 1), 1) };
 }
 
-/** The pair selections of one side: `(vision, query)` of one example per sample. */
-function pairSide(flat: Value, name: string): { query: Tokens; vision: Tokens } {
-  const query = selectInput(flat, `${name}/query`, "pairs");
-  const vision = selectInput(flat, `${name}/vision`, "pairs");
+/**
+ * The pair selections of one side: `(vision, query)` of one example per sample, `rows` rows
+ * (`pairs` for the first elements, which may be a slice of the batch's pairs; `pair_cols` for
+ * the second elements, always every pair of the batch).
+ */
+function pairSide(flat: Value, name: string, rows: string): { query: Tokens; vision: Tokens } {
+  const query = selectInput(flat, `${name}/query`, rows);
+  const vision = selectInput(flat, `${name}/vision`, rows);
   return { query, vision };
 }
 
 /** `ivrs`, `evrs`, `ivrs_prot` and the hard routing similarities of pairs `<name>/side0|1`. */
 function hardRoutingPairs(p: ParamValues, dims: EditorDims, flat: Value, name: string) {
-  const s0 = pairSide(flat, `${name}/side0`), s1 = pairSide(flat, `${name}/side1`);
+  const s0 = pairSide(flat, `${name}/side0`, "pairs");
+  const s1 = pairSide(flat, `${name}/side1`, "pair_cols");
   const ivrs = extractVision(p, "inpt_extractor", dims, s0.query, s0.vision);
   const evrs = extractVision(p, "edit_extractor", dims, s1.query, s1.vision);
   const ivrsProt = extractFromVisprot(p, "inpt_extractor", dims, s0.query);
@@ -145,7 +167,14 @@ function hardRoutingPairs(p: ParamValues, dims: EditorDims, flat: Value, name: s
  * sequence of the batch, see `packTrainBatch`); the expert selections `edit/query`,
  * `edit/edit` (rows `edits`); per group `<name>/hidden`, `<name>/query` (rows `<name>`) and
  * the expert mask `<name>/moe_mask` (bool `[<name>, edits]`); the pair selections
- * `neib|prot/side0|side1/query|vision` (rows `pairs`); whatever `backboneLoss` declares.
+ * `neib|prot/side0/query|vision` (rows `pairs`) and `neib|prot/side1/query|vision` (rows
+ * `pair_cols`: every pair of the batch), with {@linkcode PAIR_ROW_OFFSET} (the batch index of
+ * the first `pairs` row); whatever `backboneLoss` declares.
+ *
+ * Every loss part is a mean over its rows (examples or pairs), so the loss of a batch is the
+ * row-weighted mean of the losses of its slices: a replica given the rows `[s, e)` of every
+ * group and of the first pair elements (all the experts and second pair elements) computes
+ * exactly the terms of those rows.
  */
 export function buildTrainingGraph(
   dims: EditorDims,
@@ -201,7 +230,8 @@ export function buildTrainingGraph(
   const neib = hardRoutingPairs(p, dims, flat, "neib");
   const iqrs = extractQuery(p, "inpt_extractor", dims, neib.s0.query);
   const eqrs = extractQuery(p, "edit_extractor", dims, neib.s1.query);
-  const soft = softRoutingLoss(dims, iqrs, eqrs);
+  const offset = g.input(PAIR_ROW_OFFSET, "i64", []);
+  const soft = softRoutingLoss(dims, iqrs, eqrs, offset);
   Object.assign(outputs, {
     "soft/iqrs": iqrs,
     "soft/eqrs": eqrs,
@@ -216,10 +246,12 @@ export function buildTrainingGraph(
   addTerm(soft.loss, weights.softRoutingLambda);
 
   // Hard routing: neighbour loss -mean log diag, prototype loss -mean log p(prototype).
-  const { diag } = diagonalIndices(neib.sim);
+  const { diag } = diagonalIndices(neib.sim, offset, sizeOf(neib.simRaw, 1));
   const neibLoss = negMeanLog(pick(neib.sim, diag));
   const prot = hardRoutingPairs(p, dims, flat, "prot");
-  const protLoss = negMeanLog(pick(prot.sim, diagonalIndices(prot.sim).last));
+  const protLoss = negMeanLog(
+    pick(prot.sim, diagonalIndices(prot.sim, offset, sizeOf(prot.simRaw, 1)).last),
+  );
   for (
     const [name, h, loss] of [["hard_neib", neib, neibLoss], ["hard_prot", prot, protLoss]] as const
   ) {

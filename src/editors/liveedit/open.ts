@@ -26,6 +26,7 @@ import {
   reserveFor,
   type Vllm,
 } from "../../models/vllm/mod.ts";
+import { replicaGroups } from "../../runtime/device.ts";
 import type { Placement } from "../../runtime/runner.ts";
 import { Rng } from "../../tensor/rng.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
@@ -77,6 +78,14 @@ export interface TrainerOptions extends BackboneOptions {
   readonly extraDevices?: readonly string[];
   /** Samples per batch, for the placement's reserve (default 1). */
   readonly batchSize?: number;
+  /**
+   * Data-parallel replicas (`train --replicas R`, default 1): `devices` are cut into R equal
+   * groups (`replicaGroups`), one copy of the VLLM is placed over each group as `devices`
+   * would be (every session in its devices' Workers), each replica steps on its slice of every
+   * batch (see `LiveEditTrainerOptions.replicas`) and, without `extraDevices`, the replicas
+   * prepare batches in turn. `--editor-device` is for one copy only.
+   */
+  readonly replicas?: number;
 }
 
 /** Options of {@linkcode openLiveEditModel}. */
@@ -193,21 +202,36 @@ export async function createLiveEditTrainer(options: TrainerOptions): Promise<Li
   };
   return await withCleanup(close, async () => {
     const devices = devicesOf(options), extra = options.extraDevices ?? [];
+    const groups = replicaGroups(devices, options.replicas ?? 1);
+    if (groups.length > 1 && options.placement?.editorDevice !== undefined) {
+      throw new Error(
+        `--editor-device ${options.placement.editorDevice} is for one copy of the model; with ` +
+          `--replicas ${groups.length} each replica keeps the editor on its stage of the edit layer`,
+      );
+    }
     const caps = splitCaps(options.placement?.maxMemory, devices.length, extra.length);
     const batch = options.batchSize ?? 1;
     const layer = config.editLayerI;
-    const main = await placeVllm(vllm, {
-      ...options.placement,
-      devices,
-      maxMemory: caps.main,
-      // the weights go in and their gradients come out every step
-      editor: { layer, bytes: 2 * editorBytes(config.dims, 0) },
-      reserve: reserveFor(vllm, TRAIN_GROUPS.length * batch),
-      workers: extra.length > 0,
-      cacheDir: options.cacheDir,
-    });
-    opened.push(main);
-    const notes = placementNotes(main, "training");
+    const notes: string[] = [];
+    const replicas: PlacedVllm[] = [];
+    for (const [k, group] of groups.entries()) {
+      const placed = await placeVllm(vllm, {
+        ...options.placement,
+        devices: group,
+        maxMemory: caps.main?.length === 1 ? caps.main : caps.main?.slice(
+          k * group.length,
+          (k + 1) * group.length,
+        ),
+        // the weights go in and their gradients come out every step
+        editor: { layer, bytes: 2 * editorBytes(config.dims, 0) },
+        reserve: reserveFor(vllm, TRAIN_GROUPS.length * Math.ceil(batch / groups.length)),
+        workers: extra.length > 0 || groups.length > 1,
+        cacheDir: options.cacheDir,
+      });
+      opened.push(placed);
+      replicas.push(placed);
+      notes.push(...placementNotes(placed, groups.length > 1 ? `replica ${k}` : "training"));
+    }
     let prepare: PlacedVllm | undefined;
     if (extra.length > 0) {
       const split = options.placement?.splitLayers;
@@ -223,9 +247,15 @@ export async function createLiveEditTrainer(options: TrainerOptions): Promise<Li
       notes.push(...placementNotes(prepare, "data processing (-edvc)"));
     }
     const params = options.weights ? await resolveWeights(options.weights, config) : undefined;
+    const main = replicas[0];
     return LiveEditTrainer.create({
       runner: main.runner,
-      prepareRunners: prepare ? [prepare.runner] : undefined,
+      replicas: replicas.map((r) => r.runner),
+      prepareRunners: prepare
+        ? [prepare.runner]
+        : groups.length > 1
+        ? replicas.map((r) => r.runner)
+        : undefined,
       editorDevice: main.plan.editor?.stage === null ? main.editor : undefined,
       config,
       seed: options.seed,

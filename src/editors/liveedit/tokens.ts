@@ -84,11 +84,15 @@ export interface SelectionTensors {
 
 /**
  * The index and additive mask selecting `rows` from hidden states of `seqLen` tokens per
- * sequence; `T` is the longest row (at least 1). A row with no tokens is all padding.
+ * sequence; `T` is the longest row, at least `width` (default 1). A row with no tokens is all
+ * padding.
  */
-export function selectTokens(rows: readonly Selection[], seqLen: number): SelectionTensors {
-  const lengths = rows.map((r) => r.ranges.reduce((n, [s, e]) => n + e - s, 0));
-  const t = Math.max(1, ...lengths);
+export function selectTokens(
+  rows: readonly Selection[],
+  seqLen: number,
+  width = 1,
+): SelectionTensors {
+  const t = Math.max(1, width, ...rows.map(selectionLength));
   const index = new BigInt64Array(rows.length * t);
   const mask = new Float32Array(rows.length * t).fill(F32_MIN);
   rows.forEach((row, i) => {
@@ -123,16 +127,22 @@ export function selectInput(flat: Value, name: string, rows: Dim): Tokens {
   return { reps: op.gather(flat, index, 0), mask };
 }
 
+/** The number of tokens `row` reads. */
+export function selectionLength(row: Selection): number {
+  return row.ranges.reduce((n, [s, e]) => n + e - s, 0);
+}
+
 /**
  * The feeds of selection `name` (see {@linkcode selectInput}): `rows` of sequences of
- * `seqLen` tokens ({@linkcode selectTokens}).
+ * `seqLen` tokens, padded to at least `width` slots ({@linkcode selectTokens}).
  */
 export function selectionFeeds(
   name: string,
   rows: readonly Selection[],
   seqLen: number,
+  width?: number,
 ): Record<string, Tensor> {
-  const sel = selectTokens(rows, seqLen);
+  const sel = selectTokens(rows, seqLen, width);
   return { [`${name}/index`]: sel.index, [`${name}/mask`]: sel.mask };
 }
 

@@ -14,9 +14,16 @@ import {
   type Range,
   type Selection,
   selectionFeeds,
+  selectionLength,
   sequenceParts,
   stackSequences,
 } from "./tokens.ts";
+
+/**
+ * Graph input (i64 scalar) of the training graph: the batch index of the first pair row that
+ * the graph computes (0 for the whole batch; the slice's start for a data-parallel replica).
+ */
+export const PAIR_ROW_OFFSET = "pairs/row_offset";
 
 /** The three kinds of training example; a kind selects the expert mask and the lambda. */
 export type ExampleKind = "rel" | "gen" | "loc";
@@ -60,15 +67,41 @@ export interface TrainBatch {
 }
 
 /**
+ * Samples `[start, end)` of a batch: the part of every step that one data-parallel replica
+ * computes (see {@linkcode packTrainBatch}).
+ */
+export interface RowSlice {
+  /** First sample. */
+  readonly start: number;
+  /** One past the last sample. */
+  readonly end: number;
+}
+
+/**
  * The feeds of the training graph for `batch` (all but the parameters and the backbone
  * loss's own inputs): the sequences stacked and zero-padded into `train/reps`, the
- * selections and the masks. Throws naming the sequence or group at fault.
+ * selections, the masks and `pairs/row_offset`. Throws naming the sequence or group at fault.
+ *
+ * With `rows`, only the samples `[rows.start, rows.end)` are computed: their examples in every
+ * group (their expert-mask rows) and their pairs' first elements, against every expert and
+ * every pair's second element of the batch, so the graph's loss parts are the means over
+ * those rows of exactly the terms the whole batch has there; only the sequences those read
+ * are packed, and every selection keeps the width it has for the whole batch.
  */
 export function packTrainBatch(
   dims: EditorDims,
   groups: readonly ExampleGroup[],
   batch: TrainBatch,
+  rows?: RowSlice,
 ): Record<string, Tensor> {
+  const b = batch.neighbourPairs.length;
+  const { start, end } = rows ?? { start: 0, end: b };
+  if (
+    !(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start < end && end <= b)
+  ) {
+    throw new Error(`packTrainBatch: rows [${start}, ${end}) are not a slice of a batch of ${b}`);
+  }
+  const inSlice = (j: number) => j >= start && j < end;
   const seqs: { seq: TrainSequence; what: string }[] = batch.edits.map((seq, i) => ({
     seq,
     what: `edit ${i}`,
@@ -80,18 +113,13 @@ export function packTrainBatch(
     first.set(name, seqs.length);
     list.forEach((seq, j) => seqs.push({ seq, what: `${name} example ${j}` }));
   }
-  const reps = stackSequences(
-    seqs.map((s) => s.seq.reps),
-    dims.llmMidDim,
-    (i) => `packTrainBatch: ${seqs[i].what}`,
-  );
-  const L = reps.shape[1];
   const parts = seqs.map(({ seq, what }) =>
     sequenceParts(seq.ranges, seq.reps.shape[1], `packTrainBatch: ${what}`)
   );
-  const feeds: Record<string, Tensor> = { "train/reps": reps };
-  const put = (name: string, rows: Selection[]) =>
-    Object.assign(feeds, selectionFeeds(name, rows, L));
+  // every selection over the whole batch (sequence numbers of `seqs`), with the rows it keeps
+  const selections: { name: string; rows: Selection[]; keep: (row: number) => boolean }[] = [];
+  const put = (name: string, rows: Selection[], keep: (row: number) => boolean = () => true) =>
+    selections.push({ name, rows, keep });
   const editRows = batch.edits.map((_, s) => s);
   put("edit/query", editRows.map((s) => ({ seq: s, ranges: [parts[s].query] })));
   put(
@@ -101,29 +129,33 @@ export function packTrainBatch(
       ranges: [parts[s].vision, parts[s].query, parts[s].answer],
     })),
   );
-  const b = batch.neighbourPairs.length;
+  const feeds: Record<string, Tensor> = {};
   for (const { name, kind } of groups) {
-    const start = first.get(name)!, n = batch.groups[name].length;
+    const from = first.get(name)!, n = batch.groups[name].length;
     if (n !== b) throw new Error(`packTrainBatch: group '${name}' has ${n} examples, batch ${b}`);
-    const rows = [...Array(n).keys()].map((j) => start + j);
-    put(`${name}/hidden`, rows.map((s) => ({ seq: s, ranges: [[0, parts[s].answer[1]]] })));
-    put(`${name}/query`, rows.map((s) => ({ seq: s, ranges: [parts[s].query] })));
+    const seqIds = [...Array(n).keys()].map((j) => from + j);
+    put(
+      `${name}/hidden`,
+      seqIds.map((s) => ({ seq: s, ranges: [[0, parts[s].answer[1]]] })),
+      inSlice,
+    );
+    put(`${name}/query`, seqIds.map((s) => ({ seq: s, ranges: [parts[s].query] })), inSlice);
     const mask = batch.masks[kind];
     if (mask.length !== b || mask.some((row) => row.length !== batch.edits.length)) {
       throw new Error(`packTrainBatch: the ${kind} mask must be [${b}][${batch.edits.length}]`);
     }
     feeds[`${name}/moe_mask`] = new Tensor(
       "bool",
-      [b, batch.edits.length],
-      Uint8Array.from(mask.flat(), Number),
+      [end - start, batch.edits.length],
+      Uint8Array.from(mask.slice(start, end).flat(), Number),
     );
   }
   const seqOf = ({ group, index }: PairRef) => {
-    const start = first.get(group);
-    if (start === undefined || !(index >= 0 && index < b)) {
+    const from = first.get(group);
+    if (from === undefined || !(index >= 0 && index < b)) {
       throw new Error(`packTrainBatch: pair refers to unknown example ${group}[${index}]`);
     }
-    return start + index;
+    return from + index;
   };
   for (
     const [name, pairs] of [["neib", batch.neighbourPairs], ["prot", batch.prototypePairs]] as const
@@ -133,10 +165,37 @@ export function packTrainBatch(
     }
     for (const side of [0, 1]) {
       const seqIds = pairs.map((pair) => seqOf(pair[side]));
-      put(`${name}/side${side}/query`, seqIds.map((s) => ({ seq: s, ranges: [parts[s].query] })));
-      put(`${name}/side${side}/vision`, seqIds.map((s) => ({ seq: s, ranges: [parts[s].vision] })));
+      const keep = side === 0 ? inSlice : () => true;
+      put(
+        `${name}/side${side}/query`,
+        seqIds.map((s) => ({ seq: s, ranges: [parts[s].query] })),
+        keep,
+      );
+      put(
+        `${name}/side${side}/vision`,
+        seqIds.map((s) => ({ seq: s, ranges: [parts[s].vision] })),
+        keep,
+      );
     }
   }
+  // pack the sequences the kept rows read, in order
+  const used = new Set<number>();
+  for (const sel of selections) sel.rows.forEach((r, i) => sel.keep(i) && used.add(r.seq));
+  const packed = [...used].sort((x, y) => x - y);
+  const packedIndex = new Map(packed.map((s, i) => [s, i]));
+  const reps = stackSequences(
+    packed.map((s) => seqs[s].seq.reps),
+    dims.llmMidDim,
+    (i) => `packTrainBatch: ${seqs[packed[i]].what}`,
+  );
+  feeds["train/reps"] = reps;
+  const L = reps.shape[1];
+  for (const { name, rows: all, keep } of selections) {
+    const width = Math.max(1, ...all.map(selectionLength));
+    const kept = all.filter((_, i) => keep(i)).map((r) => ({ ...r, seq: packedIndex.get(r.seq)! }));
+    Object.assign(feeds, selectionFeeds(name, kept, L, width));
+  }
+  feeds[PAIR_ROW_OFFSET] = new Tensor("i64", [], BigInt64Array.of(BigInt(start)));
   return feeds;
 }
 

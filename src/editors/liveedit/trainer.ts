@@ -40,8 +40,9 @@ import type { VllmRunner } from "../../models/vllm/runner.ts";
 import { f32 } from "../../runtime/outputs.ts";
 import { toNumbers } from "../../tensor/elements.ts";
 import { Rng } from "../../tensor/rng.ts";
-import { Tensor } from "../../tensor/tensor.ts";
+import { sliceRows, Tensor } from "../../tensor/tensor.ts";
 import { Adam } from "../../train/adam.ts";
+import { combineReplicas, replicaSlices } from "../../train/data_parallel.ts";
 import {
   checkBackbone,
   continuationInputNames,
@@ -62,6 +63,7 @@ import {
   type ExampleKind,
   packTrainBatch,
   type PairRef,
+  type RowSlice,
   sampleExpertMasks,
   samplePairs,
   type TrainSequence,
@@ -211,12 +213,15 @@ function infoOf(prepared: PreparedTrainBatch): PreparedInfo {
 /**
  * The feeds of {@linkcode buildStepGraph} but the parameters: the batch's sequences, ranges,
  * masks and pairs (`packTrainBatch`), and per group the attention mask, labels and (locality)
- * the original logits. Throws naming a missing or malformed tensor or field.
+ * the original logits. With `rows`, the feeds of the samples `[rows.start, rows.end)` only (a
+ * data-parallel replica's part; see `packTrainBatch`). Throws naming a missing or malformed
+ * tensor or field.
  */
 export function stepFeeds(
   dims: EditorDims,
   prepared: PreparedTrainBatch,
   sampling: StepSampling,
+  rows?: RowSlice,
 ): Record<string, Tensor> {
   const info = infoOf(prepared);
   const groups: Record<string, TrainSequence[]> = {};
@@ -235,13 +240,15 @@ export function stepFeeds(
       ranges: ranges[r],
     }));
     const names = continuationInputNames(name);
-    feeds[names.attentionMask] = tensorOf(prepared, names.attentionMask);
-    feeds[names.labelIds] = tensorOf(prepared, names.labelIds);
-    feeds[names.labelMasks] = tensorOf(prepared, names.labelMasks);
-    if (kind === "loc") feeds[names.originalLogits] = tensorOf(prepared, names.originalLogits);
+    const inputs = [names.attentionMask, names.labelIds, names.labelMasks];
+    if (kind === "loc") inputs.push(names.originalLogits);
+    for (const input of inputs) {
+      const t = tensorOf(prepared, input);
+      feeds[input] = rows === undefined ? t : sliceRows(t, rows.start, rows.end);
+    }
   }
   return {
-    ...packTrainBatch(dims, TRAIN_GROUPS, { edits: groups.rel, groups, ...sampling }),
+    ...packTrainBatch(dims, TRAIN_GROUPS, { edits: groups.rel, groups, ...sampling }, rows),
     ...feeds,
   };
 }
@@ -256,6 +263,15 @@ export interface LiveEditTrainerOptions {
    * step runs on `runner`'s device; default: `runner` itself.
    */
   readonly prepareRunners?: readonly VllmRunner[];
+  /**
+   * Runners of the data-parallel replicas (`train --replicas R`, one per device group; the
+   * first is usually `runner`). {@linkcode LiveEditTrainer.step} cuts each batch into one
+   * contiguous slice per replica, runs the step graph of every slice on its replica at once
+   * and adds the slices' losses and gradients up on the host, weighted by their sizes and in
+   * replica order (`src/train/data_parallel.ts`): the whole batch's loss and gradient, then
+   * one Adam step. Default: `[runner]` (the whole batch in one run).
+   */
+  readonly replicas?: readonly VllmRunner[];
   /** Editor config (dims, edit layer, loss weights, default lr). */
   readonly config: LiveEditConfig;
   /** Seed of the initial weights (when `params` is absent) and of every step's sampling. */
@@ -282,6 +298,8 @@ export class LiveEditTrainer implements EditorTrainer {
   readonly runner: VllmRunner;
   /** The runners {@linkcode LiveEditTrainer.prepare} uses in turn. */
   readonly prepareRunners: readonly VllmRunner[];
+  /** The runners of the data-parallel replicas (`[runner]` without data parallelism). */
+  readonly replicas: readonly VllmRunner[];
   /** The sampling seed. */
   readonly seed: number;
   /** Lines to print before training (the placement on the devices). */
@@ -291,14 +309,11 @@ export class LiveEditTrainer implements EditorTrainer {
   readonly #onClose?: () => Promise<void>;
   /** The editor's own device's runners, when it shares no stage. */
   readonly #editorRunners?: RunnerCache;
-  /** One past the last decoder layer of the editor's step graph. */
-  readonly #end: number;
   #nextPrepare = 0;
 
   private constructor(options: LiveEditTrainerOptions, params: EditorParams) {
     this.config = options.config;
     this.runner = options.runner;
-    const layer = options.config.editLayerI;
     if (options.editorDevice) {
       this.#editorRunners = new RunnerCache({
         ...options.editorDevice,
@@ -306,12 +321,10 @@ export class LiveEditTrainer implements EditorTrainer {
         stats: options.runner.stats,
       });
     }
-    this.#end = options.editorDevice
-      ? layer + 1
-      : options.runner.stages[options.runner.stageOf(layer)].to;
     this.prepareRunners = options.prepareRunners?.length
       ? options.prepareRunners
       : [options.runner];
+    this.replicas = options.replicas?.length ? options.replicas : [options.runner];
     this.seed = options.seed;
     this.notes = options.notes ?? [];
     this.#params = params;
@@ -378,42 +391,67 @@ export class LiveEditTrainer implements EditorTrainer {
 
   /**
    * Runs the step graph on `batch` with this step's sampling and returns its outputs (losses,
-   * gradients and, with `options.logits`, each group's logits) without updating anything.
+   * gradients and, with `options.logits`, each group's logits) without updating anything. With
+   * `rows`, only the samples `[rows.start, rows.end)` (a replica's part; see `stepFeeds`), on
+   * `runner` (default: {@linkcode LiveEditTrainer.runner}).
    */
   async evaluate(
     batch: PreparedTrainBatch,
     options: StepGraphOptions = {},
     sampling?: StepSampling,
+    rows?: RowSlice,
+    runner: VllmRunner = this.runner,
   ): Promise<Record<string, Tensor>> {
     const s = sampling ?? stepSampling(this.seed, this.stepCount + 1, infoOf(batch).size);
-    const feeds = { ...this.#params, ...stepFeeds(this.config.dims, batch, s) };
-    const vllm = this.runner.vllm, end = this.#end;
+    const feeds = { ...this.#params, ...stepFeeds(this.config.dims, batch, s, rows) };
+    const vllm = runner.vllm, end = this.#endOn(runner);
+    const runEditor = (
+      key: string,
+      build: () => VllmGraph,
+      f: Readonly<Record<string, Tensor>>,
+    ) => this.#runEditor(runner, key, build, f);
     if (end < vllm.numLayers) {
       return await runStagedStep(
         {
-          runner: this.runner,
+          runner,
           config: this.config,
           groups: TRAIN_GROUPS,
           end,
           editorGraph: () => buildStepGraph(vllm, this.config, { end }),
-          runEditor: (key, build, f) => this.#runEditor(key, build, f),
+          runEditor,
         },
         feeds,
         options.logits,
       );
     }
     const key = `liveedit-step:${options.logits ? "logits" : "train"}`;
-    return await this.#runEditor(key, () => buildStepGraph(vllm, this.config, options), feeds);
+    return await runEditor(key, () => buildStepGraph(vllm, this.config, options), feeds);
   }
 
-  /** Runs a graph on the editor's device: its own, or the stage holding `l_e`. */
+  /**
+   * One past the last decoder layer of the editor's step graph on `runner`: the end of the
+   * stage holding `l_e`, or `l_e + 1` when the editor has its own device.
+   */
+  #endOn(runner: VllmRunner): number {
+    const layer = this.config.editLayerI;
+    if (this.#editorRunners && runner === this.runner) return layer + 1;
+    return runner.stages[runner.stageOf(layer)].to;
+  }
+
+  /**
+   * Runs a graph on `runner`'s editor device: the trainer's own editor device (for
+   * {@linkcode LiveEditTrainer.runner}), or the stage holding `l_e`.
+   */
   #runEditor(
+    runner: VllmRunner,
     key: string,
     build: () => VllmGraph,
     feeds: Readonly<Record<string, Tensor>>,
   ): Promise<Record<string, Tensor>> {
-    if (this.#editorRunners) return this.#editorRunners.run(key, build, feeds);
-    return this.runner.run(key, build, feeds, this.runner.stageOf(this.config.editLayerI));
+    if (this.#editorRunners && runner === this.runner) {
+      return this.#editorRunners.run(key, build, feeds);
+    }
+    return runner.run(key, build, feeds, runner.stageOf(this.config.editLayerI));
   }
 
   /**
@@ -423,8 +461,7 @@ export class LiveEditTrainer implements EditorTrainer {
    */
   async step(batch: PreparedTrainBatch, lr: number): Promise<StepLosses> {
     const step = this.stepCount + 1;
-    const out = await this.evaluate(batch);
-    const losses = stepLosses(out);
+    const { losses, grads } = await this.#lossesAndGradients(batch);
     for (const [part, v] of [...Object.entries(losses.parts), ["total", losses.total] as const]) {
       if (!Number.isFinite(v)) {
         throw new Error(
@@ -432,19 +469,45 @@ export class LiveEditTrainer implements EditorTrainer {
         );
       }
     }
-    const grads: Record<string, Tensor<"f32">> = {};
     for (const { name } of paramSpecs(this.config.dims)) {
-      const g = f32(out, `grad/${name}`);
+      const g = grads[name];
       if (!g.data.every(Number.isFinite)) {
         throw new Error(
           `LiveEdit training step ${step}: the gradient of '${name}' is not finite ` +
             `(weights not updated)`,
         );
       }
-      grads[name] = g;
     }
     this.#adam.step(grads, lr);
     return losses;
+  }
+
+  /**
+   * This step's losses and gradients of `batch`: one run of the step graph on `runner`, or,
+   * with several replicas, one run per slice of the batch on its replica at once, combined on
+   * the host (see {@linkcode LiveEditTrainerOptions.replicas}).
+   */
+  async #lossesAndGradients(batch: PreparedTrainBatch) {
+    const size = infoOf(batch).size;
+    const sampling = stepSampling(this.seed, this.stepCount + 1, size);
+    const names = paramSpecs(this.config.dims).map((s) => s.name);
+    const gradsOf = (out: Record<string, Tensor>) =>
+      Object.fromEntries(names.map((name) => [name, f32(out, `grad/${name}`)]));
+    if (this.replicas.length === 1) {
+      const out = await this.evaluate(batch, {}, sampling);
+      return { losses: stepLosses(out), grads: gradsOf(out) };
+    }
+    const slices = replicaSlices(size, this.replicas.length);
+    const results = await Promise.all(slices.map(async (rows, k) => {
+      const out = await this.evaluate(batch, {}, sampling, rows, this.replicas[k]);
+      const { total, parts } = stepLosses(out);
+      return { losses: [total, ...LOSS_PARTS.map((p) => parts[p])], grads: gradsOf(out) };
+    }));
+    const { losses: [total, ...parts], grads } = combineReplicas(slices, results);
+    return {
+      losses: { total, parts: Object.fromEntries(LOSS_PARTS.map((p, i) => [p, parts[i]])) },
+      grads,
+    };
   }
 
   /** Copies of the weights and the optimiser state. */

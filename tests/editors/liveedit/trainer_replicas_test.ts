@@ -1,0 +1,134 @@
+/**
+ * Data-parallel training of LiveEdit (`train --replicas R`): the step graph on slices of a
+ * batch, combined on the host, equals the step graph on the whole batch (losses and every
+ * gradient), in-thread and with each replica in its own `cpu:N` Worker.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  createLiveEditTrainer,
+  LiveEditTrainer,
+  LOSS_PARTS,
+  stepLosses,
+  stepSampling,
+} from "../../../src/editors/liveedit/mod.ts";
+import { paramSpecs } from "../../../src/editors/liveedit/params.ts";
+import { f32 } from "../../../src/runtime/outputs.ts";
+import { combineReplicas, replicaSlices } from "../../../src/train/data_parallel.ts";
+import type { Tensor } from "../../../src/tensor/tensor.ts";
+import { syntheticSamples, withTinyBackbone } from "./_tiny_backbone.ts";
+
+/**
+ * The attention key biases: their gradient is zero in exact arithmetic (softmax over the keys
+ * ignores a shift that is the same for every key, and `q·b_k` is), so what the graph computes
+ * for them is float noise (~1e-10), which differs between any two summation orders.
+ */
+const KEY_BIAS = /\.k_mlp\.bias$/;
+
+/** `max |a - b|` over two f32 tensors of one shape. */
+function maxAbsDiff(a: Tensor, b: Tensor): number {
+  assert.deepEqual(a.shape, b.shape);
+  const x = a.data as Float32Array, y = b.data as Float32Array;
+  let worst = 0;
+  for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i] - y[i]));
+  return worst;
+}
+
+Deno.test("the step graph on slices [0, 2) + [2, 3), weighted by size, is the step on the whole batch", async () => {
+  await withTinyBackbone(async ({ dir, runner, config }) => {
+    const samples = await syntheticSamples(dir, 3);
+    const trainer = LiveEditTrainer.create({ runner, config, seed: 4 });
+    const batch = await trainer.prepare(samples);
+    const sampling = stepSampling(4, 1, 3);
+    const whole = await trainer.evaluate(batch, {}, sampling);
+    const slices = replicaSlices(3, 2);
+    assert.deepEqual(slices, [{ start: 0, end: 2 }, { start: 2, end: 3 }]);
+    const names = paramSpecs(config.dims).map((s) => s.name);
+    const lossesOf = (out: Record<string, Tensor>) => {
+      const { total, parts } = stepLosses(out);
+      return [total, ...LOSS_PARTS.map((p) => parts[p])];
+    };
+    const results = [];
+    for (const rows of slices) {
+      const out = await trainer.evaluate(batch, {}, sampling, rows);
+      results.push({
+        losses: lossesOf(out),
+        grads: Object.fromEntries(names.map((n) => [n, f32(out, `grad/${n}`)])),
+      });
+    }
+    // a slice alone is not the whole batch (its rows differ), only the weighted sum is
+    const want = lossesOf(whole);
+    assert.notEqual(results[1].losses[0], want[0]);
+    const combined = combineReplicas(slices, results);
+    ["total", ...LOSS_PARTS].forEach((part, i) => {
+      assert.ok(
+        Math.abs(combined.losses[i] - want[i]) <= 1e-6 * Math.abs(want[i]),
+        `${part}: ${combined.losses[i]} vs ${want[i]}`,
+      );
+    });
+    for (const n of names) {
+      const got = combined.grads[n].data, want = f32(whole, `grad/${n}`).data;
+      if (KEY_BIAS.test(n)) {
+        for (const g of [...got, ...want]) assert.ok(Math.abs(g) <= 1e-8, `grad/${n}: ${g}`);
+        continue;
+      }
+      // 1e-5 of the tensor's scale: float32 sums over the batch in another order
+      const scale = Math.max(...want.map(Math.abs));
+      want.forEach((w, i) =>
+        assert.ok(Math.abs(got[i] - w) <= 1e-5 * scale, `grad/${n}[${i}]: ${got[i]} vs ${w}`)
+      );
+    }
+  });
+});
+
+Deno.test("--replicas 2 on cpu:0 and cpu:1 Workers: 4 steps give the losses and weights of one device", async () => {
+  await withTinyBackbone(async ({ dir, runner, config, vllm }) => {
+    const samples = await syntheticSamples(dir, 5);
+    const single = LiveEditTrainer.create({ runner, config, seed: 9 });
+    const replicated = await createLiveEditTrainer({
+      model: vllm,
+      config,
+      seed: 9,
+      devices: ["cpu:0", "cpu:1"],
+      replicas: 2,
+      cacheDir: join(dir, "graphs"),
+    });
+    try {
+      assert.equal(replicated.replicas.length, 2);
+      assert.equal(replicated.prepareRunners.length, 2, "batches are prepared on the replicas");
+      const batches = [
+        await single.prepare(samples.slice(0, 3)), // slices of 2 and 1
+        await single.prepare(samples.slice(3)), // slices of 1 and 1
+      ];
+      const lr = config.train.lr;
+      for (let i = 0; i < 4; i++) {
+        const a = await single.step(batches[i % 2], lr);
+        const b = await replicated.step(batches[i % 2], lr);
+        for (const part of [...LOSS_PARTS, "total"]) {
+          const x = part === "total" ? a.total : a.parts[part];
+          const y = part === "total" ? b.total : b.parts[part];
+          assert.ok(Math.abs(x - y) <= 1e-6 * Math.abs(x), `step ${i + 1} ${part}: ${x} vs ${y}`);
+        }
+      }
+      // both replicas ran step graphs (and prepared nothing: the batches came from `single`)
+      for (const r of replicated.replicas) assert.equal(r.stats.runs, 4);
+      const wa = single.state(), wb = replicated.state();
+      assert.equal(wb.adam.step, 4);
+      // Adam divides every gradient element by its own RMS, so the float32 rounding of another
+      // summation order reaches a weight relative to its update, not to the weight: within a
+      // thousandth of the farthest Adam can move a weight in 4 steps (4 lr). The key biases'
+      // gradients are float noise (see KEY_BIAS), which Adam turns into updates of up to
+      // lr·|noise|/(|noise| + eps): they are left out.
+      const bound = 1e-3 * 4 * lr;
+      for (const [name, t] of Object.entries(wa.weights)) {
+        if (KEY_BIAS.test(name)) continue;
+        const err = maxAbsDiff(wb.weights[name], t);
+        assert.ok(err <= bound, `${name}: ${err} > ${bound}`);
+      }
+    } finally {
+      await replicated.close();
+    }
+  });
+});
