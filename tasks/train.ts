@@ -18,7 +18,12 @@
  * @module
  */
 import { join, resolve } from "node:path";
-import { DATASET_FLAGS, parseDataName, TARGET_FLAGS } from "../src/cli/common_flags.ts";
+import {
+  DATASET_FLAGS,
+  parseDataName,
+  REPLICAS_FLAG,
+  TARGET_FLAGS,
+} from "../src/cli/common_flags.ts";
 import { HELP_FLAG, UsageError } from "../src/cli/flags.ts";
 import { loadTaskData } from "../src/cli/input_checks.ts";
 import { Progress } from "../src/cli/progress.ts";
@@ -44,6 +49,7 @@ import {
 /** The flags of `deno task train`. */
 const TRAIN_FLAGS = {
   ...TARGET_FLAGS,
+  ...REPLICAS_FLAG,
   dataName: {
     names: ["-dna", "--data-name"],
     type: "string",
@@ -174,11 +180,8 @@ export function runTrain(argv: readonly string[], context: TaskContext = {}): Pr
       throw new UsageError(`-ea/--ema-alpha must be in [0, 1], got ${flags.emaAlpha}`);
     }
     const dataName = parseDataName(flags.dataName);
-    const { devices, extraDevices, placement, editorName, entry, model, dataRoot } =
-      await resolveTarget(
-        ctx,
-        flags,
-      );
+    const { devices, extraDevices, replicas, placement, editorName, entry, model, dataRoot } =
+      await resolveTarget(ctx, flags);
     if (entry.createTrainer === undefined) {
       throw new Error(`editor ${editorName} has no training (use deno task test-edit directly)`);
     }
@@ -215,6 +218,7 @@ export function runTrain(argv: readonly string[], context: TaskContext = {}): Pr
       devices,
       extraDevices,
       placement,
+      replicas: replicas.length,
       seed,
       batchSize: flags.batchSize,
       editorConfig: flags.editorConfig,
@@ -274,6 +278,7 @@ export function runTrain(argv: readonly string[], context: TaskContext = {}): Pr
           total_steps: total,
           device: devices.join(","),
           extra_devices: extraDevices,
+          replicas: replicas.map((group) => group.join(",")),
           placement: {
             split_layers: placement.splitLayers ?? null,
             max_memory: placement.maxMemory ?? null,

@@ -44,6 +44,23 @@ export const DEVICES_FLAG = {
   },
 } as const;
 
+/**
+ * `--replicas`: copies of the model, each placed over its own equal group of `-dvc`'s devices
+ * (train: each copy takes a slice of every batch; test-edit: each evaluates a share of the
+ * chunks).
+ */
+export const REPLICAS_FLAG = {
+  replicas: {
+    names: ["--replicas"],
+    type: "int",
+    default: 1,
+    min: 1,
+    metavar: "R",
+    help: "copies of the model, each on an equal group of -dvc's devices (train: a slice of " +
+      "every batch each; test-edit: a share of the chunks each)",
+  },
+} as const;
+
 /** How the model is split over `-dvc`'s devices (train, test-edit, infer). */
 export const PLACEMENT_FLAGS = {
   splitLayers: {

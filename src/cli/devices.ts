@@ -21,7 +21,7 @@
  * @module
  */
 import type { PlacementOptions } from "../models/vllm/place.ts";
-import { type DeviceSpec, parseDevice } from "../runtime/device.ts";
+import { type DeviceSpec, parseDevice, replicaGroups } from "../runtime/device.ts";
 import { UsageError } from "./flags.ts";
 
 /** Parsed `-dvc` and `-edvc`. */
@@ -143,4 +143,16 @@ export function parsePlacementFlags(
     }
   }
   return { splitLayers, maxMemory, editorDevice };
+}
+
+/**
+ * The device groups of `--replicas` over `devices` (`replicaGroups`: equal groups in order);
+ * throws a {@linkcode UsageError} naming the counts when they do not divide.
+ */
+export function parseReplicaGroups(devices: readonly string[], replicas: number): string[][] {
+  try {
+    return replicaGroups(devices, replicas);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }

@@ -11,7 +11,7 @@
 import { type EditorEntry, editorEntry, type EditorRegistry } from "../editors/api.ts";
 import { EDITORS } from "../editors/registry.ts";
 import { loadSettings, resolveDataRoot, type ResolvedModel, resolveModel } from "./config.ts";
-import { parseDeviceFlags, parsePlacementFlags } from "./devices.ts";
+import { parseDeviceFlags, parsePlacementFlags, parseReplicaGroups } from "./devices.ts";
 import type { PlacementOptions } from "../models/vllm/place.ts";
 import { applyImageFlags } from "./input_checks.ts";
 import { type CommandSpec, type Flags, type FlagSpecs, parseCommand, UsageError } from "./flags.ts";
@@ -90,7 +90,12 @@ export interface TaskTarget {
   readonly devices: readonly string[];
   /** `-edvc`, canonical (empty without the flag). */
   readonly extraDevices: readonly string[];
-  /** `--split-layers`, `--max-memory`, `--editor-device`, checked. */
+  /**
+   * The device groups of `--replicas` (`-dvc` cut into equal groups, one copy of the model on
+   * each); `[devices]` without it.
+   */
+  readonly replicas: readonly (readonly string[])[];
+  /** `--split-layers`, `--max-memory`, `--editor-device`, checked (against one group). */
   readonly placement: PlacementOptions;
   /** `-en`, lower case. */
   readonly editorName: string;
@@ -118,6 +123,8 @@ export interface TargetFlags {
   readonly maxMemory?: readonly string[];
   /** `--editor-device`. */
   readonly editorDevice?: string;
+  /** `--replicas` (default 1). */
+  readonly replicas?: number;
   /** `-en`. */
   readonly editorName: string;
   /** `-mn`. */
@@ -132,7 +139,7 @@ export interface TargetFlags {
 
 /**
  * Sets the image limits (`--max-image-pixels`, `--allow-svg`), checks the devices (`-dvc`,
- * `-edvc`) and the placement flags, resolves `-en` through `ctx.editors`, reads the
+ * `-edvc`), `--replicas` and the placement flags, resolves `-en` through `ctx.editors`, reads the
  * settings file (`--config`) and resolves `-mn` / `--model-dir` and the data root against it;
  * throws naming what is malformed, unknown or missing.
  */
@@ -142,11 +149,18 @@ export async function resolveTarget(
 ): Promise<TaskTarget> {
   applyImageFlags(flags);
   const { devices, extraDevices } = parseDeviceFlags(flags.device, flags.extraDevices);
-  const placement = parsePlacementFlags(flags, devices);
+  const replicas = parseReplicaGroups(devices, flags.replicas ?? 1);
+  const placement = parsePlacementFlags(flags, replicas[0]);
+  if (replicas.length > 1 && placement.editorDevice !== undefined) {
+    throw new UsageError(
+      `--editor-device is for one copy of the model; with --replicas ${replicas.length} each ` +
+        "replica keeps the editor on its stage of the edit layer",
+    );
+  }
   const editorName = flags.editorName.toLowerCase();
   const entry = editorEntry(ctx.editors, editorName);
   const settings = await loadSettings(flags.config, ctx.cwd);
   const model = resolveModel(flags.modelName, flags.modelDir, settings, ctx.cwd);
   const dataRoot = resolveDataRoot(flags.dataRoot, settings, ctx.cwd);
-  return { devices, extraDevices, placement, editorName, entry, model, dataRoot };
+  return { devices, extraDevices, replicas, placement, editorName, entry, model, dataRoot };
 }

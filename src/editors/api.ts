@@ -75,6 +75,12 @@ export interface TrainerSetup {
   readonly extraDevices: readonly string[];
   /** How the backbone is placed on `devices` (and `extraDevices`). */
   readonly placement?: PlacementSetup;
+  /**
+   * Data-parallel replicas (`--replicas R`, default 1): `devices` cut into R equal groups, one
+   * copy of the backbone placed over each; every batch is split between the copies, their
+   * gradients averaged on the host in a fixed order, one optimiser step.
+   */
+  readonly replicas?: number;
   /** The run's seed (`-rs`): initial weights and the trainer's own randomness. */
   readonly seed: number;
   /** Samples per batch (`-bs`). */

@@ -42,6 +42,7 @@ async function createTrainer(setup: TrainerSetup) {
     placement: setup.placement,
     batchSize: setup.batchSize,
     seed: setup.seed,
+    replicas: setup.replicas,
   });
   const notes = [...trainer.notes];
   if (setup.extraDevices.length > 0) {
@@ -55,8 +56,15 @@ async function createTrainer(setup: TrainerSetup) {
         : "training as the released code does: layer l_e applied twice (--edit-layer-twice)",
     );
   }
-  // the data-processing copy's stages work on as many batches at once
-  const prepareConcurrency = trainer.prepareRunners[0].stages.length;
+  if (trainer.replicas.length > 1) {
+    notes.push(
+      `data parallel: ${trainer.replicas.length} replicas, each a slice of every batch; ` +
+        "gradients averaged on the host in replica order",
+    );
+  }
+  // the data-processing copies' stages work on as many batches at once
+  const prepareConcurrency = trainer.prepareRunners.length *
+    trainer.prepareRunners[0].stages.length;
   return {
     trainer,
     schedule: lrSchedule(config.train),
