@@ -12,6 +12,17 @@
  * evaluated (`deno task infer --edits DIR`). Prints a closing table. Exit status 0 on success,
  * 1 on failure, 2 for bad usage.
  *
+ * The chunks are independent (the model is restored between them), so they can be spread:
+ * - `--replicas R`: `-dvc` is cut into R equal device groups and R replica processes evaluate
+ *   the chunks `r` modulo R (`--shard r/R` on group `r`, `src/cli/replica_processes.ts`); their
+ *   shards are merged into the result directory in the original chunk order. A replica that
+ *   fails stops the others, and nothing is written.
+ * - `--shard I/N` (or `--shards N` with `I` from `JOB_COMPLETION_INDEX`): only the chunks `I`
+ *   modulo N, written as a shard directory (`src/eval/shards.ts`; `--shard-dir`, default
+ *   `<result dir>.shards/shard-I-of-N`) that `deno task merge-results` puts together with the
+ *   others. A shard directory is written whole; running a complete shard again does nothing
+ *   (`--force` recomputes it).
+ *
  * @example
  * ```sh
  * deno task test-edit -en liveedit -mn blip2 -sen 1000 -dvc cuda:0 -dn EVQA \
@@ -20,21 +31,47 @@
  *
  * @module
  */
+import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { CKPT_FLAG, DATASET_FLAGS, parseDataName, TARGET_FLAGS } from "../src/cli/common_flags.ts";
-import { HELP_FLAG, UsageError } from "../src/cli/flags.ts";
+import { fileURLToPath } from "node:url";
+import {
+  CKPT_FLAG,
+  DATASET_FLAGS,
+  parseDataName,
+  REPLICAS_FLAG,
+  TARGET_FLAGS,
+} from "../src/cli/common_flags.ts";
+import { type Flags, formatFlags, HELP_FLAG, UsageError } from "../src/cli/flags.ts";
 import { loadTaskData } from "../src/cli/input_checks.ts";
 import { openEditingModel } from "../src/cli/open_model.ts";
 import { Progress } from "../src/cli/progress.ts";
-import { resolveTarget, runTask, type TaskContext } from "../src/cli/task.ts";
+import { exitWithParent, runReplicaProcesses } from "../src/cli/replica_processes.ts";
+import { parseShardFlags, SHARD_FLAGS } from "../src/cli/sharding.ts";
+import { resolveTarget, runTask, type TaskContext, type TaskTarget } from "../src/cli/task.ts";
 import { DATA_NAMES, DATASETS, type Split } from "../src/data/datasets.ts";
 import { evaluateSequential } from "../src/eval/evaluate.ts";
-import { beginResultDir, checkResultDir, resultDir } from "../src/eval/output.ts";
-import { metricsSvg } from "../src/eval/metrics_svg.ts";
-import { meanResultsFile, roundFloats } from "../src/eval/results.ts";
+import {
+  beginResultDir,
+  checkResultDir,
+  type ResultConfig,
+  resultDir,
+  writeResultFiles,
+} from "../src/eval/output.ts";
+import {
+  beginShard,
+  defaultShardDir,
+  finishShard,
+  mergeShards,
+  readShard,
+  shardDirName,
+  type ShardSpec,
+  stateFileName,
+  STATES_DIR,
+  writeMerged,
+} from "../src/eval/shards.ts";
 import { summaryTable } from "../src/eval/table.ts";
-import { writeFileAtomic, writeJsonAtomic } from "../src/io/atomic.ts";
 import { removeDirLeftovers } from "../src/io/atomic_dir.ts";
+import { findCheckpoint } from "../src/train/records.ts";
 
 /** The flags of `deno task test-edit`. */
 const TEST_EDIT_FLAGS = {
@@ -92,7 +129,13 @@ const TEST_EDIT_FLAGS = {
     metavar: "DIR",
     help: "where results are written",
   },
-  force: { names: ["--force"], type: "boolean", help: "replace an existing result directory" },
+  force: {
+    names: ["--force"],
+    type: "boolean",
+    help: "replace an existing result directory (or shard directory)",
+  },
+  ...REPLICAS_FLAG,
+  ...SHARD_FLAGS,
   ...HELP_FLAG,
 } as const;
 
@@ -122,142 +165,309 @@ function checkEditsDir(dir: string): void {
   }
 }
 
+/** The flags as parsed. */
+type TestEditFlags = Flags<typeof TEST_EDIT_FLAGS>;
+
+/** What an evaluation is, before anything is computed. */
+interface Plan {
+  readonly target: TaskTarget;
+  readonly data: Awaited<ReturnType<typeof loadTaskData>>;
+  /** The result directory. */
+  readonly dir: string;
+  /** The resolved `-ckpt` (a checkpoint's JSON), or null. */
+  readonly checkpoint: string | null;
+  /** The settings every shard of this evaluation shares (`config.json` without the run). */
+  readonly evaluation: ResultConfig;
+  /** `--shard` / `--shards`. */
+  readonly shard?: ShardSpec;
+  /** The shard's directory. */
+  readonly shardDir?: string;
+  /** `--edits-dir`, resolved. */
+  readonly editsDir?: string;
+}
+
+/** Checks the flags and the data and resolves what the evaluation is (see {@linkcode Plan}). */
+async function planEvaluation(
+  flags: TestEditFlags,
+  ctx: Required<TaskContext>,
+): Promise<Plan> {
+  const dataName = parseDataName(flags.dataName);
+  const split = flags.split as Split;
+  if (DATASETS[dataName].files[split] === undefined) {
+    throw new UsageError(`data set ${dataName} has no split ${split}`);
+  }
+  const target = await resolveTarget(ctx, flags);
+  const { editorName, entry, model } = target;
+  const shard = parseShardFlags(flags, Deno.env.toObject());
+  if (shard !== undefined && target.replicas.length > 1) {
+    throw new UsageError(
+      "--replicas with --shard/--shards: run one shard per machine, or the replicas on one",
+    );
+  }
+  if (flags.editsDir !== undefined && (shard !== undefined || target.replicas.length > 1)) {
+    throw new UsageError("--edits-dir keeps one run's edits: not with --replicas or --shard");
+  }
+  const evalName = [dataName + (split === "eval_onehop" ? "-onehop" : ""), flags.evalNamePrefix]
+    .filter((p) => p !== "").join("-");
+  const dir = resultDir(
+    resolve(ctx.cwd, flags.evalResults),
+    editorName,
+    model.name,
+    evalName,
+    flags.sequentialEditN,
+  );
+  const shardDir = shard === undefined
+    ? undefined
+    : resolve(ctx.cwd, flags.shardDir ?? defaultShardDir(dir, shard));
+  for (const line of await removeDirLeftovers(shardDir ?? dir)) ctx.print(`note: ${line}`);
+  if (shard === undefined) checkResultDir(dir, flags.force ?? false);
+  const editsDir = flags.editsDir === undefined ? undefined : resolve(ctx.cwd, flags.editsDir);
+  if (editsDir !== undefined) checkEditsDir(editsDir);
+  const data = await loadTaskData(dataName, split, {
+    dataRoot: target.dataRoot,
+    model,
+    limit: flags.dataSampleN,
+    print: ctx.print,
+  }, flags);
+  const n = flags.sequentialEditN;
+  if (data.samples.length < n) {
+    throw new UsageError(
+      `-sen ${n} is more than the ${data.samples.length} samples of ${data.file}`,
+    );
+  }
+  if (flags.ckpt === undefined && entry.createTrainer !== undefined) {
+    throw new UsageError(`editor ${editorName} needs a trained checkpoint: pass -ckpt PATH`);
+  }
+  const checkpoint = flags.ckpt === undefined
+    ? null
+    : await findCheckpoint(resolve(ctx.cwd, flags.ckpt), (line) => ctx.print(`note: ${line}`));
+  const evaluation: ResultConfig = {
+    editor_name: editorName,
+    model_name: model.name,
+    model_dir: model.dir,
+    editor_ckpt_path: checkpoint,
+    data_name: dataName,
+    split,
+    data_file: data.file,
+    image_root: data.imageRoot,
+    data_sample_n: flags.dataSampleN ?? null,
+    samples: data.samples.length,
+    skipped_records: data.skipped,
+    skipped_record_indices: data.skippedRecords.map((r) => r.index),
+    sequential_edit_n: n,
+    chunks: Math.floor(data.samples.length / n),
+    samples_left_out: data.samples.length % n,
+    evaluation_name: evalName,
+    save_ckpt: flags.saveCkpt ?? false,
+  };
+  return { target, data, dir, checkpoint, evaluation, shard, shardDir, editsDir };
+}
+
+/** `--placement` of `config.json`. */
+function placementConfig(target: TaskTarget) {
+  return {
+    split_layers: target.placement.splitLayers ?? null,
+    max_memory: target.placement.maxMemory ?? null,
+    editor_device: target.placement.editorDevice ?? null,
+  };
+}
+
+/** Prints the closing lines of a finished evaluation. */
+function report(ctx: Required<TaskContext>, plan: Plan, where: string, table?: string): void {
+  const { samples_left_out: dropped, sequential_edit_n: n } = plan.evaluation;
+  if ((dropped as number) > 0) {
+    ctx.print(
+      `note: the last ${dropped} samples do not fill a chunk of ${n} and were not evaluated ` +
+        "(as the original)",
+    );
+  }
+  ctx.print(where);
+  if (table !== undefined) ctx.print(table);
+}
+
+/**
+ * Whether the shard directory of `plan` is complete for this evaluation already (then there is
+ * nothing to do); throws when it holds another evaluation's shard (unless `--force`).
+ */
+async function shardDone(plan: Plan, force: boolean): Promise<boolean> {
+  const dir = plan.shardDir!;
+  if (!existsSync(dir) || force) return false;
+  const existing = await readShard(dir);
+  // the settings known before the model is opened (the editor's config comes with the model)
+  const same = existing.index === plan.shard!.index && existing.count === plan.shard!.count &&
+    Object.entries(plan.evaluation).every(([k, v]) =>
+      JSON.stringify(existing.evaluation[k]) === JSON.stringify(v)
+    );
+  if (!same) {
+    throw new Error(
+      `${dir} holds shard ${existing.index} of ${existing.count} of another evaluation ` +
+        "(pass --force to replace it)",
+    );
+  }
+  return true;
+}
+
+/** Opens the model and evaluates (all chunks, or the shard's) into the result or shard directory. */
+async function evaluate(
+  plan: Plan,
+  flags: TestEditFlags,
+  ctx: Required<TaskContext>,
+  argv: readonly string[],
+): Promise<void> {
+  const { target, data, shard } = plan;
+  const force = flags.force ?? false;
+  if (shard !== undefined && await shardDone(plan, force)) {
+    report(ctx, plan, `shard ${shard.index} of ${shard.count} is complete: ${plan.shardDir}`);
+    return;
+  }
+  const { editing, tokenizer } = await openEditingModel(target, {
+    devices: target.devices,
+    placement: { ...target.placement, experts: flags.sequentialEditN },
+    ckpt: plan.checkpoint ?? undefined,
+    cwd: ctx.cwd,
+    editorConfig: flags.editorConfig,
+    note: (line) => ctx.print(`note: ${line}`),
+    editsDir: plan.editsDir,
+  });
+  for (const line of editing.notes ?? []) ctx.print(line);
+  // the editor's config (the run's, or --editor-config) goes next to its checkpoint
+  const evaluationConfig: ResultConfig = Object.fromEntries(
+    Object.entries(plan.evaluation).flatMap(([k, v]) =>
+      k === "editor_ckpt_path"
+        ? [[k, v], ["editor_config", editing.editorConfig ?? null]]
+        : [[k, v]]
+    ),
+  ) as ResultConfig;
+  try {
+    const pending = shard === undefined
+      ? await beginResultDir(plan.dir, force, (line) => ctx.print(`note: ${line}`))
+      : await beginShard(plan.shardDir!, existsSync(plan.shardDir!));
+    try {
+      const started = new Date().toISOString();
+      const statesDir = join(pending.tmp, STATES_DIR);
+      const total = plan.evaluation.chunks as number, n = flags.sequentialEditN;
+      if (flags.saveCkpt) await Deno.mkdir(statesDir);
+      const selected = shard === undefined ? total : Math.ceil((total - shard.index) / shard.count);
+      const progress = new Progress({
+        total: selected * n,
+        label: `test-edit sequential_edit_${n}` +
+          (shard === undefined ? "" : ` ${shardDirName(shard)}`),
+        unit: "edit",
+        tty: ctx.tty,
+        write: ctx.tty ? undefined : (text) => ctx.print(text.trimEnd()),
+      });
+      const evaluation = await evaluateSequential({
+        model: editing,
+        samples: data.samples,
+        editN: n,
+        decode: (ids) => tokenizer.decode([...ids]),
+        afterEdits: flags.saveCkpt
+          ? (c) => editing.saveState(join(statesDir, stateFileName(c, total)))
+          : undefined,
+        onProgress: (done) => progress.update(done),
+        selectChunk: shard === undefined ? undefined : (c) => c % shard.count === shard.index,
+      });
+      progress.done();
+      const run = {
+        device: target.devices.join(","),
+        placement: placementConfig(target),
+        edits_dir: plan.editsDir ?? null,
+        started,
+        finished: new Date().toISOString(),
+        argv: [...argv],
+      };
+      if (shard !== undefined) {
+        const chunks = evaluation.indices.map((chunk, i) => ({
+          chunk,
+          results: evaluation.chunks[i],
+        }));
+        await finishShard(pending, shard, evaluationConfig, run, chunks);
+        report(ctx, plan, `shard ${shard.index} of ${shard.count}: ${plan.shardDir}`);
+        return;
+      }
+      const means = await writeResultFiles(pending.tmp, evaluation.chunks, {
+        ...evaluationConfig,
+        ...run,
+      });
+      await pending.commit();
+      report(ctx, plan, `results: ${plan.dir}`, summaryTable(means.total_mean));
+    } catch (error) {
+      await pending.abort();
+      throw error;
+    }
+  } finally {
+    await editing.close();
+  }
+}
+
+/**
+ * `--replicas R`: the evaluation as R replica processes (shard `r` of R on device group `r`,
+ * written into the result directory's temporary directory), merged in chunk order.
+ */
+async function evaluateOnReplicas(
+  plan: Plan,
+  flags: TestEditFlags,
+  ctx: Required<TaskContext>,
+  argv: readonly string[],
+): Promise<void> {
+  const groups = plan.target.replicas, count = groups.length;
+  const caps = plan.target.placement.maxMemory;
+  const pending = await beginResultDir(
+    plan.dir,
+    flags.force ?? false,
+    (line) => ctx.print(`note: ${line}`),
+  );
+  try {
+    const shardsRoot = join(pending.tmp, ".shards");
+    const dirs = groups.map((_, r) => join(shardsRoot, shardDirName({ index: r, count })));
+    const replicas = groups.map((group, r) => ({
+      devices: group,
+      argv: formatFlags(TEST_EDIT_FLAGS, {
+        ...flags,
+        device: group,
+        maxMemory: caps === undefined || caps.length === 1
+          ? flags.maxMemory
+          : flags.maxMemory!.slice(r * group.length, (r + 1) * group.length),
+        ckpt: plan.checkpoint ?? undefined,
+        replicas: undefined,
+        shard: `${r}/${count}`,
+        shards: undefined,
+        shardDir: dirs[r],
+        force: false,
+      }),
+    }));
+    await runReplicaProcesses({
+      entry: fileURLToPath(import.meta.url),
+      replicas,
+      cwd: ctx.cwd,
+      print: ctx.print,
+    });
+    const merged = mergeShards(await Promise.all(dirs.map(readShard)));
+    const means = await writeMerged(pending.tmp, merged, {
+      device: plan.target.devices.join(","),
+      replicas: groups.map((g) => g.join(",")),
+      placement: placementConfig(plan.target),
+      argv: [...argv],
+    });
+    await Deno.remove(shardsRoot, { recursive: true });
+    await pending.commit();
+    report(ctx, plan, `results: ${plan.dir}`, summaryTable(means.total_mean));
+  } catch (error) {
+    await pending.abort();
+    throw error;
+  }
+}
+
 /** Runs `deno task test-edit` with `argv`; resolves with the exit status. */
 export function runTestEdit(argv: readonly string[], context: TaskContext = {}): Promise<number> {
   return runTask(SPEC, argv, context, async (flags, ctx) => {
-    const dataName = parseDataName(flags.dataName);
-    const split = flags.split as Split;
-    if (DATASETS[dataName].files[split] === undefined) {
-      throw new UsageError(`data set ${dataName} has no split ${split}`);
-    }
-    const target = await resolveTarget(ctx, flags);
-    const { devices, editorName, entry, model } = target;
-    const evalName = [dataName + (split === "eval_onehop" ? "-onehop" : ""), flags.evalNamePrefix]
-      .filter((p) => p !== "").join("-");
-    const dir = resultDir(
-      resolve(ctx.cwd, flags.evalResults),
-      editorName,
-      model.name,
-      evalName,
-      flags.sequentialEditN,
-    );
-    for (const line of await removeDirLeftovers(dir)) ctx.print(`note: ${line}`);
-    checkResultDir(dir, flags.force ?? false);
-    const editsDir = flags.editsDir === undefined ? undefined : resolve(ctx.cwd, flags.editsDir);
-    if (editsDir !== undefined) checkEditsDir(editsDir);
-    const data = await loadTaskData(dataName, split, {
-      dataRoot: target.dataRoot,
-      model,
-      limit: flags.dataSampleN,
-      print: ctx.print,
-    }, flags);
-    if (data.samples.length < flags.sequentialEditN) {
-      throw new UsageError(
-        `-sen ${flags.sequentialEditN} is more than the ${data.samples.length} samples of ${data.file}`,
-      );
-    }
-    if (flags.ckpt === undefined && entry.createTrainer !== undefined) {
-      throw new UsageError(`editor ${editorName} needs a trained checkpoint: pass -ckpt PATH`);
-    }
-    const { editing, tokenizer, checkpoint } = await openEditingModel(target, {
-      devices,
-      placement: { ...target.placement, experts: flags.sequentialEditN },
-      ckpt: flags.ckpt,
-      cwd: ctx.cwd,
-      editorConfig: flags.editorConfig,
-      note: (line) => ctx.print(`note: ${line}`),
-      editsDir,
-    });
-    for (const line of editing.notes ?? []) ctx.print(line);
-    try {
-      const pending = await beginResultDir(
-        dir,
-        flags.force ?? false,
-        (line) => ctx.print(`note: ${line}`),
-      );
-      try {
-        const started = new Date().toISOString();
-        const statesDir = join(pending.tmp, "edited_states");
-        const width = String(Math.floor(data.samples.length / flags.sequentialEditN) - 1).length;
-        if (flags.saveCkpt) await Deno.mkdir(statesDir);
-        const progress = new Progress({
-          total: Math.floor(data.samples.length / flags.sequentialEditN) * flags.sequentialEditN,
-          label: `test-edit sequential_edit_${flags.sequentialEditN}`,
-          unit: "edit",
-          tty: ctx.tty,
-          write: ctx.tty ? undefined : (text) => ctx.print(text.trimEnd()),
-        });
-        const evaluation = await evaluateSequential({
-          model: editing,
-          samples: data.samples,
-          editN: flags.sequentialEditN,
-          decode: (ids) => tokenizer.decode([...ids]),
-          afterEdits: flags.saveCkpt
-            ? (c) =>
-              editing.saveState(
-                join(statesDir, `chunk_${String(c).padStart(width, "0")}.safetensors`),
-              )
-            : undefined,
-          onProgress: (done) => progress.update(done),
-        });
-        progress.done();
-        const means = meanResultsFile(evaluation.chunks);
-        await writeJsonAtomic(join(pending.tmp, "results.json"), roundFloats(evaluation.chunks));
-        await writeJsonAtomic(join(pending.tmp, "mean_results.json"), roundFloats(means));
-        await writeFileAtomic(
-          join(pending.tmp, "metrics.svg"),
-          metricsSvg(means.total_mean, {
-            title: `${editorName} on ${model.name}, ${evalName}: ` +
-              `${flags.sequentialEditN} edit${flags.sequentialEditN > 1 ? "s" : ""} at a time`,
-          }),
-        );
-        await writeJsonAtomic(join(pending.tmp, "config.json"), {
-          editor_name: editorName,
-          model_name: model.name,
-          model_dir: model.dir,
-          editor_ckpt_path: checkpoint,
-          editor_config: editing.editorConfig ?? null,
-          data_name: dataName,
-          split,
-          data_file: data.file,
-          image_root: data.imageRoot,
-          data_sample_n: flags.dataSampleN ?? null,
-          samples: data.samples.length,
-          skipped_records: data.skipped,
-          skipped_record_indices: data.skippedRecords.map((r) => r.index),
-          sequential_edit_n: flags.sequentialEditN,
-          chunks: evaluation.chunks.length,
-          samples_left_out: evaluation.dropped,
-          evaluation_name: evalName,
-          device: devices.join(","),
-          placement: {
-            split_layers: target.placement.splitLayers ?? null,
-            max_memory: target.placement.maxMemory ?? null,
-            editor_device: target.placement.editorDevice ?? null,
-          },
-          save_ckpt: flags.saveCkpt ?? false,
-          edits_dir: editsDir ?? null,
-          started,
-          finished: new Date().toISOString(),
-          argv,
-        });
-        await pending.commit();
-        if (evaluation.dropped > 0) {
-          ctx.print(
-            `note: the last ${evaluation.dropped} samples do not fill a chunk of ` +
-              `${flags.sequentialEditN} and were not evaluated (as the original)`,
-          );
-        }
-        ctx.print(`results: ${dir}`);
-        ctx.print(summaryTable(means.total_mean));
-      } catch (error) {
-        await pending.abort();
-        throw error;
-      }
-    } finally {
-      await editing.close();
-    }
+    const plan = await planEvaluation(flags, ctx);
+    if (plan.target.replicas.length > 1) await evaluateOnReplicas(plan, flags, ctx, argv);
+    else await evaluate(plan, flags, ctx, argv);
   });
 }
 
-if (import.meta.main) Deno.exit(await runTestEdit(Deno.args));
+if (import.meta.main) {
+  exitWithParent();
+  Deno.exit(await runTestEdit(Deno.args));
+}

@@ -4,7 +4,8 @@
  * for each chunk, on the unedited model, the locality examples are predicted (teacher-forced
  * argmax and a greedy generation, once each); then the `N` requests are edited in order, each
  * timed; then every example of the chunk is scored on the edited model; then the model is
- * restored. `N = 1` is single editing.
+ * restored. `N = 1` is single editing. `selectChunk` evaluates a subset of the chunks (a shard:
+ * `src/eval/shards.ts`), each exactly as in a run over all of them.
  *
  * Per example: `acc` (teacher-forced token accuracy, or agreement with the pre-edit argmax for
  * locality) and `greedy_acc` (greedy decoding of `len(target)` tokens against the target, or
@@ -31,12 +32,22 @@ export interface EvaluateOptions {
   readonly afterEdits?: (chunk: number) => Promise<void>;
   /** Called after each sample is scored with the samples done and the total. */
   readonly onProgress?: (done: number, total: number) => void;
+  /**
+   * Evaluates only the chunks (0-based indices among all chunks) this accepts, e.g. one
+   * shard's (default: every chunk). The chunks are independent: the model starts each from the
+   * unedited state.
+   */
+  readonly selectChunk?: (chunk: number) => boolean;
 }
 
 /** What {@linkcode evaluateSequential} returns. */
 export interface Evaluation {
-  /** The results per chunk. */
+  /** The results per evaluated chunk, in order. */
   readonly chunks: SampleResult[][];
+  /** The index of each evaluated chunk among all chunks. */
+  readonly indices: number[];
+  /** Chunks in all (evaluated or not). */
+  readonly total: number;
   /** Samples left out because they do not fill a last chunk. */
   readonly dropped: number;
 }
@@ -64,12 +75,14 @@ interface Before {
 /** Runs the evaluation (see the module documentation). */
 export async function evaluateSequential(options: EvaluateOptions): Promise<Evaluation> {
   const { model, decode, editN } = options;
-  const { chunks, dropped } = chunksOf(options.samples, editN);
+  const { chunks: all, dropped } = chunksOf(options.samples, editN);
+  const select = options.selectChunk ?? (() => true);
+  const chunks = [...all.entries()].filter(([c]) => select(c));
   const total = chunks.length * editN;
   const out: SampleResult[][] = [];
   let done = 0;
   await model.restore();
-  for (const [c, chunk] of chunks.entries()) {
+  for (const [c, chunk] of chunks) {
     // pre-edit predictions of the locality examples, once, on the unedited model
     const before = new Map<Example, Before>();
     for (const s of chunk) {
@@ -95,7 +108,7 @@ export async function evaluateSequential(options: EvaluateOptions): Promise<Eval
     await model.restore();
     out.push(results);
   }
-  return { chunks: out, dropped };
+  return { chunks: out, indices: chunks.map(([c]) => c), total: all.length, dropped };
 }
 
 async function scoreSample(

@@ -1,7 +1,7 @@
 /**
- * The small tasks' command lines (`doctor`, `clear-cache`, `fixtures`, `fuzz`, `make-tiny`):
- * `--help` lists every option and exits 0, an unknown flag exits 2 with the usage; and
- * `deno task` describes every task.
+ * The small tasks' command lines (`doctor`, `clear-cache`, `fixtures`, `fuzz`, `make-tiny`,
+ * `merge-results`): `--help` lists every option and exits 0, an unknown flag exits 2 with the
+ * usage; and `deno task` describes every task.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -34,6 +34,7 @@ const TASKS = [
     file: "make_tiny.ts",
     options: ["--arch", "--out", "--layout", "--seed", "--layers", "--hidden", "--force", "--help"],
   },
+  { name: "merge-results", file: "merge_results.ts", options: ["--out", "--force", "--help"] },
 ];
 
 for (const { name, file, options } of TASKS) {
