@@ -68,7 +68,10 @@ export function runMergeResults(
       (line) => ctx.print(`note: ${line}`),
     );
     try {
-      const means = await writeMerged(pending.tmp, merged, { argv: [...argv] });
+      const means = await writeMerged(pending.tmp, merged, {
+        shard_dirs: merged.shards.map((s) => s.dir),
+        argv: [...argv],
+      });
       await pending.commit();
       ctx.print(`merged ${shards.length} shards (${merged.chunks.length} chunks): ${out}`);
       ctx.print(summaryTable(means.total_mean));

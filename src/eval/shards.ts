@@ -316,7 +316,7 @@ export async function writeMerged(
     device: [...new Set(runs.map((r) => r.device))].join(" "),
     started: runs.map((r) => r.started).sort()[0],
     finished: runs.map((r) => r.finished).sort().at(-1),
-    shards: merged.shards.map((s) => ({ shard: s.index, of: s.count, dir: s.dir, ...s.run })),
+    shards: merged.shards.map((s) => ({ shard: s.index, of: s.count, ...s.run })),
     ...extra,
   } as unknown as ResultConfig;
   return await writeResultFiles(dir, merged.chunks, config);
