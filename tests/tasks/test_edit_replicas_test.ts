@@ -9,37 +9,15 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { loadConfig } from "../../src/editors/liveedit/mod.ts";
-import { Adam } from "../../src/train/adam.ts";
-import { saveCheckpoint } from "../../src/train/checkpoint.ts";
-import { Rng } from "../../src/tensor/rng.ts";
 import { runMergeResults } from "../../tasks/merge_results.ts";
 import { runTestEdit } from "../../tasks/test_edit.ts";
-import { strongParams } from "../editors/liveedit/_tiny_backbone.ts";
-import { collect, listFiles, makeWorkspace, withTempDir } from "../train/_workspace.ts";
-
-/**
- * A LiveEdit checkpoint in `<dir>/ckpt` of untrained weights whose edits change the answers:
- * strong generators, and the edit extractor a copy of the input extractor, so that hard
- * routing lets a request's own expert through.
- */
-async function checkpoint(dir: string): Promise<string> {
-  const weights = strongParams(await loadConfig("tiny"), 1);
-  for (const name of Object.keys(weights)) {
-    const from = name.replace(/^edit_extractor\./, "inpt_extractor.");
-    if (from !== name) weights[name] = weights[from];
-  }
-  await saveCheckpoint(join(dir, "ckpt", "checkpoints"), "epoch-1-i-1-ema_loss-1.0000", {
-    model: "liveedit/tiny",
-    weights,
-    adam: new Adam(weights).state(),
-    step: 1,
-    epoch: 1,
-    emaLoss: 1,
-    rng: new Rng(0).state(),
-  });
-  return join(dir, "ckpt");
-}
+import {
+  collect,
+  listFiles,
+  makeWorkspace,
+  withTempDir,
+  writeEditingCheckpoint,
+} from "../train/_workspace.ts";
 
 const BASE = ["-en", "liveedit", "-mn", "tiny", "--editor-config", "tiny", "-dn", "EVQA"];
 
@@ -65,7 +43,7 @@ async function timeless(path: string): Promise<unknown> {
 Deno.test("test-edit -dvc cpu:0,cpu:1, --replicas 2, and --shard 0/2 + 1/2 + merge-results give the single-device results", async () => {
   await withTempDir(async (dir) => {
     await makeWorkspace(dir, { records: 8 });
-    const ckpt = await checkpoint(dir);
+    const ckpt = await writeEditingCheckpoint(dir, "liveedit/tiny");
     const run = (root: string, extra: string[]) =>
       testEdit(dir, ["-ckpt", ckpt, "-sen", "2", "--eval-results", root, ...extra]);
     const where = (root: string) => join(dir, root, "liveedit/tiny/EVQA/sequential_edit_2");
@@ -109,7 +87,7 @@ Deno.test("test-edit -dvc cpu:0,cpu:1, --replicas 2, and --shard 0/2 + 1/2 + mer
 Deno.test("test-edit --replicas 2: a replica killed mid-run ends the run naming its device; nothing is written", async () => {
   await withTempDir(async (dir) => {
     await makeWorkspace(dir, { records: 8 });
-    const ckpt = await checkpoint(dir);
+    const ckpt = await writeEditingCheckpoint(dir, "liveedit/tiny");
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         ...["run", "-A", new URL("../../tasks/test_edit.ts", import.meta.url).pathname],

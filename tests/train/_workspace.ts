@@ -10,6 +10,11 @@ import { writeTinyModel } from "../../src/models/tiny/write.ts";
 import type { TinyArch } from "../../src/models/tiny/configs.ts";
 import type { HfLayout } from "../../src/models/tiny/layout.ts";
 import { colourOf, rawRecord, writeSolidPng } from "../data/_helpers.ts";
+import { loadConfig } from "../../src/editors/liveedit/mod.ts";
+import { Adam } from "../../src/train/adam.ts";
+import { saveCheckpoint } from "../../src/train/checkpoint.ts";
+import { Rng } from "../../src/tensor/rng.ts";
+import { editingParams } from "../editors/liveedit/_tiny_backbone.ts";
 
 /** The files of a workspace. */
 export interface Workspace {
@@ -106,4 +111,23 @@ export function collect(): {
 } {
   const lines: string[] = [], errors: string[] = [];
   return { lines, errors, print: (l) => lines.push(l), printError: (l) => errors.push(l) };
+}
+
+/**
+ * A LiveEdit checkpoint of the tiny editor config in `<dir>/ckpt` for model id `model` (e.g.
+ * `liveedit/tiny`), with untrained weights whose edits change the answers (`editingParams`);
+ * returns `<dir>/ckpt`.
+ */
+export async function writeEditingCheckpoint(dir: string, model: string): Promise<string> {
+  const weights = editingParams(await loadConfig("tiny"));
+  await saveCheckpoint(join(dir, "ckpt", "checkpoints"), "epoch-1-i-1-ema_loss-1.0000", {
+    model,
+    weights,
+    adam: new Adam(weights).state(),
+    step: 1,
+    epoch: 1,
+    emaLoss: 1,
+    rng: new Rng(0).state(),
+  });
+  return join(dir, "ckpt");
 }

@@ -132,3 +132,17 @@ export function strongParams(config: LiveEditConfig, seed = 0, scale = 30): Edit
   }
   return params;
 }
+
+/**
+ * Untrained editor weights whose edits change a tiny backbone's answers: {@linkcode
+ * strongParams}, with the edit extractor a copy of the input extractor, so that hard routing
+ * lets a request's own expert through (untrained, it rejects every expert).
+ */
+export function editingParams(config: LiveEditConfig, seed = 1): EditorParams {
+  const params = strongParams(config, seed);
+  for (const name of Object.keys(params)) {
+    const from = name.replace(/^edit_extractor\./, "inpt_extractor.");
+    if (from !== name) params[name] = params[from];
+  }
+  return params;
+}
