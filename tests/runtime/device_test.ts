@@ -4,6 +4,7 @@ import {
   CUDA_INSTALL_COMMAND,
   cudaProviderStatus,
   parseDevice,
+  replicaGroups,
   sessionOptions,
 } from "../../src/runtime/device.ts";
 import { LocalSession } from "../../src/runtime/session.ts";
@@ -86,4 +87,19 @@ Deno.test("webgpu: a session either works or fails with a clear error (no GPU ne
     assert.equal(session.device.kind, "webgpu");
     await session.release();
   }
+});
+
+Deno.test("replicaGroups: -dvc cut in order into equal groups; bad counts and repeats are named", () => {
+  assert.deepEqual(replicaGroups(["cpu:0", "cpu:1"], 2), [["cpu:0"], ["cpu:1"]]);
+  assert.deepEqual(replicaGroups(["cuda:0", "cuda:1", "cuda:2", "cuda:3"], 2), [
+    ["cuda:0", "cuda:1"],
+    ["cuda:2", "cuda:3"],
+  ]);
+  assert.deepEqual(replicaGroups(["cpu"], 1), [["cpu"]]);
+  assert.throws(
+    () => replicaGroups(["cpu:0", "cpu:1", "cpu:2"], 2),
+    /--replicas 2 needs a multiple of 2 devices in -dvc \(equal groups\), got 3: cpu:0,cpu:1,cpu:2/,
+  );
+  assert.throws(() => replicaGroups(["cpu:0", "cpu:0"], 2), /device cpu:0 is named twice in -dvc/);
+  assert.throws(() => replicaGroups(["cpu:0"], 0), /--replicas must be an integer >= 1, got 0/);
 });

@@ -9,8 +9,15 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { latestCheckpoint, loadCheckpoint } from "../../src/train/checkpoint.ts";
+import { runTestEdit } from "../../tasks/test_edit.ts";
 import { runTrain } from "../../tasks/train.ts";
-import { collect, makeWorkspace, withTempDir } from "../train/_workspace.ts";
+import {
+  collect,
+  listFiles,
+  makeWorkspace,
+  withTempDir,
+  writeEditingCheckpoint,
+} from "../train/_workspace.ts";
 
 /** One line of `train.jsonl`. */
 interface LogLine {
@@ -86,5 +93,60 @@ Deno.test("train 20 steps: -dvc cpu:0,cpu:1 and --replicas 2 -dvc cpu:0,cpu:1 gi
         assert.ok(worst <= 1e-3 * 20 * lr, `${what} ${name}: ${worst}`);
       }
     }
+  });
+});
+
+Deno.test("train and test-edit --replicas 2 with a device that cannot be used fail naming it, writing nothing", async () => {
+  await withTempDir(async (dir) => {
+    await makeWorkspace(dir, { records: 4 });
+    const out = collect();
+    const code = await runTrain(
+      [
+        ...[
+          "-en",
+          "liveedit",
+          "-mn",
+          "tiny",
+          "--editor-config",
+          "tiny",
+          "-dna",
+          "EVQA",
+          "-bs",
+          "2",
+        ],
+        ...["-eps", "1", "--replicas", "2", "-dvc", "cpu:0,cuda:7"],
+      ],
+      { cwd: dir, tty: false, ...out },
+    );
+    assert.equal(code, 1, out.lines.join("\n"));
+    assert.match(out.errors.join("\n"), /cuda:7/);
+    assert.deepEqual(await listFiles(join(dir, "records")), []);
+
+    const ckpt = await writeEditingCheckpoint(dir, "liveedit/tiny");
+    const eval_ = collect();
+    const status = await runTestEdit(
+      [
+        ...[
+          "-en",
+          "liveedit",
+          "-mn",
+          "tiny",
+          "--editor-config",
+          "tiny",
+          "-dn",
+          "EVQA",
+          "-sen",
+          "1",
+        ],
+        ...["-ckpt", ckpt, "--replicas", "2", "-dvc", "cpu:0,cuda:7"],
+      ],
+      { cwd: dir, tty: false, ...eval_ },
+    );
+    assert.equal(status, 1, eval_.lines.join("\n"));
+    assert.match(
+      eval_.errors.join("\n"),
+      /replica 1 \(cuda:7, pid \d+\) exited with status 1: .*cuda:7.*; the other replicas were stopped and nothing was written/,
+    );
+    assert.deepEqual(await listFiles(join(dir, "eval_results")), []);
   });
 });

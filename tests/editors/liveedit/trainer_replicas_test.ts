@@ -6,7 +6,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import {
   createLiveEditTrainer,
   LiveEditTrainer,
@@ -16,7 +16,13 @@ import {
 } from "../../../src/editors/liveedit/mod.ts";
 import { paramSpecs } from "../../../src/editors/liveedit/params.ts";
 import { f32 } from "../../../src/runtime/outputs.ts";
-import type { StepLosses } from "../../../src/train/trainer.ts";
+import type { EditorTrainer, StepLosses } from "../../../src/train/trainer.ts";
+import { loadCheckpoint } from "../../../src/train/checkpoint.ts";
+import { TrainingError, trainLoop } from "../../../src/train/loop.ts";
+import { DeviceWorker } from "../../../src/runtime/device_worker.ts";
+import { VllmRunner } from "../../../src/models/vllm/mod.ts";
+import { Rng } from "../../../src/tensor/rng.ts";
+import { listFiles } from "../../train/_workspace.ts";
 import { combineReplicas, replicaSlices } from "../../../src/train/data_parallel.ts";
 import type { Tensor } from "../../../src/tensor/tensor.ts";
 import { syntheticSamples, withTinyBackbone } from "./_tiny_backbone.ts";
@@ -170,6 +176,69 @@ Deno.test("--replicas 2 over cpu:0..cpu:3: each replica is a 2-stage placement; 
       }
     } finally {
       await replicated.close();
+    }
+  });
+});
+
+Deno.test("a replica's Worker that dies mid-run stops the run naming cpu:1; the last good state is a complete checkpoint", async () => {
+  await withTinyBackbone(async ({ dir, config, vllm }) => {
+    const samples = await syntheticSamples(dir, 4);
+    const workers = [await DeviceWorker.open("cpu:0"), await DeviceWorker.open("cpu:1")];
+    const runners = workers.map((worker) =>
+      new VllmRunner(vllm, { worker, cacheDir: join(dir, "graphs") })
+    );
+    try {
+      const trainer = LiveEditTrainer.create({
+        runner: runners[0],
+        replicas: runners,
+        prepareRunners: runners,
+        config,
+        seed: 1,
+      });
+      let steps = 0;
+      const dying: EditorTrainer = {
+        parameters: () => trainer.parameters(),
+        prepare: (batch) => trainer.prepare(batch),
+        step: (batch, lr) => {
+          if (++steps === 3) workers[1].close(); // replica 1's device goes away mid-run
+          return trainer.step(batch, lr);
+        },
+        state: () => trainer.state(),
+        load: (state) => trainer.load(state),
+        close: () => trainer.close(),
+      };
+      const runDir = join(dir, "run");
+      await Deno.mkdir(join(runDir, "logs"), { recursive: true });
+      const error = await trainLoop({
+        trainer: dying,
+        schedule: () => config.train.lr,
+        samples,
+        batchSize: 2,
+        epochs: 3,
+        saveEvery: 100,
+        logEvery: 1,
+        emaAlpha: 0.1,
+        bufferSize: 1,
+        runDir,
+        checkpointModel: "liveedit/tiny",
+        rng: new Rng(0),
+        print: () => {},
+      }).then(() => null, (e) => e);
+      assert.ok(error instanceof TrainingError, String(error));
+      assert.match(
+        error.message,
+        /^training stopped at step 3 \(epoch 2\): .*cpu:1: device worker (is )?closed; saved a checkpoint of the last good state \(step 2\)/,
+      );
+      const ckpt = await loadCheckpoint(error.checkpoint!, { model: "liveedit/tiny" });
+      assert.equal(ckpt.step, 2);
+      const name = basename(error.checkpoint!, ".json");
+      assert.deepEqual(await listFiles(join(runDir, "checkpoints")), [
+        `${name}.json`,
+        `${name}.safetensors`,
+      ]);
+    } finally {
+      for (const r of runners) await r.close().catch(() => {});
+      for (const w of workers) w.close();
     }
   });
 });
