@@ -114,12 +114,16 @@ export function collect(): {
 }
 
 /**
- * A LiveEdit checkpoint of the tiny editor config in `<dir>/ckpt` for model id `model` (e.g.
- * `liveedit/tiny`), with untrained weights whose edits change the answers (`editingParams`);
- * returns `<dir>/ckpt`.
+ * A LiveEdit checkpoint of editor config `config` (a shipped name or a path; default `tiny`)
+ * in `<dir>/ckpt` for model id `model` (e.g. `liveedit/tiny`), with untrained weights whose
+ * edits change the answers (`editingParams`); returns `<dir>/ckpt`.
  */
-export async function writeEditingCheckpoint(dir: string, model: string): Promise<string> {
-  const weights = editingParams(await loadConfig("tiny"));
+export async function writeEditingCheckpoint(
+  dir: string,
+  model: string,
+  config = "tiny",
+): Promise<string> {
+  const weights = editingParams(await loadConfig(config));
   await saveCheckpoint(join(dir, "ckpt", "checkpoints"), "epoch-1-i-1-ema_loss-1.0000", {
     model,
     weights,
