@@ -24,6 +24,8 @@ const MANIFEST = join(ROOT, "deploy/k8s/test-edit-indexed-job.yaml");
 /** One Job of the manifest, as far as the test needs it. */
 interface JobDoc {
   readonly name: string;
+  /** `liveedit-step` (what the README's `kubectl apply -l` selects). */
+  readonly step?: string;
   readonly indexed: boolean;
   readonly completions?: number;
   readonly parallelism?: number;
@@ -42,6 +44,7 @@ function readManifest(text: string): JobDoc[] {
     for (const m of doc.matchAll(/- name: (\w+)\s*\n\s*value: "([^"]*)"/g)) env[m[1]] = m[2];
     return {
       name: scalar("name")!.trim(),
+      step: scalar("liveedit-step")?.trim(),
       indexed: scalar("completionMode")?.trim() === "Indexed",
       completions: Number(scalar("completions")) || undefined,
       parallelism: Number(scalar("parallelism")) || undefined,
@@ -89,6 +92,7 @@ async function timeless(path: string): Promise<unknown> {
 Deno.test("the Indexed Job's command lines, run as one process per index, then the merge Job's, give a single run's results", async () => {
   const [shardJob, mergeJob] = readManifest(await Deno.readTextFile(MANIFEST));
   assert.ok(shardJob.indexed, "completionMode: Indexed");
+  assert.deepEqual([shardJob.step, mergeJob.step], ["shards", "merge"]);
   const shards = Number(shardJob.env.SHARDS);
   assert.ok(shards >= 2);
   assert.equal(shardJob.completions, shards, "completions = SHARDS");
