@@ -4,7 +4,7 @@
  * manifest's `$(VAR)`s filled with a make-tiny model, cpu devices and a temporary results
  * folder), then the merge Job's `command`; the merged `results.json` and `mean_results.json`
  * equal a single run's, timing aside. The manifest is read minimally: its documents, each
- * container's `env` names and its `command`, a one-line JSON (YAML flow) list.
+ * container's `env` names and its `command`, a block list of double-quoted strings.
  *
  * @module
  */
@@ -38,8 +38,10 @@ interface JobDoc {
 function readManifest(text: string): JobDoc[] {
   return text.split(/^---$/m).map((doc) => {
     const scalar = (key: string) => new RegExp(`^\\s*${key}:\\s*(.+)$`, "m").exec(doc)?.[1];
-    const command = /^\s*command:\s*(\[.*\])\s*$/m.exec(doc);
-    assert.ok(command, `a command list in:\n${doc}`);
+    // `command:` then one `- "string"` (JSON) per line
+    const block = /^( *)command:\n((?:\1 *- ".*"\n)+)/m.exec(doc);
+    assert.ok(block, `a command list in:\n${doc}`);
+    const command = block[2].trimEnd().split("\n").map((l) => JSON.parse(l.trim().slice(2)));
     const env: Record<string, string> = {};
     for (const m of doc.matchAll(/- name: (\w+)\s*\n\s*value: "([^"]*)"/g)) env[m[1]] = m[2];
     return {
@@ -49,7 +51,7 @@ function readManifest(text: string): JobDoc[] {
       completions: Number(scalar("completions")) || undefined,
       parallelism: Number(scalar("parallelism")) || undefined,
       env,
-      command: JSON.parse(command[1]),
+      command,
     };
   });
 }
@@ -107,7 +109,6 @@ Deno.test("the Indexed Job's command lines, run as one process per index, then t
     const local: Record<string, string> = {
       MODEL_NAME: "tiny",
       MODEL_DIR: ws.modelDir,
-      EDITOR_CONFIG: "tiny",
       CKPT: ckpt,
       DATA_NAME: "EVQA",
       DATA_ROOT: ws.dataRoot,

@@ -10,7 +10,7 @@ import { writeTinyModel } from "../../src/models/tiny/write.ts";
 import type { TinyArch } from "../../src/models/tiny/configs.ts";
 import type { HfLayout } from "../../src/models/tiny/layout.ts";
 import { colourOf, rawRecord, writeSolidPng } from "../data/_helpers.ts";
-import { loadConfig } from "../../src/editors/liveedit/mod.ts";
+import { configJson, loadConfig } from "../../src/editors/liveedit/mod.ts";
 import { Adam } from "../../src/train/adam.ts";
 import { saveCheckpoint } from "../../src/train/checkpoint.ts";
 import { Rng } from "../../src/tensor/rng.ts";
@@ -115,17 +115,19 @@ export function collect(): {
 
 /**
  * A LiveEdit checkpoint of editor config `config` (a shipped name or a path; default `tiny`)
- * in `<dir>/ckpt` for model id `model` (e.g. `liveedit/tiny`), with untrained weights whose
- * edits change the answers (`editingParams`); returns `<dir>/ckpt`.
+ * in `<dir>/ckpt` for model id `model` (e.g. `liveedit/tiny`), storing that config, with untrained
+ * weights whose edits change the answers (`editingParams`); returns `<dir>/ckpt`.
  */
 export async function writeEditingCheckpoint(
   dir: string,
   model: string,
   config = "tiny",
 ): Promise<string> {
-  const weights = editingParams(await loadConfig(config));
+  const editor = await loadConfig(config);
+  const weights = editingParams(editor);
   await saveCheckpoint(join(dir, "ckpt", "checkpoints"), "epoch-1-i-1-ema_loss-1.0000", {
     model,
+    editorConfig: configJson(editor),
     weights,
     adam: new Adam(weights).state(),
     step: 1,
