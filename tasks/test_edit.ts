@@ -263,7 +263,7 @@ async function planEvaluation(
   return { target, data, dir, checkpoint, evaluation, shard, shardDir, editsDir };
 }
 
-/** `--placement` of `config.json`. */
+/** The placement flags as `config.json` records them. */
 function placementConfig(target: TaskTarget) {
   return {
     split_layers: target.placement.splitLayers ?? null,
@@ -425,9 +425,11 @@ async function evaluateOnReplicas(
       argv: formatFlags(TEST_EDIT_FLAGS, {
         ...flags,
         device: group,
-        maxMemory: caps === undefined || caps.length === 1
-          ? flags.maxMemory
-          : flags.maxMemory!.slice(r * group.length, (r + 1) * group.length),
+        // one --max-memory per device of -dvc: each replica gets its group's
+        maxMemory:
+          caps !== undefined && caps.length > 1 && caps.length === plan.target.devices.length
+            ? flags.maxMemory!.slice(r * group.length, (r + 1) * group.length)
+            : flags.maxMemory,
         ckpt: plan.checkpoint ?? undefined,
         replicas: undefined,
         shard: `${r}/${count}`,

@@ -10,6 +10,7 @@ export * from "./backbone.ts";
 export * from "./editing_model.ts";
 export * from "./open.ts";
 export * from "./trainer.ts";
+export * from "./step_feeds.ts";
 export {
   configJson,
   isShippedConfig,

@@ -193,7 +193,8 @@ function resolveWeights(weights: EditorParams | string, config: LiveEditConfig) 
  */
 export async function createLiveEditTrainer(options: TrainerOptions): Promise<LiveEditTrainer> {
   // Imported here: opening a model to edit (test-edit, infer) loads no training code.
-  const { LiveEditTrainer, TRAIN_GROUPS } = await import("./trainer.ts");
+  const { LiveEditTrainer } = await import("./trainer.ts");
+  const { TRAIN_GROUPS } = await import("./step_feeds.ts");
   const { config, vllm, owned } = await openVllm(options);
   const opened: PlacedVllm[] = [];
   const close = async () => {

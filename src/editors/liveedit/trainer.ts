@@ -23,10 +23,13 @@
  *   by `(seed, t)` ({@linkcode stepSampling}), so they depend on the trainer state only through
  *   Adam's step count: restoring {@linkcode LiveEditTrainer.state} into a trainer with the same
  *   seed resumes with exactly the losses of an uninterrupted run.
+ * - Data parallel (`replicas`): the masks and pairs are drawn for the whole batch, then every
+ *   replica runs the step graph on its slice of the samples (`stepFeeds` with `rows`) against
+ *   every expert and pair of the batch, and the host adds the slices' losses and gradients up,
+ *   weighted by slice size, in replica order (`src/train/data_parallel.ts`) before one Adam step.
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import type {
   EditorTrainer,
   PreparedTrainBatch,
@@ -40,7 +43,7 @@ import type { VllmRunner } from "../../models/vllm/runner.ts";
 import { f32 } from "../../runtime/outputs.ts";
 import { toNumbers } from "../../tensor/elements.ts";
 import { Rng } from "../../tensor/rng.ts";
-import { sliceRows, Tensor } from "../../tensor/tensor.ts";
+import { Tensor } from "../../tensor/tensor.ts";
 import { Adam } from "../../train/adam.ts";
 import { combineReplicas, replicaSlices } from "../../train/data_parallel.ts";
 import {
@@ -51,49 +54,23 @@ import {
   layerReps,
   originalLogits,
   requestParts,
-  rowReps,
 } from "./backbone.ts";
-import type { EditorDims, LiveEditConfig } from "./config.ts";
+import type { LiveEditConfig } from "./config.ts";
 import { buildTrainingGraph } from "./losses.ts";
 import { runStagedStep, stageOutLoss } from "./stage_step.ts";
 import { RunnerCache } from "../../graph/runner.ts";
 import type { Placement } from "../../runtime/runner.ts";
+import type { RowSlice } from "./train_batch.ts";
 import {
-  type ExampleGroup,
-  type ExampleKind,
-  packTrainBatch,
-  type PairRef,
-  type RowSlice,
-  sampleExpertMasks,
-  samplePairs,
-  type TrainSequence,
-} from "./train_batch.ts";
+  type PreparedInfo,
+  preparedInfo,
+  stepFeeds,
+  type StepSampling,
+  stepSampling,
+  TRAIN_GROUPS,
+} from "./step_feeds.ts";
 import { checkParams, type EditorParams, initParams, paramSpecs } from "./params.ts";
 import type { Range } from "./tokens.ts";
-
-/** The example groups of a training batch: one example of each per sample. */
-export const TRAIN_GROUPS: readonly ExampleGroup[] = [
-  { name: "rel", kind: "rel" },
-  { name: "gen_text", kind: "gen" },
-  { name: "gen_image", kind: "gen" },
-  { name: "loc", kind: "loc" },
-];
-
-/** The loss parts a step reports (besides the total), in the order they are checked. */
-export const LOSS_PARTS: readonly string[] = [
-  ...TRAIN_GROUPS.map((g) => g.name),
-  "soft",
-  "hard_neib",
-  "hard_prot",
-];
-
-/** The step graph's output of each loss part. */
-const PART_OUTPUT: Readonly<Record<string, string>> = {
-  ...Object.fromEntries(TRAIN_GROUPS.map((g) => [g.name, `loss/${g.name}`])),
-  soft: "soft/loss",
-  hard_neib: "hard_neib/loss",
-  hard_prot: "hard_prot/loss",
-};
 
 /** The example of `sample` in group `group` (see {@linkcode TRAIN_GROUPS}). */
 function groupExample(sample: EditSample, group: string): Example {
@@ -110,34 +87,21 @@ function groupExample(sample: EditSample, group: string): Example {
   throw new Error(`LiveEdit training: unknown group '${group}'`);
 }
 
-/** The JSON side of a prepared batch. */
-interface PreparedInfo {
-  /** Samples in the batch. */
-  readonly size: number;
-  /** Per group: each row's four ranges and its length. */
-  readonly groups: Readonly<Record<string, { ranges: Range[][]; lengths: number[] }>>;
-}
+/** The loss parts a step reports (besides the total), in the order they are checked. */
+export const LOSS_PARTS: readonly string[] = [
+  ...TRAIN_GROUPS.map((g) => g.name),
+  "soft",
+  "hard_neib",
+  "hard_prot",
+];
 
-/** Masks and pairs of one step (spec §4). */
-export interface StepSampling {
-  /** Expert masks per kind, `[b][b]` (one request per sample). */
-  readonly masks: Readonly<Record<ExampleKind, readonly (readonly boolean[])[]>>;
-  /** Neighbour pairs per sample. */
-  readonly neighbourPairs: readonly (readonly [PairRef, PairRef])[];
-  /** Prototype pairs per sample. */
-  readonly prototypePairs: readonly (readonly [PairRef, PairRef])[];
-}
-
-/**
- * The masks and pairs of step `step` (1-based) for a batch of `b` samples: drawn from an
- * {@linkcode Rng} whose seed is a hash of `(seed, step)`, masks first, then pairs.
- */
-export function stepSampling(seed: number, step: number, b: number): StepSampling {
-  const digest = createHash("sha256").update(`liveedit-train/${seed}/${step}`).digest();
-  const rng = new Rng(digest.readUInt32BE(0) * 2 ** 21 + (digest.readUInt32BE(4) >>> 11));
-  const masks = sampleExpertMasks(rng, new Array(b).fill(1), new Array(b).fill(0));
-  return { masks, ...samplePairs(rng, b, TRAIN_GROUPS) };
-}
+/** The step graph's output of each loss part. */
+const PART_OUTPUT: Readonly<Record<string, string>> = {
+  ...Object.fromEntries(TRAIN_GROUPS.map((g) => [g.name, `loss/${g.name}`])),
+  soft: "soft/loss",
+  hard_neib: "hard_neib/loss",
+  hard_prot: "hard_prot/loss",
+};
 
 /** Options of {@linkcode buildStepGraph}. */
 export interface StepGraphOptions {
@@ -185,72 +149,6 @@ export function buildStepGraph(
     for (const [name, v] of Object.entries(logits)) outputs[`logits/${name}`] = v;
   }
   return { graph: t.graph, outputs };
-}
-
-/** `prepared.tensors[name]`, or an error naming it. */
-function tensorOf(prepared: PreparedTrainBatch, name: string): Tensor {
-  const t = prepared.tensors[name];
-  if (t === undefined) throw new Error(`LiveEdit prepared batch: tensor '${name}' is missing`);
-  return t;
-}
-
-/** The checked JSON side of `prepared`. */
-function infoOf(prepared: PreparedTrainBatch): PreparedInfo {
-  const info = prepared.info as PreparedInfo | null;
-  const size = info?.size;
-  if (!Number.isSafeInteger(size) || size! < 1) {
-    throw new Error(`LiveEdit prepared batch: info.size must be an integer >= 1, got ${size}`);
-  }
-  for (const { name } of TRAIN_GROUPS) {
-    const g = info!.groups?.[name];
-    if (g?.ranges?.length !== size || g?.lengths?.length !== size) {
-      throw new Error(`LiveEdit prepared batch: info.groups.${name} must have ${size} rows`);
-    }
-  }
-  return info!;
-}
-
-/**
- * The feeds of {@linkcode buildStepGraph} but the parameters: the batch's sequences, ranges,
- * masks and pairs (`packTrainBatch`), and per group the attention mask, labels and (locality)
- * the original logits. With `rows`, the feeds of the samples `[rows.start, rows.end)` only (a
- * data-parallel replica's part; see `packTrainBatch`). Throws naming a missing or malformed
- * tensor or field.
- */
-export function stepFeeds(
-  dims: EditorDims,
-  prepared: PreparedTrainBatch,
-  sampling: StepSampling,
-  rows?: RowSlice,
-): Record<string, Tensor> {
-  const info = infoOf(prepared);
-  const groups: Record<string, TrainSequence[]> = {};
-  const feeds: Record<string, Tensor> = {};
-  for (const { name, kind } of TRAIN_GROUPS) {
-    const hidden = tensorOf(prepared, `${name}/hidden`);
-    if (hidden.dtype !== "f32" || hidden.rank !== 3 || hidden.shape[0] !== info.size) {
-      throw new Error(
-        `LiveEdit prepared batch: '${name}/hidden' must be f32 [${info.size}, T, d], got ` +
-          `${hidden.dtype}[${hidden.shape}]`,
-      );
-    }
-    const { ranges, lengths } = info.groups[name];
-    groups[name] = lengths.map((len, r) => ({
-      reps: rowReps(hidden as Tensor<"f32">, r, len),
-      ranges: ranges[r],
-    }));
-    const names = continuationInputNames(name);
-    const inputs = [names.attentionMask, names.labelIds, names.labelMasks];
-    if (kind === "loc") inputs.push(names.originalLogits);
-    for (const input of inputs) {
-      const t = tensorOf(prepared, input);
-      feeds[input] = rows === undefined ? t : sliceRows(t, rows.start, rows.end);
-    }
-  }
-  return {
-    ...packTrainBatch(dims, TRAIN_GROUPS, { edits: groups.rel, groups, ...sampling }, rows),
-    ...feeds,
-  };
 }
 
 /** Options of {@linkcode LiveEditTrainer.create}. */
@@ -402,7 +300,7 @@ export class LiveEditTrainer implements EditorTrainer {
     rows?: RowSlice,
     runner: VllmRunner = this.runner,
   ): Promise<Record<string, Tensor>> {
-    const s = sampling ?? stepSampling(this.seed, this.stepCount + 1, infoOf(batch).size);
+    const s = sampling ?? stepSampling(this.seed, this.stepCount + 1, preparedInfo(batch).size);
     const feeds = { ...this.#params, ...stepFeeds(this.config.dims, batch, s, rows) };
     const vllm = runner.vllm, end = this.#endOn(runner);
     const runEditor = (
@@ -488,7 +386,7 @@ export class LiveEditTrainer implements EditorTrainer {
    * the host (see {@linkcode LiveEditTrainerOptions.replicas}).
    */
   async #lossesAndGradients(batch: PreparedTrainBatch) {
-    const size = infoOf(batch).size;
+    const size = preparedInfo(batch).size;
     const sampling = stepSampling(this.seed, this.stepCount + 1, size);
     const names = paramSpecs(this.config.dims).map((s) => s.name);
     const gradsOf = (out: Record<string, Tensor>) =>
