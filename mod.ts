@@ -73,6 +73,7 @@ export {
   type GraphOptimizationLevel,
   ortBindingDir,
   parseDevice,
+  replicaGroups,
   toDeviceSpec,
 } from "./src/runtime/device.ts";
 export * from "./src/runtime/session.ts";
@@ -93,6 +94,7 @@ export * from "./src/train/adam.ts";
 export * from "./src/train/schedule.ts";
 export * from "./src/train/checkpoint.ts";
 export * from "./src/train/trainer.ts";
+export * from "./src/train/data_parallel.ts";
 export * from "./src/editors/liveedit/repository/mod.ts";
 export * from "./src/data/mod.ts";
 export * from "./src/models/vllm/mod.ts";
