@@ -9,6 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { hostName, processState } from "../../src/io/leftovers.ts";
 import { runMergeResults } from "../../tasks/merge_results.ts";
 import { runTestEdit } from "../../tasks/test_edit.ts";
 import {
@@ -130,5 +131,62 @@ Deno.test("test-edit --replicas 2: a replica killed mid-run ends the run naming 
       new RegExp(`error: replica 1 \\(cpu:1, pid ${pid}\\) was killed by SIGKILL; the other`),
     );
     assert.deepEqual(await listFiles(results), [], "no partial results, no temporary left");
+  });
+});
+
+Deno.test("test-edit --replicas 2 killed itself: its replicas exit, and the next run removes what it left", async () => {
+  await withTempDir(async (dir) => {
+    await makeWorkspace(dir, { records: 8 });
+    const ckpt = await writeEditingCheckpoint(dir, "liveedit/tiny");
+    const argv = [...BASE, "-ckpt", ckpt, "-sen", "1", "-saveckpt"];
+    const parent = new Deno.Command(Deno.execPath(), {
+      args: [
+        ...["run", "-A", new URL("../../tasks/test_edit.ts", import.meta.url).pathname],
+        ...argv,
+        ...["--replicas", "2", "-dvc", "cpu:0,cpu:1"],
+      ],
+      cwd: dir,
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const lines: string[] = [];
+    const reading = (async () => {
+      for await (const text of parent.stdout.pipeThrough(new TextDecoderStream())) {
+        lines.push(...text.split("\n"));
+      }
+    })();
+    // both replicas have started and edited something; then the parent is killed
+    const results = join(dir, "eval_results");
+    let pids: number[] = [];
+    for (let i = 0; i < 4800; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      pids = lines.flatMap((l) => /^replica \d on cpu:\d: pid (\d+)$/.exec(l)?.slice(1) ?? [])
+        .map(Number);
+      const states = (await listFiles(results)).filter((f) => f.includes("/edited_states/"));
+      if (pids.length === 2 && states.length > 0) break;
+    }
+    assert.equal(pids.length, 2, lines.join("\n"));
+    parent.kill("SIGKILL");
+    assert.equal((await parent.status).signal, "SIGKILL");
+    await reading;
+    // the replicas see their stdin close and exit
+    for (let i = 0; i < 2400 && pids.some((p) => processState(p, hostName()) !== "gone"); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.deepEqual(pids.map((p) => processState(p, hostName())), ["gone", "gone"]);
+    assert.ok((await listFiles(results)).length > 0, "the killed run left its temporary directory");
+    // the next run cleans up after it and writes the results
+    const out = await testEdit(dir, ["-ckpt", ckpt, "-sen", "1", "-dvc", "cpu:0"]);
+    assert.ok(
+      out.lines.some((l) => /^note: removed .*left by a killed run$/.test(l)),
+      out.lines.join("\n"),
+    );
+    assert.deepEqual(await listFiles(results), [
+      "liveedit/tiny/EVQA/sequential_edit_1/config.json",
+      "liveedit/tiny/EVQA/sequential_edit_1/mean_results.json",
+      "liveedit/tiny/EVQA/sequential_edit_1/metrics.svg",
+      "liveedit/tiny/EVQA/sequential_edit_1/results.json",
+    ]);
   });
 });
