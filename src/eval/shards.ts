@@ -28,6 +28,14 @@ import { isPlainObject } from "../io/json.ts";
 import { type ResultConfig, writeResultFiles } from "./output.ts";
 import type { MeanResultsFile, SampleResult } from "./results.ts";
 
+/** Shard `index` of `count` (0 <= index < count). */
+export interface ShardSpec {
+  /** This shard's index. */
+  readonly index: number;
+  /** Shards in all. */
+  readonly count: number;
+}
+
 /** `shard.json`'s `format`. */
 export const SHARD_FORMAT = "liveedit-eval-shard";
 /** `shard.json`'s `version`. */
@@ -38,14 +46,6 @@ export const SHARD_FILE = "shard.json";
 export const SHARD_RESULTS_FILE = "results.json";
 /** The edited states (`-saveckpt`) of a shard's chunks, and of a merged evaluation. */
 export const STATES_DIR = "edited_states";
-
-/** Shard `index` of `count` (0 <= index < count). */
-export interface ShardSpec {
-  /** This shard's index. */
-  readonly index: number;
-  /** Shards in all. */
-  readonly count: number;
-}
 
 /** Whether chunk `chunk` belongs to `shard` (its index is `shard.index` modulo `shard.count`). */
 export function inShard(chunk: number, shard: ShardSpec): boolean {
