@@ -26,7 +26,7 @@ import { loadConfig } from "../src/editors/liveedit/config.ts";
 import { LiveEditor, type RouteInput } from "../src/editors/liveedit/editor.ts";
 import { initParams, paramInputs } from "../src/editors/liveedit/params.ts";
 import type { Expert } from "../src/editors/liveedit/pool.ts";
-import { hardRouting } from "../src/editors/liveedit/routing.ts";
+import { routingQueries } from "../src/editors/liveedit/routing.ts";
 import {
   flattenTokens,
   type Range,
@@ -131,14 +131,13 @@ async function queryFeatures(
   const g = new Graph();
   const p = paramInputs(g, dims);
   const flat = flattenTokens(g.input("hidden", "f32", ["batch", "seq", dims.llmMidDim]));
-  const hard = hardRouting(
+  const q = routingQueries(
     p,
     dims,
     selectInput(flat, "query", "batch"),
     selectInput(flat, "vision", "batch"),
-    g.input("evr", "f32", [1, dims.eqeN, dims.moduleDim]),
   );
-  const out = await runOnce(g, { ivr: hard.ivr, sim_prot: hard.visSimProt }, {
+  const out = await runOnce(g, { ivr: q.ivr, sim_prot: q.visSimProt }, {
     ...params,
     hidden,
     ...selectionFeeds("vision", [{ seq: 0, ranges: [[0, V]] }], L),
@@ -193,7 +192,7 @@ async function child(flags: Flags & { child?: string; n?: number }): Promise<voi
   const passing = evrOf(0), failing = evrOf(1);
   for (let k = 0; k < n; k++) {
     const x = seeds[k % seeds.length];
-    editor.pool.add({ ...x, evr: k % 10 === 0 ? passing : failing });
+    await editor.pool.add({ ...x, evr: k % 10 === 0 ? passing : failing });
   }
   const call = () => editor.route(hidden, ROUTE_INPUT);
   const routed = await call();

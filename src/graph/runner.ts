@@ -22,7 +22,8 @@
 import type { RunOptions, ValueSpec } from "../runtime/session.ts";
 import { ModelRunner, type Placement, RunStats } from "../runtime/runner.ts";
 import type { Tensor } from "../tensor/tensor.ts";
-import { compileGraph } from "./compile.ts";
+import { compileGraph, relativeTo } from "./compile.ts";
+import { toModelProto } from "./onnx.ts";
 import type { Graph, Value } from "./ir.ts";
 
 /** The input specs of a traced graph, in declaration order, for a session's `inputsSpec`. */
@@ -44,6 +45,13 @@ export interface CompileRunnerOptions extends Placement {
   readonly name?: string;
   /** Graph cache directory for graphs that reference weight files (see `graphCacheRoot`). */
   readonly cacheDir?: string;
+  /**
+   * Keep the model in memory (no graph cache entry) with its external initializers located
+   * relative to this directory, where ONNX Runtime then memory-maps them from; every file
+   * they reference must be inside it. For files that come and go with the session (an expert
+   * pool's segments), which a cache entry's hard links would keep alive.
+   */
+  readonly externalDataDir?: string;
   /** Counters the runner adds its runs to, besides its own. */
   readonly totals?: RunStats;
 }
@@ -57,7 +65,10 @@ export async function compileRunner(
   outputs: Readonly<Record<string, Value>>,
   options: CompileRunnerOptions = {},
 ): Promise<ModelRunner> {
-  const { model } = await compileGraph(graph, outputs, { cacheDir: options.cacheDir });
+  const dir = options.externalDataDir;
+  const { model } = dir === undefined
+    ? await compileGraph(graph, outputs, { cacheDir: options.cacheDir })
+    : { model: toModelProto(graph, outputs, { externalLocation: relativeTo(dir) }) };
   return await ModelRunner.load(model, { ...options, inputsSpec: inputsSpecOf(graph) });
 }
 

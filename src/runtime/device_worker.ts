@@ -108,7 +108,13 @@ export class DeviceWorker {
    */
   async load(model: string | Uint8Array, options: LoadOptions = {}): Promise<RemoteSession> {
     const name = options.name ?? defaultModelName(model);
-    const info = await this.#request({ op: "load", model, name, inputsSpec: options.inputsSpec });
+    const info = await this.#request({
+      op: "load",
+      model,
+      name,
+      inputsSpec: options.inputsSpec,
+      externalDataDir: options.externalDataDir,
+    });
     return new RemoteSession(this.device, info as SessionInfo, this.#channel);
   }
 

@@ -39,6 +39,7 @@ export type Request =
     readonly model: string | Uint8Array;
     readonly name: string;
     readonly inputsSpec?: readonly ValueSpec[];
+    readonly externalDataDir?: string;
   }
   | {
     readonly op: "run";

@@ -86,7 +86,11 @@ export class ModelRunner {
     model: string | Uint8Array,
     options: ModelRunnerOptions = {},
   ): Promise<ModelRunner> {
-    const load = { name: options.name, inputsSpec: options.inputsSpec };
+    const load = {
+      name: options.name,
+      inputsSpec: options.inputsSpec,
+      externalDataDir: options.externalDataDir,
+    };
     const session = options.worker
       ? await options.worker.load(model, load)
       : await LocalSession.create(model, {

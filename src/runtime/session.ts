@@ -41,6 +41,12 @@ export interface LoadOptions {
    * Entries for inputs the model does not have are ignored.
    */
   readonly inputsSpec?: readonly ValueSpec[];
+  /**
+   * For a model given as bytes whose initializers are external data: the directory their
+   * locations are relative to (ONNX Runtime's `session.model_external_initializers_file_folder_path`).
+   * The files are memory-mapped, not copied, as for a model loaded from a path.
+   */
+  readonly externalDataDir?: string;
 }
 
 /** Options of {@linkcode Session.run}. */
@@ -287,6 +293,11 @@ export class LocalSession extends Session {
     assertDeviceAvailable(device);
     disableOrtTelemetry();
     const opts = sessionOptions(device, options.deviceOptions);
+    if (options.externalDataDir !== undefined) {
+      opts.extra = {
+        session: { model_external_initializers_file_folder_path: options.externalDataDir },
+      };
+    }
     let session: ort.InferenceSession;
     try {
       // two calls because `create` is overloaded on path vs bytes

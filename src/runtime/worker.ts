@@ -35,6 +35,7 @@ async function serve(req: Request): Promise<[unknown, ArrayBuffer[]]> {
       deviceOptions: options,
       name: req.name,
       inputsSpec: req.inputsSpec,
+      externalDataDir: req.externalDataDir,
     });
     const handle = nextHandle++;
     sessions.set(handle, s);

@@ -75,6 +75,15 @@ export interface CheckpointInfo {
   readonly time: string;
 }
 
+/** A checkpoint read back by {@linkcode loadCheckpoint}, and where its tensors are. */
+export interface LoadedCheckpoint extends TrainingCheckpoint {
+  /**
+   * The safetensors file the weights were read from (verified against the JSON's hash), for
+   * sessions that read the weights there as external initializers.
+   */
+  readonly tensorsPath: string;
+}
+
 /** What {@linkcode loadCheckpoint} checks the checkpoint against. */
 export interface CheckpointExpectations {
   /** The model the checkpoint must belong to. */
@@ -198,7 +207,7 @@ export async function latestCheckpoint(dir: string): Promise<CheckpointInfo | un
 export async function loadCheckpoint(
   jsonPath: string,
   expect: CheckpointExpectations,
-): Promise<TrainingCheckpoint> {
+): Promise<LoadedCheckpoint> {
   const dir = dirname(jsonPath);
   const name = basename(jsonPath).replace(/\.json$/, "");
   const json = await readJson(jsonPath);
@@ -246,6 +255,7 @@ export async function loadCheckpoint(
     emaLoss: json.emaLoss,
     rng: json.rng,
     editorConfig: json.editorConfig,
+    tensorsPath,
   };
 }
 

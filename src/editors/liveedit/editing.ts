@@ -10,6 +10,7 @@
 import { Graph, type Value } from "../../graph/ir.ts";
 import type { EditorDims } from "./config.ts";
 import { extractQuery, extractVision, lowRankGenerator, type Tokens } from "./modules.ts";
+import { paramExternals, type ParamFile } from "./param_file.ts";
 import { paramInputs, type ParamValues } from "./params.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
 import {
@@ -44,21 +45,25 @@ export function newEdit(
   edit: Tokens,
 ): NewEdit {
   return {
-    evr: extractVision(p, "edit_extractor", dims, query, vision),
-    eqr: extractQuery(p, "edit_extractor", dims, query),
-    moeC: lowRankGenerator(p, "moegen_c", dims, edit),
-    moeR: lowRankGenerator(p, "moegen_r", dims, edit),
+    evr: extractVision(p, "edit_extractor", dims, query, vision, "queries"),
+    eqr: extractQuery(p, "edit_extractor", dims, query, "queries"),
+    moeC: lowRankGenerator(p, "moegen_c", dims, edit, "queries"),
+    moeR: lowRankGenerator(p, "moegen_r", dims, edit, "queries"),
   };
 }
 
 /**
  * The editing graph. Inputs: `reps` `[edits, seq, d]` (layer-`l_e` outputs of prompt+target),
  * the selections `vision/*`, `query/*` and `edit/*` (vision, query, answer) with one row per
- * request, and the parameters. Outputs `eqr`, `evr`, `moe_c`, `moe_r`.
+ * request, and the parameters — unless `params` gives their file, where the graph reads them
+ * as initializers. Outputs `eqr`, `evr`, `moe_c`, `moe_r`.
  */
-export function buildEditGraph(dims: EditorDims): { graph: Graph; outputs: Record<string, Value> } {
+export function buildEditGraph(
+  dims: EditorDims,
+  params: ParamFile | null = null,
+): { graph: Graph; outputs: Record<string, Value> } {
   const g = new Graph();
-  const p = paramInputs(g, dims);
+  const p = params ? paramExternals(g, dims, params) : paramInputs(g, dims);
   const flat = flattenTokens(g.input("reps", "f32", ["edits", "seq", dims.llmMidDim]));
   const sel = (name: string) => selectInput(flat, name, "edits");
   const e = newEdit(p, dims, sel("vision"), sel("query"), sel("edit"));

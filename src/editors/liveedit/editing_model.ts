@@ -212,10 +212,10 @@ export class LiveEditModel implements EditingModel {
     let hook = null;
     if (vision !== null && this.editor.pool.size > 0) {
       const hidden = await this.runner.hiddenAt(prompt, this.#layer);
-      const { fuseCoe } = await this.editor.routing(hidden, [
-        { vision, queryEnd: prompt.lengths[0] },
-      ]);
-      hook = this.editor.residualHook(this.#layer, fuseCoe);
+      hook = await this.session.residualHook(this.#layer, hidden, {
+        vision,
+        queryEnd: prompt.lengths[0],
+      });
     }
     const generation = await this.runner.generateFrom(prompt, {
       maxNewTokens,

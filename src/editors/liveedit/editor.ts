@@ -1,9 +1,19 @@
 /**
- * The LiveEdit editor on the host: editing (spec §2) appends experts built from a request's
- * layer-`l_e` representation to an {@linkcode ExpertPool}; inference (spec §3) routes a batch
- * of layer-`l_e` outputs through the pool, each input on its own. The backbone stays frozen
- * and is not part of this class: callers hand in the hidden states of layer `l_e` and
- * continue at layer `l_e + 1` from the result.
+ * The LiveEdit editor: editing (spec §2) appends experts built from a request's layer-`l_e`
+ * representation to a {@linkcode SegmentedPool}; inference (spec §3) routes a batch of
+ * layer-`l_e` outputs through the pool, each input on its own. The backbone stays frozen and
+ * is not part of this class: callers hand in the hidden states of layer `l_e` and continue at
+ * layer `l_e + 1` from the result.
+ *
+ * Where things live. The weights are external initializers of the editor's sessions, read from
+ * a safetensors file (the checkpoint they came from, or a copy in the graph cache:
+ * `param_file.ts`), so ONNX Runtime folds and prepacks them once instead of taking them as
+ * feeds on every run. The experts stay where they were computed: sealed segments are
+ * initializers of the pool session, mapped from their files, and only the small tail is fed.
+ * A route is two runs — the input's features over the weights, then the pool
+ * (`pool_graph.ts`) — and is fed the hidden states, those features and the tail, whatever the
+ * pool's size. The pool session is rebuilt when a segment is sealed, or on the first route
+ * after an expert of a segment was undone (its `live` mask is a constant of the session).
  *
  * @example
  * ```ts ignore
@@ -11,6 +21,7 @@
  * const id = await editor.edit(reps, ranges); // reps [1, L, d] of prompt+target at layer l_e
  * const out = await editor.route(hidden, [{ vision: [0, 32], queryEnd: 40 }]);
  * editor.undo(id);
+ * await editor.release();
  * ```
  *
  * @module
@@ -18,108 +29,126 @@
 import { Tensor } from "../../tensor/tensor.ts";
 import type { ResidualHook } from "../../models/decoder.ts";
 import { f32, output } from "../../runtime/outputs.ts";
-import type { EditorDims } from "./config.ts";
-import { buildEditGraph, editFeeds } from "./editing.ts";
-import { type Expert, ExpertPool } from "./pool.ts";
-import { checkParams, type EditorParams, paramInputs } from "./params.ts";
-import {
-  buildResidualGraph,
-  buildRouteGraph,
-  gatherRetrieved,
-  retrievedFeeds,
-  retrievedResidual,
-  routeFeeds,
-  type RouteInput,
-} from "./routing.ts";
 import { compileRunner } from "../../graph/runner.ts";
 import { type ModelRunner, type Placement, RunStats } from "../../runtime/runner.ts";
+import type { EditorDims } from "./config.ts";
+import { buildEditGraph, editFeeds } from "./editing.ts";
+import { cacheParamFile, openParamFile, paramExternals, type ParamFile } from "./param_file.ts";
+import { checkParams, type EditorParams } from "./params.ts";
+import { buildPoolGraph, buildQueryGraph, mergeRouting, POOL_OUTPUTS } from "./pool_graph.ts";
+import type { Expert } from "./pool.ts";
+import { queryFeeds, retrievedResidualInputs, type RouteInput } from "./routing.ts";
+import { SegmentedPool } from "./segmented_pool.ts";
 import type { Range } from "./tokens.ts";
 
 export type { RouteInput } from "./routing.ts";
 
-/**
- * Options of {@linkcode LiveEditor.create}: where the editor's sessions run (`device`, default
- * `"cpu"`, or a device `worker`) and the initial pool capacity.
- */
+/** Options of {@linkcode LiveEditor.create}: placement of the sessions, the pool, the weights. */
 export interface LiveEditorOptions extends Placement {
-  /** Initial pool capacity (default 16; the pool doubles when full). */
+  /** Initial capacity of the pool's tail (default 16; it doubles up to a segment). */
   readonly capacity?: number;
+  /** Experts per sealed segment of the pool (default 4096). */
+  readonly segmentSize?: number;
+  /** Where the pool's segment directory is made (default: the system's temporary directory). */
+  readonly segmentDir?: string;
+  /**
+   * A safetensors file that holds exactly these weights (the checkpoint or state file they
+   * were read from): the sessions read them there. Default: a copy written once into the
+   * graph cache, named by the weights' hash.
+   */
+  readonly weightsFile?: string;
+  /** Graph cache directory (default: the user's graph cache, see `graphCacheRoot`). */
+  readonly cacheDir?: string;
 }
 
 /** The result of {@linkcode LiveEditor.route}. */
 export interface Routed {
   /** `H' = H + residual`, `[B, L, d]` (the input tensor itself when nothing was routed). */
   readonly output: Tensor<"f32">;
-  /** Bool `[B, n]`: which experts each input used (empty when nothing was routed). */
+  /** Bool `[B, n]`: which experts each input used (columns in pool order). */
   readonly retrievalMap: Tensor<"bool">;
   /** `[B, n]`: each expert's weight `w_k` (0 for experts not used). */
   readonly fuseCoe: Tensor<"f32">;
 }
 
+interface Runners {
+  readonly edit: ModelRunner;
+  readonly query: ModelRunner;
+  readonly stats: RunStats;
+}
+
 /**
- * A LiveEdit editor: parameters, an expert pool, and its sessions: editing, routing against
- * the whole pool, and the residual of the retrieved experts only.
+ * A LiveEdit editor: its weights, its expert pool and its sessions (editing; the input side of
+ * routing; the pool). See the module docs.
  */
 export class LiveEditor {
   /** Module sizes. */
   readonly dims: EditorDims;
   /** The experts added so far. */
-  readonly pool: ExpertPool;
-  /** The runs of the editor's sessions (edit, route, residual): count and fed bytes. */
+  readonly pool: SegmentedPool;
+  /** The runs of the editor's sessions (edit, query, pool): count and fed bytes. */
   readonly stats: RunStats;
+  /** The file the sessions read the weights from. */
+  readonly paramFile: ParamFile;
   readonly #params: EditorParams;
   readonly #edit: ModelRunner;
-  readonly #route: ModelRunner;
-  readonly #residual: ModelRunner;
+  readonly #query: ModelRunner;
+  readonly #placement: Placement;
+  #poolRunner: { version: number; runner: ModelRunner } | null = null;
+  #sealedColumns: { version: number; columns: Int32Array; live: number } | null = null;
 
   private constructor(
     dims: EditorDims,
     params: EditorParams,
-    pool: ExpertPool,
-    runners: { edit: ModelRunner; route: ModelRunner; residual: ModelRunner; stats: RunStats },
+    paramFile: ParamFile,
+    pool: SegmentedPool,
+    runners: Runners,
+    placement: Placement,
   ) {
     this.dims = dims;
     this.#params = params;
+    this.paramFile = paramFile;
     this.pool = pool;
     this.#edit = runners.edit;
-    this.#route = runners.route;
-    this.#residual = runners.residual;
+    this.#query = runners.query;
     this.stats = runners.stats;
+    this.#placement = placement;
   }
 
-  /** The editor's parameters (the tensors it was created with; not copies). */
+  /** The editor's weights (the tensors it was created with; not copies). */
   get params(): Readonly<EditorParams> {
     return this.#params;
   }
 
-  /** Compiles the edit and route graphs for `params` (checked against `dims`). */
+  /**
+   * Compiles the editing and query sessions for `params` (checked against `dims`), reading the
+   * weights from `options.weightsFile` or from their copy in the graph cache.
+   */
   static async create(
     dims: EditorDims,
     params: EditorParams,
     options: LiveEditorOptions = {},
   ): Promise<LiveEditor> {
     checkParams(params, dims, "LiveEditor.create");
+    const { capacity, segmentSize, segmentDir, weightsFile, cacheDir, ...rest } = options;
+    const placement: Placement = rest;
+    const paramFile = weightsFile === undefined
+      ? await cacheParamFile(params, dims, cacheDir)
+      : await openParamFile(weightsFile, dims);
     const stats = new RunStats();
-    const { capacity, ...placement } = options;
-    const at = (name: string) => ({ ...placement, name, totals: stats });
-    const e = buildEditGraph(dims);
+    const at = (name: string) => ({ ...placement, name, cacheDir, totals: stats });
+    const e = buildEditGraph(dims, paramFile);
     const edit = await compileRunner(e.graph, e.outputs, at("liveedit-edit"));
-    const r = buildRouteGraph(dims);
-    const { retrieval_map, fuse_coe } = r.outputs;
-    const res = buildResidualGraph(dims);
-    let route: ModelRunner | undefined;
     try {
-      route = await compileRunner(r.graph, { retrieval_map, fuse_coe }, at("liveedit-route"));
-      const residual = await compileRunner(
-        res.graph,
-        { hooked_output: res.hooked_output },
-        at("liveedit-residual"),
+      const q = buildQueryGraph(dims, paramFile);
+      const query = await compileRunner(q.graph, q.outputs, at("liveedit-query"));
+      const pool = new SegmentedPool(
+        { e: dims.eqeN, m: dims.moduleDim, r: dims.loraRank, d: dims.llmMidDim },
+        { segmentSize, dir: segmentDir, capacity },
       );
-      const pool = new ExpertPool(dims, capacity);
-      return new LiveEditor(dims, params, pool, { edit, route, residual, stats });
+      return new LiveEditor(dims, params, paramFile, pool, { edit, query, stats }, placement);
     } catch (err) {
       await edit.release();
-      await route?.release();
       throw err;
     }
   }
@@ -130,17 +159,14 @@ export class LiveEditor {
    * query, answer; see `sequenceParts`). Vision and query must not be empty.
    */
   async newEdit(reps: Tensor<"f32">, ranges: Tensor | readonly Range[]): Promise<Expert> {
-    const out = await this.#edit.run({
-      ...this.#params,
-      ...editFeeds(this.dims, [{ reps, ranges }]),
-    });
+    const out = await this.#edit.run(editFeeds(this.dims, [{ reps, ranges }]));
     const row = (name: string) => f32(out, name).data;
     return { eqr: row("eqr"), evr: row("evr"), moeC: row("moe_c"), moeR: row("moe_r") };
   }
 
   /** Edits: builds the request's expert and appends it to the pool; returns its id. */
   async edit(reps: Tensor<"f32">, ranges: Tensor | readonly Range[]): Promise<number> {
-    return this.pool.add(await this.newEdit(reps, ranges));
+    return await this.pool.add(await this.newEdit(reps, ranges));
   }
 
   /** Removes the expert of edit `id`; false when there is none. */
@@ -155,21 +181,65 @@ export class LiveEditor {
    * pool is empty, pass through unchanged.
    */
   async route(hidden: Tensor<"f32">, inputs: readonly RouteInput[]): Promise<Routed> {
-    const { retrievalMap, fuseCoe } = await this.routing(hidden, inputs);
-    const retrieved = gatherRetrieved(this.pool.views(), fuseCoe);
-    if (retrieved.rows.length === 0) return { output: hidden, retrievalMap, fuseCoe };
-    const out = await this.#residual.run({ ...this.#params, hidden, ...retrievedFeeds(retrieved) });
-    return { output: f32(out, "hooked_output"), retrievalMap, fuseCoe };
+    const run = await this.#run(hidden, inputs, POOL_OUTPUTS);
+    const [B] = hidden.shape;
+    if (run === null) {
+      const n = this.pool.size;
+      return {
+        output: hidden,
+        retrievalMap: new Tensor("bool", [B, n], new Uint8Array(B * n)),
+        fuseCoe: new Tensor("f32", [B, n], new Float32Array(B * n)),
+      };
+    }
+    const fuse = f32(run.out, "fuse_coe");
+    const merged = mergeRouting(output(run.out, "keep", "bool"), fuse, run.columns, run.n);
+    const routed = fuse.shape[1] > 0 ? f32(run.out, "hooked_output") : hidden;
+    return { output: routed, ...merged };
   }
 
   /**
-   * The routing half of {@linkcode LiveEditor.route}: which experts each input uses and their
-   * weights, without the residual.
+   * The residual of the experts one input is routed to (`hidden` `[1, L, d]` at the output of
+   * `layer`), as a hook that a decode step adds at the output of `layer`
+   * ({@linkcode ResidualHook}); null when no expert is routed. Routing reads only the prompt's
+   * vision and query tokens, so the choice holds for every generated token. The hook holds
+   * copies of the experts' factors: later edits do not change it.
    */
-  async routing(
+  async residualHook(
+    layer: number,
     hidden: Tensor<"f32">,
-    inputs: readonly RouteInput[],
-  ): Promise<Omit<Routed, "output">> {
+    input: RouteInput,
+  ): Promise<ResidualHook | null> {
+    const run = await this.#run(hidden, [input], [
+      "fuse_coe",
+      "retrieved/moe_cs",
+      "retrieved/moe_rs",
+    ]);
+    const fuse = run && f32(run.out, "fuse_coe");
+    if (run === null || fuse === null || fuse.shape[1] === 0) return null;
+    const d = this.dims, file = this.paramFile;
+    return {
+      layer,
+      key: `liveedit-residual:${layer}:${d.loraRank}x${d.llmMidDim}:${file.path}`,
+      apply: (h) => retrievedResidualInputs(paramExternals(h.graph, d, file), d, h),
+      feeds: {
+        "pool/moe_cs": f32(run.out, "retrieved/moe_cs"),
+        "pool/moe_rs": f32(run.out, "retrieved/moe_rs"),
+        fuse_coe: fuse,
+      },
+    };
+  }
+
+  /** Frees the sessions and deletes the pool's segment files. */
+  async release(): Promise<void> {
+    await this.#edit.release();
+    await this.#query.release();
+    await this.#poolRunner?.runner.release();
+    this.#poolRunner = null;
+    await this.pool.release();
+  }
+
+  /** The two routing runs (null when nothing can be routed); `outputs` of the pool session. */
+  async #run(hidden: Tensor<"f32">, inputs: readonly RouteInput[], outputs: readonly string[]) {
     const [B, , d] = hidden.shape;
     if (hidden.rank !== 3 || d !== this.dims.llmMidDim || inputs.length !== B) {
       throw new Error(
@@ -178,41 +248,64 @@ export class LiveEditor {
       );
     }
     const n = this.pool.size;
-    if (n === 0 || inputs.every((x) => x.vision == null)) {
-      return {
-        retrievalMap: new Tensor("bool", [B, n], new Uint8Array(B * n)),
-        fuseCoe: new Tensor("f32", [B, n], new Float32Array(B * n)),
-      };
+    if (n === 0 || inputs.every((x) => x.vision == null)) return null;
+    const q = await this.#query.run(queryFeeds(hidden, inputs));
+    const runner = await this.#poolSession();
+    const tail = this.pool.tailViews();
+    const t = tail.eqr.shape[0], { eqeN, moduleDim, loraRank, llmMidDim } = this.dims;
+    const rows = (x: Tensor<"f32">, width: number) => new Tensor("f32", [t, width], x.data);
+    const out = await runner.run({
+      ivr: q.ivr,
+      iqr: q.iqr,
+      sim_prot: q.sim_prot,
+      hidden,
+      "tail/eqr": rows(tail.eqr, eqeN * moduleDim),
+      "tail/evr": rows(tail.evr, eqeN * moduleDim),
+      "tail/moe_cs": rows(tail.moeCs, loraRank * llmMidDim),
+      "tail/moe_rs": rows(tail.moeRs, loraRank * llmMidDim),
+    }, outputs);
+    return { out, columns: this.#columns(), n };
+  }
+
+  /** The pool session of the current segments (rebuilt after a seal or an undo in one). */
+  async #poolSession(): Promise<ModelRunner> {
+    const version = this.pool.version;
+    if (this.#poolRunner?.version === version) return this.#poolRunner.runner;
+    await this.pool.check();
+    const segments = this.pool.segments.map((s) => ({
+      size: s.size,
+      parts: s.parts,
+      live: s.liveMask(),
+    }));
+    const { graph, outputs } = buildPoolGraph(this.dims, segments, this.#params);
+    const runner = await compileRunner(graph, outputs, {
+      ...this.#placement,
+      name: "liveedit-pool",
+      totals: this.stats,
+      externalDataDir: this.pool.directory ?? undefined,
+    });
+    await this.#poolRunner?.runner.release();
+    this.#poolRunner = { version, runner };
+    return runner;
+  }
+
+  /** The column (live index) of every slot of the pool session: segment rows, then the tail. */
+  #columns(): Int32Array {
+    const version = this.pool.version;
+    if (this.#sealedColumns?.version !== version) {
+      const slots = this.pool.segments.reduce((a, s) => a + s.size, 0);
+      const columns = new Int32Array(slots);
+      let slot = 0, live = 0;
+      for (const s of this.pool.segments) {
+        for (let row = 0; row < s.size; row++) columns[slot++] = s.isLive(row) ? live++ : -1;
+      }
+      this.#sealedColumns = { version, columns, live };
     }
-    const pool = this.pool.views();
-    const routed = await this.#route.run({ ...this.#params, ...routeFeeds(hidden, inputs, pool) });
-    return {
-      retrievalMap: output(routed, "retrieval_map", "bool"),
-      fuseCoe: f32(routed, "fuse_coe"),
-    };
-  }
-
-  /**
-   * The residual of the experts `fuseCoe` `[1, n]` weights (one input's routing), as a hook
-   * that a decode step adds at the output of `layer` ({@linkcode ResidualHook}); null when no
-   * expert has a weight. The hook holds copies of the experts: later edits do not change it.
-   */
-  residualHook(layer: number, fuseCoe: Tensor<"f32">): ResidualHook | null {
-    const retrieved = gatherRetrieved(this.pool.views(), fuseCoe);
-    if (retrieved.rows.length === 0) return null;
-    const d = this.dims;
-    return {
-      layer,
-      key: `liveedit-residual:${layer}:${d.eqeN}x${d.moduleDim}:${d.loraRank}x${d.llmMidDim}`,
-      apply: (hidden) => retrievedResidual(paramInputs(hidden.graph, d), d, hidden),
-      feeds: { ...this.#params, ...retrievedFeeds(retrieved) },
-    };
-  }
-
-  /** Frees the sessions. */
-  async release(): Promise<void> {
-    await this.#edit.release();
-    await this.#route.release();
-    await this.#residual.release();
+    const sealed = this.#sealedColumns;
+    const t = this.pool.tail.size;
+    const out = new Int32Array(sealed.columns.length + t);
+    out.set(sealed.columns);
+    for (let i = 0; i < t; i++) out[sealed.columns.length + i] = sealed.live + i;
+    return out;
   }
 }

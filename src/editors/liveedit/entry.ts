@@ -84,12 +84,14 @@ async function openModel(setup: ModelSetup) {
   const edits = setup.edits ?? undefined;
   const editsRepository = edits !== undefined && isDirectory(edits);
   const state = edits !== undefined && !editsRepository ? edits : undefined;
-  let weights: Record<string, Tensor<"f32">> | undefined;
+  let weights: Record<string, Tensor<"f32">> | undefined, weightsFile: string | undefined;
   if (state === undefined) {
     if (setup.checkpoint === null) {
       throw new Error("liveedit needs trained weights: pass -ckpt (or --edits with a state file)");
     }
-    weights = (await loadCheckpoint(setup.checkpoint, { model: setup.checkpointModel })).weights;
+    const ckpt = await loadCheckpoint(setup.checkpoint, { model: setup.checkpointModel });
+    weights = ckpt.weights;
+    weightsFile = ckpt.tensorsPath; // the sessions read the weights in the checkpoint itself
   }
   const fresh = setup.editsDir === undefined ? undefined : freshness(setup.editsDir);
   const repository = setup.editsDir !== undefined
@@ -110,6 +112,7 @@ async function openModel(setup: ModelSetup) {
       modelName: setup.modelName,
       repository,
       state,
+      editor: weightsFile === undefined ? undefined : { weightsFile },
     });
   } catch (error) {
     await repository?.close();

@@ -21,4 +21,9 @@ export {
 } from "./config.ts";
 export { LiveEditor, type LiveEditorOptions, type Routed } from "./editor.ts";
 export { ExpertPool } from "./pool.ts";
+export {
+  DEFAULT_SEGMENT_SIZE,
+  SegmentedPool,
+  type SegmentedPoolOptions,
+} from "./segmented_pool.ts";
 export { EditSession, expertDimsOf, type LoadStateOptions, type SessionRouted } from "./session.ts";

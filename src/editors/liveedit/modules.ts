@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { Value } from "../../graph/ir.ts";
+import type { Dim, Value } from "../../graph/ir.ts";
 import * as op from "../../graph/ops.ts";
 import { mergeHeads, splitHeads } from "../../models/attention.ts";
 import type { EditorDims } from "./config.ts";
@@ -48,11 +48,27 @@ function layerNorm(p: ParamValues, name: string, t: Tokens): Tokens {
 }
 
 /**
+ * The order in which an attention is evaluated; both compute the same function (up to float
+ * rounding):
+ * - `"keys"`: project every key and value token (`k = Wk kv + bk`, `v = Wv kv + bv`), then
+ *   `softmax(q kᵀ) v` — the authors' order, used in training;
+ * - `"queries"`: fold each head's query into the key weights first (`q_h Wk_h`, `[l, d]`),
+ *   score the raw tokens against it, weight the raw tokens, and project the `l` weighted
+ *   sums: `softmax(q_h Wk_h kvᵀ) kv Wv_hᵀ + bv_h`. The key bias only shifts every score of a
+ *   row by `q_h·bk_h`, which softmax ignores, and the value bias passes through because the
+ *   weights sum to 1. With `l` queries (e or r, 4) and `T` tokens this costs `O(l·d·m)`
+ *   instead of `O(T·d·m)`, and a constant query's `q_h Wk_h` is folded once when the weights
+ *   are initializers. The inference graphs (editing, routing) use it.
+ */
+export type AttentionOrder = "keys" | "queries";
+
+/**
  * Attention(q_in, kv_in), cross attention without output projection:
  * `q = Wq q_in + bq`, `k = Wk kv + bk`, `v = Wv kv + bv` split into `heads` heads,
  * `softmax(q kᵀ / sqrt(dq/h))` over keys, weighted sum of `v`, heads concatenated.
  * With `rescaleWithScore` each head's result is divided by `sqrt(Σ_keys score²)` (the
- * authors' variance-restoring variant). `qIn` `[1 or k, l, m]` broadcasts against `kv`.
+ * authors' variance-restoring variant). `qIn` `[1 or k, l, m]` broadcasts against `kv`;
+ * `order` picks the evaluation order ({@linkcode AttentionOrder}, default `"keys"`).
  */
 export function attention(
   p: ParamValues,
@@ -61,17 +77,53 @@ export function attention(
   kv: Tokens,
   heads: number,
   rescaleWithScore = false,
+  order: AttentionOrder = "keys",
 ): Value {
   const q = splitHeads(linear(p, `${name}.q_mlp`, qIn), heads); // [b, h, l, dq]
-  const k = splitHeads(linear(p, `${name}.k_mlp`, kv.reps), heads); // [k, h, T, dq]
-  const v = splitHeads(linear(p, `${name}.v_mlp`, kv.reps), heads); // [k, h, T, dv]
   const dq = q.shape[3] as number;
-  let scores = op.mul(op.matmul(q, op.transposeLast(k)), 1 / Math.sqrt(dq));
-  if (kv.mask) scores = op.add(scores, kv.mask);
-  const s = op.softmax(scores, -1); // [k, h, l, T]
-  let res = op.matmul(s, v); // [k, h, l, dv]
+  let s: Value, res: Value;
+  if (order === "keys") {
+    const k = splitHeads(linear(p, `${name}.k_mlp`, kv.reps), heads); // [k, h, T, dq]
+    const v = splitHeads(linear(p, `${name}.v_mlp`, kv.reps), heads); // [k, h, T, dv]
+    let scores = op.mul(op.matmul(q, op.transposeLast(k)), 1 / Math.sqrt(dq));
+    if (kv.mask) scores = op.add(scores, kv.mask);
+    s = op.softmax(scores, -1); // [k, h, l, T]
+    res = op.matmul(s, v); // [k, h, l, dv]
+  } else {
+    ({ s, res } = queriesFirst(p, name, q, kv, heads));
+  }
   if (rescaleWithScore) res = op.div(res, op.sqrt(op.reduceSum(op.mul(s, s), [-1], true)));
   return mergeHeads(res); // [k, l, h·dv]
+}
+
+/** The `"queries"` order of {@linkcode attention}: the scores `s` and the heads' results. */
+function queriesFirst(
+  p: ParamValues,
+  name: string,
+  q: Value,
+  kv: Tokens,
+  heads: number,
+): { s: Value; res: Value } {
+  const [b, , l, dq] = q.shape as [Dim, number, number, number];
+  const wk = param(p, `${name}.k_mlp.weight`); // [h·dq, d]
+  const wv = param(p, `${name}.v_mlp.weight`); // [h·dv, d]
+  const d = wk.shape[1] as number, dv = (wv.shape[0] as number) / heads;
+  const x = kv.reps; // [k, T, d]
+  // q_h Wk_h, scaled: [b, h, l, d]
+  const qk = op.mul(op.matmul(q, op.reshape(wk, [heads, dq, d])), 1 / Math.sqrt(dq));
+  // scores against the raw tokens: [k, T, h·l], then [k, h, l, T]
+  const scoresT = b === 1
+    ? op.matmul(x, op.transpose(op.reshape(qk, [heads * l, d])))
+    : op.matmul(x, op.transposeLast(op.reshape(qk, [b, heads * l, d])));
+  const [k, T] = x.shape;
+  let scores = op.reshape(op.transpose(scoresT, [0, 2, 1]), [k, heads, l, T]);
+  if (kv.mask) scores = op.add(scores, kv.mask);
+  const s = op.softmax(scores, -1);
+  // the weighted tokens [k, h, l, d], then each head's value projection and bias
+  const sx = op.reshape(op.matmul(op.reshape(s, [k, heads * l, T]), x), [k, heads, l, d]);
+  const wvT = op.transposeLast(op.reshape(wv, [heads, dv, d])); // [h, d, dv]
+  const bv = op.reshape(param(p, `${name}.v_mlp.bias`), [heads, 1, dv]);
+  return { s, res: op.add(op.matmul(sx, wvT), bv) };
 }
 
 /**
@@ -84,39 +136,46 @@ export function extractVision(
   dims: EditorDims,
   query: Tokens,
   vision: Tokens,
+  order: AttentionOrder = "keys",
 ): Value {
   const ln = (t: Tokens) => layerNorm(p, `${name}.layer_norm1`, t);
   const h = dims.crossAttHeadN;
-  const a = attention(p, `${name}.ca_query_info_ext1`, param(p, `${name}.eqe1`), ln(query), h);
-  return attention(p, `${name}.ca_vision_info_ext`, a, ln(vision), h);
+  const eqe1 = param(p, `${name}.eqe1`);
+  const a = attention(p, `${name}.ca_query_info_ext1`, eqe1, ln(query), h, false, order);
+  return attention(p, `${name}.ca_vision_info_ext`, a, ln(vision), h, false, order);
 }
 
 /** QVExtractor.extract_query(query): `eqr = Att_q2(eqe2, LN2(query))` → `[k, e, m]`. */
-export function extractQuery(p: ParamValues, name: string, dims: EditorDims, query: Tokens): Value {
+export function extractQuery(
+  p: ParamValues,
+  name: string,
+  dims: EditorDims,
+  query: Tokens,
+  order: AttentionOrder = "keys",
+): Value {
   const q = layerNorm(p, `${name}.layer_norm2`, query);
-  return attention(
-    p,
-    `${name}.ca_query_info_ext2`,
-    param(p, `${name}.eqe2`),
-    q,
-    dims.crossAttHeadN,
-  );
+  const eqe2 = param(p, `${name}.eqe2`);
+  return attention(p, `${name}.ca_query_info_ext2`, eqe2, q, dims.crossAttHeadN, false, order);
 }
 
 /**
  * QVExtractor.extract_from_visprot(query) (`inpt_extractor` only):
  * `extract_vision(query, P)` with the learned vision prototype `P = vis_rep_prot` `[1, n_v, d]`.
+ * In the `"queries"` order the prototype's own attention stays in the `"keys"` order: its keys
+ * and values are constant, so they fold once when the weights are initializers.
  */
 export function extractFromVisprot(
   p: ParamValues,
   name: string,
   dims: EditorDims,
   query: Tokens,
+  order: AttentionOrder = "keys",
 ): Value {
-  return extractVision(p, name, dims, query, {
-    reps: param(p, `${name}.vis_rep_prot`),
-    mask: null,
-  });
+  const ln = (t: Tokens) => layerNorm(p, `${name}.layer_norm1`, t);
+  const h = dims.crossAttHeadN, eqe1 = param(p, `${name}.eqe1`);
+  const prot = { reps: param(p, `${name}.vis_rep_prot`), mask: null };
+  const a = attention(p, `${name}.ca_query_info_ext1`, eqe1, ln(query), h, false, order);
+  return attention(p, `${name}.ca_vision_info_ext`, a, ln(prot), h);
 }
 
 /**
@@ -128,9 +187,11 @@ export function lowRankGenerator(
   name: string,
   dims: EditorDims,
   editReps: Tokens,
+  order: AttentionOrder = "keys",
 ): Value {
   const x = layerNorm(p, `${name}.layer_norm`, editReps);
-  const lora = attention(p, `${name}.ca_lora`, param(p, `${name}.phi`), x, dims.crossAttHeadN);
+  const phi = param(p, `${name}.phi`);
+  const lora = attention(p, `${name}.ca_lora`, phi, x, dims.crossAttHeadN, false, order);
   return op.mul(lora, 1 / (dims.loraScale * Math.sqrt(dims.loraRank)));
 }
 

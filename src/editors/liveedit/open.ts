@@ -99,7 +99,10 @@ export interface ModelOptions extends BackboneOptions {
   readonly seed?: number;
   /** Backbone name reported as `modelName` (default: the config's `edit_model_name`). */
   readonly modelName?: string;
-  /** Options of the editor's sessions (pool capacity). */
+  /**
+   * Options of the editor's sessions (pool capacity, segment size and directory, the file the
+   * weights are read from when `weights` are tensors read from one).
+   */
   readonly editor?: Omit<LiveEditorOptions, keyof Placement>;
   /**
    * Where the edits are kept (the model owns it from then on; its live edits are the model's
@@ -328,6 +331,7 @@ export async function openLiveEditModel(options: ModelOptions): Promise<LiveEdit
       const session = await EditSession.loadState(options.state, config.dims, {
         repository,
         ...where,
+        cacheDir: options.cacheDir,
       }).catch(async (error) => {
         if (options.repository === undefined) await repository.close();
         throw error;
@@ -348,12 +352,18 @@ export async function openLiveEditModel(options: ModelOptions): Promise<LiveEdit
     const params = options.weights
       ? await resolveWeights(options.weights, config)
       : initParams(config.dims, new Rng(options.seed ?? 0));
+    const weightsFile = typeof options.weights === "string" ? options.weights : undefined;
     return await LiveEditModel.create({
       runner,
       config,
       params,
       modelName,
-      editor: { ...options.editor, ...where },
+      editor: {
+        ...(weightsFile === undefined ? {} : { weightsFile }),
+        ...options.editor,
+        ...where,
+        cacheDir: options.editor?.cacheDir ?? options.cacheDir,
+      },
       repository: options.repository,
       notes,
       onClose: close,

@@ -2,15 +2,14 @@
  * Inference with the expert repository (spec §3) as graph builders: hard routing against the
  * vision prototype, soft routing `softmax · sigmoid`, and the residual
  * `Σ_k w_k relu(x C_kᵀ) R_k` on `x = instant_reps_norm(H)`. Each input of a batch is routed on
- * its own: similarities are one matrix product of the batch against the whole pool, and
- * masks (not gathers) select the experts, so the number of experts is a dynamic dim.
+ * its own: similarities are one matrix product of the batch against the pool, and masks
+ * select the experts, so the number of experts is a dynamic dim.
  *
- * {@linkcode buildRouteGraph} assembles them into one graph after layer `l_e` (the fixture
- * check and the training losses, `losses.ts`, use the same builders). The editor runs it in two
- * parts instead: the routing outputs of {@linkcode buildRouteGraph} against the whole pool (a
- * few products over the `[n, e·m]` blocks), then {@linkcode buildResidualGraph} with only the
- * experts some input retrieved ({@linkcode gatherRetrieved}), so the `[n, r, d]` factors of
- * experts that hard routing rejects cost nothing.
+ * {@linkcode buildRouteGraph} assembles them into one graph over a whole pool given as inputs
+ * (the one-pass form: the fixture check and the tests' reference use it; the training losses,
+ * `losses.ts`, use the same builders). The editor runs the same equations in two sessions over
+ * a segmented pool instead (`pool_graph.ts`): {@linkcode routingQueries} of the input, then the
+ * pool's similarities, the experts some input retrieved and {@linkcode retrievedResidual}.
  *
  * @module
  */
@@ -92,19 +91,45 @@ export interface HardRouting {
   readonly retrievalMap: Value;
 }
 
-/** 1. Hard routing (vision): keep the experts more similar than the vision prototype. */
-export function hardRouting(
+/** What routing computes from an input alone, before it meets any expert. */
+export interface RoutingQueries {
+  /** `ivr = inpt_extractor.extract_vision(query, vision)` `[B, e, m]`. */
+  readonly ivr: Value;
+  /** `prot = inpt_extractor.extract_from_visprot(query)` `[B, e, m]`. */
+  readonly ivrProt: Value;
+  /** `sim_prot` `[B, 1]`. */
+  readonly visSimProt: Value;
+  /** `iqr = inpt_extractor.extract_query(query)` `[B, e, m]`. */
+  readonly iqr: Value;
+}
+
+/**
+ * The input's side of hard and soft routing: `ivr`, the prototype's `prot` and `sim_prot`, and
+ * `iqr` (attentions in the `"queries"` order, see `modules.ts`).
+ */
+export function routingQueries(
   p: ParamValues,
   dims: EditorDims,
   query: Tokens,
   vision: Tokens,
-  evrPool: Value,
-): HardRouting {
-  const ivr = extractVision(p, "inpt_extractor", dims, query, vision);
-  const visSim = similarity(dims, ivr, evrPool);
-  const ivrProt = extractFromVisprot(p, "inpt_extractor", dims, query);
+): RoutingQueries {
+  const ivr = extractVision(p, "inpt_extractor", dims, query, vision, "queries");
+  const ivrProt = extractFromVisprot(p, "inpt_extractor", dims, query, "queries");
   const visSimProt = pairedSimilarity(dims, ivr, ivrProt);
-  return { ivr, visSim, ivrProt, visSimProt, retrievalMap: op.greater(visSim, visSimProt) };
+  const iqr = extractQuery(p, "inpt_extractor", dims, query, "queries");
+  return { ivr, ivrProt, visSimProt, iqr };
+}
+
+/** 1. Hard routing (vision): keep the experts more similar than the vision prototype. */
+export function hardRouting(dims: EditorDims, q: RoutingQueries, evrPool: Value): HardRouting {
+  const visSim = similarity(dims, q.ivr, evrPool);
+  return {
+    ivr: q.ivr,
+    visSim,
+    ivrProt: q.ivrProt,
+    visSimProt: q.visSimProt,
+    retrievalMap: op.greater(visSim, q.visSimProt),
+  };
 }
 
 /** What soft routing computes from similarities `t` `[B, n]`. */
@@ -179,8 +204,9 @@ export function buildRouteGraph(dims: EditorDims): RouteGraph {
   const active = g.input("active", "bool", ["batch"]);
   const pool = poolInputs(g, dims);
 
-  const hard = hardRouting(p, dims, query, vision, pool.evr);
-  const iqr = extractQuery(p, "inpt_extractor", dims, query);
+  const queries = routingQueries(p, dims, query, vision);
+  const hard = hardRouting(dims, queries, pool.evr);
+  const iqr = queries.iqr;
   const routed = op.and(hard.retrievalMap, op.unsqueeze(active, [1]));
   const { fuseCoe } = softRouting(similarity(dims, iqr, pool.eqr), routed);
   const residual = editResidual(p, hidden, pool.moeCs, pool.moeRs, fuseCoe);
@@ -200,81 +226,57 @@ export function buildRouteGraph(dims: EditorDims): RouteGraph {
   };
 }
 
+/** `x` `[a, b·c]` as `[a·b, c]` (a runtime reshape: the dims may be dynamic). */
+function splitRows(x: Value, width: number): Value {
+  const [a, bc] = x.shape;
+  return op.emit("Reshape", [x, op.i64s(x.graph, [-1, width])], {}, x.dtype, [
+    `${a}*${typeof bc === "number" ? bc / width : `${bc}/${width}`}`,
+    width,
+  ]);
+}
+
 /**
- * `H + Σ_k w_k relu(x C_kᵀ) R_k` for `hidden` `[batch, seq, d]` over the retrieved experts,
- * declaring their inputs in `hidden`'s graph: `pool/moe_cs` and `pool/moe_rs` `[k, r, d]` and
- * `fuse_coe` `[batch, k]` (fed from {@linkcode gatherRetrieved}); `p` are the parameters.
+ * 3. Residual in the form the inference graphs run it: `H + Σ_k w_k relu(x C_kᵀ) R_k` with
+ * `x = instant_reps_norm(H)` as two matrix products over the flattened tokens, `[B·L, d]` times
+ * the `k` experts' C factors `[k·r, d]` transposed (a `Gemm`, which reads them in place), then
+ * times the R factors `[k·r, d]`. `hidden` `[B, L, d]`, `moeCs`/`moeRs` `[k, r·d]`,
+ * `fuseCoe` `[B, k]` → `[B, L, d]`. (The training graph keeps {@linkcode editResidual}.)
  */
-export function retrievedResidual(p: ParamValues, dims: EditorDims, hidden: Value): Value {
-  const g = hidden.graph, { loraRank: r, llmMidDim: d } = dims;
-  const moeCs = g.input("pool/moe_cs", "f32", ["retrieved", r, d]);
-  const moeRs = g.input("pool/moe_rs", "f32", ["retrieved", r, d]);
+export function retrievedResidual(
+  p: ParamValues,
+  dims: EditorDims,
+  hidden: Value,
+  moeCs: Value,
+  moeRs: Value,
+  fuseCoe: Value,
+): Value {
+  const { loraRank: r, llmMidDim: d } = dims;
+  const x = flattenTokens(instantRepsNorm(p, hidden)); // [B·L, d]
+  const act = op.relu(op.gemm(x, splitRows(moeCs, d), null, { transB: true })); // [B·L, k·r]
+  const [b, l] = hidden.shape, k = moeCs.shape[0];
+  const shape = op.concat(
+    [op.dimOf(hidden, 0), op.dimOf(hidden, 1), op.dimOf(moeCs, 0), op.i64s(hidden.graph, [r])],
+    0,
+  );
+  // `allowzero`: with no expert, `k = 0` is a size, not "keep the input's dim"
+  const exact = { allowzero: { int: 1 } };
+  const act4 = op.emit("Reshape", [act, shape], exact, act.dtype, [b, l, k, r]);
+  const weightedAct = op.mul(act4, op.unsqueeze(fuseCoe, [1, 3]));
+  const weighted = op.emit("Reshape", [weightedAct, op.shapeOf(act)], exact, act.dtype, act.shape);
+  return op.add(hidden, op.reshapeLike(op.matmul(weighted, splitRows(moeRs, d)), hidden));
+}
+
+/**
+ * The residual of given experts as a hook of a decode step: declares `pool/moe_cs`,
+ * `pool/moe_rs` `[retrieved, r·d]` and `fuse_coe` `[batch, retrieved]` in `hidden`'s graph and
+ * returns {@linkcode retrievedResidual}.
+ */
+export function retrievedResidualInputs(p: ParamValues, dims: EditorDims, hidden: Value): Value {
+  const g = hidden.graph, rd = dims.loraRank * dims.llmMidDim;
+  const moeCs = g.input("pool/moe_cs", "f32", ["retrieved", rd]);
+  const moeRs = g.input("pool/moe_rs", "f32", ["retrieved", rd]);
   const fuseCoe = g.input("fuse_coe", "f32", ["batch", "retrieved"]);
-  return op.add(hidden, editResidual(p, hidden, moeCs, moeRs, fuseCoe));
-}
-
-/**
- * The residual half: inputs `hidden` `[batch, seq, d]`, the retrieved experts and their
- * weights ({@linkcode retrievedResidual}), the parameters; output `hooked_output`.
- */
-export function buildResidualGraph(dims: EditorDims): { graph: Graph; hooked_output: Value } {
-  const g = new Graph();
-  const p = paramInputs(g, dims);
-  const hidden = g.input("hidden", "f32", ["batch", "seq", dims.llmMidDim]);
-  return { graph: g, hooked_output: retrievedResidual(p, dims, hidden) };
-}
-
-/** The feeds of {@linkcode retrievedResidual}'s inputs for `retrieved`. */
-export function retrievedFeeds(retrieved: Retrieved): Record<string, Tensor> {
-  return {
-    "pool/moe_cs": retrieved.moeCs,
-    "pool/moe_rs": retrieved.moeRs,
-    fuse_coe: retrieved.fuseCoe,
-  };
-}
-
-/** The experts some input retrieved, gathered for {@linkcode buildResidualGraph}. */
-export interface Retrieved {
-  /** Pool rows of the retrieved experts, ascending. */
-  readonly rows: readonly number[];
-  /** Their C factors `[k, r, d]`. */
-  readonly moeCs: Tensor<"f32">;
-  /** Their R factors `[k, r, d]`. */
-  readonly moeRs: Tensor<"f32">;
-  /** The weights of those experts per input `[B, k]`. */
-  readonly fuseCoe: Tensor<"f32">;
-}
-
-/**
- * Gathers the experts with a non-zero weight for any input (`fuseCoe` `[B, n]` over the pool)
- * from the pool's factors; experts no input uses are left out, which changes no sum.
- */
-export function gatherRetrieved(pool: PoolViews, fuseCoe: Tensor<"f32">): Retrieved {
-  const [B, n] = fuseCoe.shape;
-  const w = fuseCoe.data;
-  const rows: number[] = [];
-  for (let j = 0; j < n; j++) {
-    for (let b = 0; b < B; b++) {
-      if (w[b * n + j] !== 0) {
-        rows.push(j);
-        break;
-      }
-    }
-  }
-  const [, r, d] = pool.moeCs.shape;
-  const take = (src: Float32Array) => {
-    const out = new Float32Array(rows.length * r * d);
-    rows.forEach((j, i) => out.set(src.subarray(j * r * d, (j + 1) * r * d), i * r * d));
-    return new Tensor("f32", [rows.length, r, d], out);
-  };
-  const coe = new Float32Array(B * rows.length);
-  for (let b = 0; b < B; b++) rows.forEach((j, i) => (coe[b * rows.length + i] = w[b * n + j]));
-  return {
-    rows,
-    moeCs: take(pool.moeCs.data),
-    moeRs: take(pool.moeRs.data),
-    fuseCoe: new Tensor("f32", [B, rows.length], coe),
-  };
+  return retrievedResidual(p, dims, hidden, moeCs, moeRs, fuseCoe);
 }
 
 /** Where one input of a routed batch has its image and query. */
@@ -286,14 +288,14 @@ export interface RouteInput {
 }
 
 /**
- * The feeds of {@linkcode buildRouteGraph} (all but the parameters) for `hidden` `[B, L, d]`,
- * one {@linkcode RouteInput} per row, and the pools. An input without an image gets a
- * placeholder selection and `active = false`. Errors name the input.
+ * The feeds of the input side of routing for `hidden` `[B, L, d]` and one {@linkcode RouteInput}
+ * per row: `hidden`, the selections `vision/*` and `query/*`, and `active` (bool `[B]`). An
+ * input without an image gets a placeholder selection and `active = false`. Errors name the
+ * input.
  */
-export function routeFeeds(
+export function queryFeeds(
   hidden: Tensor<"f32">,
   inputs: readonly RouteInput[],
-  pool: PoolViews,
 ): Record<string, Tensor> {
   const [B, L] = hidden.shape;
   if (inputs.length !== B) {
@@ -324,6 +326,20 @@ export function routeFeeds(
     ...selectionFeeds("vision", vision, L),
     ...selectionFeeds("query", query, L),
     active: new Tensor("bool", [B], Uint8Array.from(inputs, (x) => (x.vision == null ? 0 : 1))),
+  };
+}
+
+/**
+ * The feeds of {@linkcode buildRouteGraph} (all but the parameters): {@linkcode queryFeeds}
+ * and the whole pool `pool/*` (`[n, e, m]` and `[n, r, d]`).
+ */
+export function routeFeeds(
+  hidden: Tensor<"f32">,
+  inputs: readonly RouteInput[],
+  pool: PoolViews,
+): Record<string, Tensor> {
+  return {
+    ...queryFeeds(hidden, inputs),
     "pool/eqr": pool.eqr,
     "pool/evr": pool.evr,
     "pool/moe_cs": pool.moeCs,

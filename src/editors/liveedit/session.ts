@@ -33,6 +33,7 @@
  * @module
  */
 import { Tensor } from "../../tensor/tensor.ts";
+import type { ResidualHook } from "../../models/decoder.ts";
 import type { Placement } from "../../runtime/runner.ts";
 import type { EditorDims } from "./config.ts";
 import { LiveEditor, type Routed, type RouteInput } from "./editor.ts";
@@ -58,6 +59,8 @@ export interface LoadStateOptions extends Placement {
    * kept; see `ExpertRepository.import`). Default: a fresh memory repository.
    */
   readonly repository?: ExpertRepository;
+  /** Graph cache directory (default: the user's graph cache). */
+  readonly cacheDir?: string;
 }
 
 /** The repository's expert dims of editor dims `dims`. */
@@ -107,10 +110,10 @@ export class EditSession {
     pool.reserve(repository.size);
     try {
       for await (const x of repository) {
-        pool.add({ eqr: x.eqr.data, evr: x.evr.data, moeC: x.C.data, moeR: x.R.data }, x.id);
+        await pool.add({ eqr: x.eqr.data, evr: x.evr.data, moeC: x.C.data, moeR: x.R.data }, x.id);
       }
     } catch (error) {
-      pool.clear();
+      await pool.clear();
       throw error;
     }
     return new EditSession(editor, repository);
@@ -140,7 +143,7 @@ export class EditSession {
       editor: state.editor || undefined,
     });
     const { repository: _, ...placement } = options;
-    const editor = await LiveEditor.create(dims, state.weights, placement);
+    const editor = await LiveEditor.create(dims, state.weights, { ...placement, weightsFile: path });
     try {
       await repository.import(path);
       return await EditSession.open(editor, repository);
@@ -179,6 +182,7 @@ export class EditSession {
   ): Promise<number> {
     return this.#run(async () => {
       const expert = await this.editor.newEdit(reps, ranges);
+      await this.editor.pool.makeRoom(); // a full tail is sealed before the append, not after
       const { eqeN: e, moduleDim: m, loraRank: r, llmMidDim: d } = this.editor.dims;
       const id = await this.repository.append({
         request,
@@ -187,20 +191,20 @@ export class EditSession {
         C: new Tensor("f32", [r, d], expert.moeC),
         R: new Tensor("f32", [r, d], expert.moeR),
       });
-      this.editor.pool.add(expert, id);
+      await this.editor.pool.add(expert, id);
       return id;
     });
   }
 
   /**
    * Undoes edit `id`: writes its tombstone (fsynced), then removes exactly its expert from the
-   * pool (the pool's last expert moves into its row). Throws, changing nothing, for an id
-   * that is not live.
+   * pool (in the tail, the tail's last expert moves into its row; in a sealed segment, it is
+   * masked). Throws, changing nothing, for an id that is not live.
    */
   undo(id: number): Promise<void> {
     return this.#run(async () => {
       await this.repository.undo(id);
-      if (!this.editor.pool.swapRemove(id)) {
+      if (!this.editor.pool.remove(id)) {
         throw new Error(`EditSession.undo: edit ${id} was in the repository but not in the pool`);
       }
     });
@@ -213,7 +217,7 @@ export class EditSession {
   clear(): Promise<void> {
     return this.#run(async () => {
       await this.repository.undoAll();
-      this.editor.pool.clear();
+      await this.editor.pool.clear();
     });
   }
 
@@ -229,6 +233,18 @@ export class EditSession {
   }
 
   /**
+   * The residual hook of the experts one input is routed to, for a decode step at `layer`
+   * (see {@linkcode LiveEditor.residualHook}); null when none is routed.
+   */
+  residualHook(
+    layer: number,
+    hidden: Tensor<"f32">,
+    input: RouteInput,
+  ): Promise<ResidualHook | null> {
+    return this.#run(() => this.editor.residualHook(layer, hidden, input));
+  }
+
+  /**
    * Writes the editor state to `path` atomically: the editor's weights, every expert in id
    * order and its id, time and request (`repository/state.ts`). The experts are taken from
    * the pool, which holds exactly the repository's live edits.
@@ -241,13 +257,13 @@ export class EditSession {
       const stack = (a: number, b: number) =>
         new Tensor("f32", [n, a, b], new Float32Array(n * a * b));
       const out = { eqr: stack(e, m), evr: stack(e, m), C: stack(r, d), R: stack(r, d) };
-      experts.forEach(({ id }, k) => {
-        const x = this.editor.pool.get(id);
+      for (const [k, { id }] of experts.entries()) {
+        const x = await this.editor.pool.get(id);
         out.eqr.data.set(x.eqr, k * e * m);
         out.evr.data.set(x.evr, k * e * m);
         out.C.data.set(x.moeC, k * r * d);
         out.R.data.set(x.moeR, k * r * d);
-      });
+      }
       const { editor, backbone } = this.repository.manifest;
       await saveEditorState(path, {
         editor,

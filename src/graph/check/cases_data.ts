@@ -143,6 +143,20 @@ export const DATA_CASES: readonly OpCase[] = [
     reference: (w, i) => ref.gather(w, i, 1),
   },
   {
+    name: "Compress",
+    ops: ["NonZero", "Squeeze", "Gather", "ScatterElements"],
+    dtype: "f64",
+    inputs: [
+      f([5, 3], { dims: ["n", 3] }),
+      { shape: [5], dims: ["n"], dtype: "bool", values: [1, 0, 1, 1, 0], noGrad: true },
+    ],
+    build: (x, c) => op.compress(x, c, 0, "kept"),
+    reference: (x, c) => {
+      const keep = [...toNumbers(c).keys()].filter((i) => toNumbers(c)[i] !== 0);
+      return ref.gather(x, storeNumbers("i64", [keep.length], keep), 0);
+    },
+  },
+  {
     name: "GatherElements",
     ops: ["GatherElements", "ScatterElements"],
     dtype: "f64",

@@ -1,6 +1,6 @@
 /**
  * Ops that move data without arithmetic: reshape, transpose, concat, slice, split, gather,
- * expand, squeeze/unsqueeze, scatter, and the mask builders range and trilu.
+ * compress, expand, squeeze/unsqueeze, scatter, and the mask builders range and trilu.
  *
  * @module
  */
@@ -154,6 +154,22 @@ export function gatherElements(x: Value, indices: Value, axis: number): Value {
     );
   }
   return emit("GatherElements", [x, indices], { axis: { int: a } }, x.dtype, indices.shape);
+}
+
+/**
+ * The slices of `x` along `axis` where the 1-D bool `condition` is true, in order (ONNX
+ * `Compress`), as a `Gather` of the indices `NonZero` finds, so gradients flow through
+ * `Gather`'s rule. `count` names the result's dynamic size along `axis`. Reads only the
+ * selected slices: on a large initializer this touches only their bytes.
+ */
+export function compress(x: Value, condition: Value, axis: number, count: string): Value {
+  if (condition.rank !== 1 || condition.dtype !== "bool") {
+    throw new Error(`Compress: condition ${condition.describe()} must be a 1-D bool`);
+  }
+  const a = normAxis("Compress", axis, x.rank);
+  const nz = emit("NonZero", [condition], {}, "i64", [1, count], { noGrad: true });
+  const index = emit("Squeeze", [nz, i64s(x.graph, [0])], {}, "i64", [count], { noGrad: true });
+  return gather(x, index, a);
 }
 
 /** Broadcasts `x` to the static `shape`. */

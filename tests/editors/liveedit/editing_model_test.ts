@@ -154,10 +154,11 @@ Deno.test("generate with experts runs through the KV cache: the uncached result,
       const x = s.request;
       const prompt = await b.vllm.inputs([{ text: x.prompt, image: x.image }]);
       const hidden = await b.runner.hiddenAt(prompt, model.editLayer);
-      const { fuseCoe } = await model.editor.routing(hidden, [
-        { vision: prompt.vtRange[0], queryEnd: prompt.lengths[0] },
-      ]);
-      if (!fuseCoe.data.some((w) => w !== 0)) continue; // no expert: no hook
+      const hook = await model.editor.residualHook(model.editLayer, hidden, {
+        vision: prompt.vtRange[0],
+        queryEnd: prompt.lengths[0],
+      });
+      if (hook === null) continue; // no expert: no hook
       checked++;
       const want = await uncachedGeneration(model, x, steps);
       const runs = () => b.runner.stats.runs + model.editor.stats.runs;
@@ -166,11 +167,12 @@ Deno.test("generate with experts runs through the KV cache: the uncached result,
       const used = runs() - before;
       assert.deepEqual(got, want, `request "${x.prompt}"`);
       assert.ok(want.length >= 2, "several tokens go through the cache");
-      // prompt: layers 0..l_e and routing (2), embeddings and the first decode step (2); then
-      // one decode step per further token (and one more when EOS ends it)
+      // prompt: layers 0..l_e and routing (3: the input's features, the pool), embeddings and
+      // the first decode step (2); then one decode step per further token (and one more when
+      // EOS ends it)
       assert.ok(
-        used <= got.length + 4,
-        `${used} session runs for ${got.length} tokens (want <= steps + 4)`,
+        used <= got.length + 5,
+        `${used} session runs for ${got.length} tokens (want <= steps + 5)`,
       );
       const plain = await model.runner.generate({ text: x.prompt, image: x.image }, {
         maxNewTokens: steps,
@@ -196,7 +198,7 @@ Deno.test("saveState writes weights, experts and requests; openLiveEditModel rea
         image: s.request.image,
       })),
     );
-    assert.deepEqual(state.pool.C.data, model.editor.pool.views().moeCs.data);
+    assert.deepEqual(state.pool.C.data, model.editor.pool.tailViews().moeCs.data);
     const reopened = await openLiveEditModel({
       model: b.vllm,
       config: b.config,

@@ -171,7 +171,7 @@ Deno.test("undo of a middle expert moves the last one into its row; reopen resto
     const ref = await reference(w, w.params, [1, 2, 3]);
     assertSameRouting(await s.route(w.probe.hidden, w.probe.inputs), ref, [b, c, d], "swapped");
     for (const id of [b, c, d]) {
-      const stored = await s.repository.get(id), pooled = s.editor.pool.get(id);
+      const stored = await s.repository.get(id), pooled = await s.editor.pool.get(id);
       assert.deepEqual(pooled.moeR, stored.R.data, `pool row of ${id} is its stored expert`);
       assert.deepEqual(pooled.evr, stored.evr.data);
     }

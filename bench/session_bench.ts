@@ -8,28 +8,25 @@
  *   append) on an empty session (each run is undone, untimed, so every measured edit is the
  *   pool's first) vs one already holding 10 000 experts (and growing by one per run), with a memory
  *   repository and with an on-disk one (write + fsync per edit). The 10 000 experts are
- *   synthetic (16 generated experts repeated) and the pools hold them at capacity 16 384, as a
- *   pool grown by doubling does.
- * - `pool append`: 1 000 {@linkcode ExpertPool.add} calls into a fresh pool (capacity 1: its
- *   10 doublings and first touches of fresh memory included) vs into a pool holding 10 000
- *   (capacity 16 384, memory already touched): an append does not grow with the pool size.
+ *   synthetic (16 generated experts repeated): two sealed segments of 4 096 and a tail.
+ * - `pool append`: 1 000 {@linkcode ExpertPool.add} calls (the in-memory pool a segmented pool's
+ *   tail is) into a fresh pool (capacity 1: its 10 doublings and first touches of fresh memory
+ *   included) vs into a pool holding 10 000 (capacity 16 384, memory already touched): an
+ *   append does not grow with the pool size.
  * - `reopen`: {@linkcode EditSession.open} on an on-disk repository of 10 000 edits (replay,
  *   then every expert read back, checksummed and copied into the pool).
- * - `route`: {@linkcode LiveEditor.route} of one input vs the pool size. Pools are synthetic
- *   (16 generated experts repeated; routing costs the same whatever the values, as it masks
- *   rather than gathers). A route's peak memory is about 2.5× its pool (the pool plus ONNX
- *   Runtime's copies and intermediates: 18 GB resident measured at 50 000 experts); sizes needing more
- *   than 90% of this machine's memory are left out, with a line saying so (100 000 experts
- *   need about 38 GiB).
  *
- * Run with `deno bench -A bench/editor_bench.ts`.
+ * Routes and expert generation at BLIP-2 dims on the authors' workload are `bench/editor.ts`
+ * (`deno task bench:editor`).
+ *
+ * Run with `deno bench -A bench/session_bench.ts`.
  *
  * @module
  */
 import { join } from "node:path";
 import { loadConfig } from "../src/editors/liveedit/config.ts";
 import { type Expert, ExpertPool } from "../src/editors/liveedit/pool.ts";
-import { LiveEditor, type RouteInput } from "../src/editors/liveedit/editor.ts";
+import { LiveEditor } from "../src/editors/liveedit/editor.ts";
 import { initParams } from "../src/editors/liveedit/params.ts";
 import { encodeRecord } from "../src/editors/liveedit/repository/format.ts";
 import { ExpertRepository } from "../src/editors/liveedit/repository/repository.ts";
@@ -44,9 +41,7 @@ const rng = new Rng(0);
 const params = initParams(dims, rng);
 const d = dims.llmMidDim, V = dims.visionTokN, L = 64;
 const EDIT_RANGES: Range[] = [[0, 1], [1, 1 + V], [1 + V, L - 8], [L - 8, L]];
-const ROUTE_INPUT: RouteInput[] = [{ vision: [1, 1 + V], queryEnd: L }];
 const INIT = { backbone: "bench", dims: expertDimsOf(dims) };
-const BYTES_PER_EXPERT = 4 * (2 * dims.eqeN * dims.moduleDim + 2 * dims.loraRank * d);
 const FULL = 10_000, FULL_CAPACITY = 16_384;
 
 const root = await Deno.makeTempDir({ prefix: "liveedit-editor-bench-" });
@@ -60,53 +55,15 @@ const generator = await LiveEditor.create(dims, params);
 const seeds: Expert[] = [];
 for (let k = 0; k < 16; k++) seeds.push(await generator.newEdit(reps(), EDIT_RANGES));
 await generator.release();
-const hidden = reps();
 
 function fill(pool: ExpertPool, n: number): void {
   for (let k = pool.size; k < n; k++) pool.add(seeds[k % seeds.length]);
 }
 
-// ---- route vs pool size (first, so its pools are gone before the edit benches build theirs)
-
-const memory = Deno.systemMemoryInfo().total;
-const ROUTE_SIZES = [1, 100, 1_000, 10_000, 50_000, 100_000];
-/**
- * Peak memory of a route over `n` experts: the host pool, plus ONNX Runtime's working copies of
- * the routing half (eqr and evr, a fifth of an expert; about 1.5× that), plus the retrieved
- * experts' factors (at most the whole C/R part).
- */
-const routePeak = (n: number) => n * BYTES_PER_EXPERT * (1 + 0.2 * 1.5 + 0.8);
-const fits = ROUTE_SIZES.filter((n) => routePeak(n) <= 0.9 * memory);
-for (const n of ROUTE_SIZES.filter((n) => !fits.includes(n))) {
-  console.log(
-    `route: ${n} experts left out: the pool is ${(n * BYTES_PER_EXPERT / 2 ** 30).toFixed(1)} ` +
-      `GiB and a route needs about ${(routePeak(n) / 2 ** 30).toFixed(1)} GiB, more than 90% ` +
-      `of this machine's ${(memory / 2 ** 30).toFixed(1)} GiB`,
-  );
-}
-let router: LiveEditor | undefined = await LiveEditor.create(dims, params, { capacity: 1 });
-for (const n of fits) {
-  Deno.bench({
-    name: `route 1 input, ${n} experts (synthetic pool)`,
-    group: "route",
-    baseline: n === 1,
-    n: n > 10_000 ? 2 : n === 10_000 ? 3 : 10,
-    warmup: n > 10_000 ? 0 : 1,
-  }, async (b) => {
-    router!.pool.reserve(n); // the pool grows in size order; setup is not timed
-    fill(router!.pool, n);
-    b.start();
-    await router!.route(hidden, ROUTE_INPUT);
-    b.end();
-  });
-}
-
 let big: ExpertPool | undefined;
 
-/** Frees the route and pool-append benches' pools (up to 7.6 GiB) before later benches. */
-async function freeEarlier(): Promise<void> {
-  await router?.release();
-  router = undefined;
+/** Frees the pool-append bench's pool (1.6 GiB) before later benches. */
+function freeEarlier(): void {
   big = undefined;
 }
 
@@ -132,9 +89,7 @@ Deno.bench(
     n: 5,
     warmup: 1,
   },
-  async (b) => {
-    await router?.release();
-    router = undefined;
+  (b) => {
     big ??= new ExpertPool(dims, FULL_CAPACITY);
     fill(big, FULL);
     b.start();
@@ -181,7 +136,7 @@ async function session(kind: "memory" | "disk", n: number): Promise<EditSession>
   const key = `${kind}${n}`;
   const known = sessions.get(key);
   if (known !== undefined) return known;
-  await freeEarlier();
+  freeEarlier();
   let repo: ExpertRepository;
   if (kind === "memory") {
     repo = ExpertRepository.memory(INIT);
@@ -212,7 +167,7 @@ Deno.bench({
   n: 1,
   warmup: 0,
 }, async (b) => {
-  await freeEarlier();
+  freeEarlier();
   const dir = await diskFull();
   await sessions.get(`disk${FULL}`)?.close();
   const editor = await editorFor(FULL);

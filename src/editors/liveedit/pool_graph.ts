@@ -1,0 +1,203 @@
+/**
+ * Routing over a segmented pool (spec §3) as the editor runs it, in two sessions:
+ *
+ * 1. {@linkcode buildQueryGraph}, the input's side, over the editor's weights (initializers):
+ *    `ivr`, `iqr` `[B, e·m]` and `sim_prot` `[B, 1]` (`+∞` for an input without an image, so
+ *    that no expert passes).
+ * 2. {@linkcode buildPoolGraph}, over the experts: every sealed segment's `eqr`, `evr`, C and R
+ *    are initializers in the segment's file (memory-mapped; a segment with undone experts
+ *    carries a constant `live` mask), the tail's are fed. Per part, hard routing is one product
+ *    `evr · ivrᵀ` `[n, B]` compared with `sim_prot`; the rows some input keeps are picked
+ *    (`NonZero` + `Gather`: only their bytes are read) and concatenated over the parts, then soft
+ *    routing runs on the picked `eqr` and the residual on the picked C and R
+ *    (`retrievedResidual`). That is the one-pass computation of `buildRouteGraph` over the
+ *    concatenated pool: experts no input keeps have weight 0 there and add nothing.
+ *
+ * A run is fed the batch's hidden states, the features of step 1 and the tail: never the
+ * sealed experts, however many there are. {@linkcode mergeRouting} turns the outputs into the
+ * retrieval map and weights over the pool's live experts.
+ *
+ * @module
+ */
+import { Graph, type Value } from "../../graph/ir.ts";
+import * as op from "../../graph/ops.ts";
+import type { TracedGraph } from "../../graph/runner.ts";
+import type { ExternalData } from "../../graph/ir.ts";
+import { Tensor } from "../../tensor/tensor.ts";
+import type { EditorDims } from "./config.ts";
+import { paramExternals, type ParamFile } from "./param_file.ts";
+import { type EditorParams, paramInputs } from "./params.ts";
+import { retrievedResidual, routingQueries, softRouting } from "./routing.ts";
+import type { SegmentPart } from "./segment.ts";
+import { flattenTokens, selectInput } from "./tokens.ts";
+
+/**
+ * The input side of routing. Inputs: `hidden` `[batch, seq, d]`, the selections `vision/*`
+ * and `query/*` and `active` (`queryFeeds` of `routing.ts`), and the parameters unless `params`
+ * gives their file (then they are initializers). Outputs `ivr`, `iqr` `[batch, e·m]`,
+ * `sim_prot` `[batch, 1]`.
+ */
+export function buildQueryGraph(dims: EditorDims, params: ParamFile | null): TracedGraph {
+  const g = new Graph();
+  const p = params ? paramExternals(g, dims, params) : paramInputs(g, dims);
+  const flat = flattenTokens(g.input("hidden", "f32", ["batch", "seq", dims.llmMidDim]));
+  const q = routingQueries(
+    p,
+    dims,
+    selectInput(flat, "query", "batch"),
+    selectInput(flat, "vision", "batch"),
+  );
+  const active = g.input("active", "bool", ["batch"]);
+  const em = dims.eqeN * dims.moduleDim;
+  return {
+    graph: g,
+    outputs: {
+      ivr: op.reshape(q.ivr, ["batch", em]),
+      iqr: op.reshape(q.iqr, ["batch", em]),
+      sim_prot: op.where(op.unsqueeze(active, [1]), q.visSimProt, Infinity),
+    },
+  };
+}
+
+/** A sealed segment as the pool graph sees it. */
+export interface SegmentLayout {
+  /** Rows (experts written, undone or not). */
+  readonly size: number;
+  /** Where each part's bytes are. */
+  readonly parts: Readonly<Record<SegmentPart, ExternalData>>;
+  /** `live` flags `[size]` when some row is undone, else null. */
+  readonly live: Uint8Array | null;
+}
+
+/** The pool graph's part for one group of experts. */
+interface Part {
+  readonly eqr: Value;
+  readonly evr: Value;
+  readonly moeCs: Value;
+  readonly moeRs: Value;
+  readonly live: Value | null;
+}
+
+/** The outputs of the pool graph that a route asks for. */
+export const POOL_OUTPUTS = ["hooked_output", "keep", "fuse_coe"] as const;
+
+/**
+ * The experts' side of routing over `segments` (initializers) and a fed tail. Inputs: `ivr`,
+ * `iqr` `[batch, e·m]`, `sim_prot` `[batch, 1]` (step 1), `hidden` `[batch, seq, d]`, and the
+ * tail `tail/eqr`, `tail/evr` `[tail, e·m]`, `tail/moe_cs`, `tail/moe_rs` `[tail, r·d]`.
+ * `instant_reps_norm`'s weight and bias (`d` floats each) are embedded. Outputs:
+ * `hooked_output` `[batch, seq, d]`; `keep` (bool `[slots, batch]`: every segment row, then
+ * every tail row, kept by which input); `fuse_coe` `[batch, retrieved]` and
+ * `retrieved/moe_cs`, `retrieved/moe_rs` `[retrieved, r·d]`: the weights and factors of the
+ * retrieved experts (the slots some input keeps, in slot order).
+ */
+export function buildPoolGraph(
+  dims: EditorDims,
+  segments: readonly SegmentLayout[],
+  params: EditorParams,
+): TracedGraph {
+  const g = new Graph();
+  const { eqeN: e, moduleDim: m, loraRank: r, llmMidDim: d } = dims;
+  const em = e * m, rd = r * d;
+  const ivr = g.input("ivr", "f32", ["batch", em]);
+  const iqr = g.input("iqr", "f32", ["batch", em]);
+  const simProt = g.input("sim_prot", "f32", ["batch", 1]);
+  const hidden = g.input("hidden", "f32", ["batch", "seq", d]);
+  const norm = {
+    "instant_reps_norm.weight": g.constant(params["instant_reps_norm.weight"]),
+    "instant_reps_norm.bias": g.constant(params["instant_reps_norm.bias"]),
+  };
+  const parts: Part[] = segments.map((s, j) => {
+    const ext = (k: SegmentPart, width: number) =>
+      g.external(`segment${j}/${k}`, "f32", [s.size, width], s.parts[k]);
+    return {
+      eqr: ext("eqr", em),
+      evr: ext("evr", em),
+      moeCs: ext("moe_cs", rd),
+      moeRs: ext("moe_rs", rd),
+      live: s.live && g.constant(new Tensor("bool", [s.size], s.live)),
+    };
+  });
+  parts.push({
+    eqr: g.input("tail/eqr", "f32", ["tail", em]),
+    evr: g.input("tail/evr", "f32", ["tail", em]),
+    moeCs: g.input("tail/moe_cs", "f32", ["tail", rd]),
+    moeRs: g.input("tail/moe_rs", "f32", ["tail", rd]),
+    live: null,
+  });
+
+  const scale = 1 / (e * Math.sqrt(m));
+  const ivrT = op.transpose(ivr), simProtT = op.transpose(simProt);
+  const keeps: Value[] = [],
+    picked: Record<"eqr" | "cs" | "rs" | "keep", Value[]> = {
+      eqr: [],
+      cs: [],
+      rs: [],
+      keep: [],
+    };
+  parts.forEach((part, j) => {
+    // 1. hard routing of this part: [n, batch]
+    let keep = op.greater(op.mul(op.matmul(part.evr, ivrT), scale), simProtT);
+    if (part.live) keep = op.and(keep, op.unsqueeze(part.live, [1]));
+    keeps.push(keep);
+    const any = op.greater(op.reduceMax(op.cast(keep, "f32"), [1]), 0);
+    const pick = (x: Value) => op.compress(x, any, 0, `picked${j}`);
+    picked.eqr.push(pick(part.eqr));
+    picked.cs.push(pick(part.moeCs));
+    picked.rs.push(pick(part.moeRs));
+    picked.keep.push(pick(keep));
+  });
+  const cat = (xs: Value[]) => (xs.length === 1 ? xs[0] : op.concat(xs, 0));
+  // 2. soft routing over the picked experts, each input over the ones it kept
+  const t = op.mul(op.matmul(iqr, op.transpose(cat(picked.eqr))), scale); // [batch, k]
+  const { fuseCoe } = softRouting(t, op.transpose(cat(picked.keep)));
+  // 3. the residual of the picked experts
+  const moeCs = cat(picked.cs), moeRs = cat(picked.rs);
+  return {
+    graph: g,
+    outputs: {
+      hooked_output: retrievedResidual(norm, dims, hidden, moeCs, moeRs, fuseCoe),
+      keep: cat(keeps),
+      fuse_coe: fuseCoe,
+      "retrieved/moe_cs": moeCs,
+      "retrieved/moe_rs": moeRs,
+    },
+  };
+}
+
+/**
+ * The retrieval map and weights over the pool's live experts from a pool graph's `keep`
+ * (bool `[slots, B]`) and `fuse_coe` (`[B, k]`, the kept slots in order); `columns[s]` is the
+ * column of slot `s` (-1 for an undone expert's slot), `n` the number of live experts.
+ */
+export function mergeRouting(
+  keep: Tensor<"bool">,
+  fuseCoe: Tensor<"f32">,
+  columns: Int32Array,
+  n: number,
+): { retrievalMap: Tensor<"bool">; fuseCoe: Tensor<"f32"> } {
+  const [slots, B] = keep.shape, k = fuseCoe.shape[1];
+  if (slots !== columns.length) {
+    throw new Error(`mergeRouting: ${slots} slots in 'keep' for ${columns.length} columns`);
+  }
+  const map = new Uint8Array(B * n), w = new Float32Array(B * n);
+  const kept = keep.data, fuse = fuseCoe.data;
+  let j = 0;
+  for (let s = 0; s < slots; s++) {
+    let any = false;
+    for (let b = 0; b < B; b++) any ||= kept[s * B + b] !== 0;
+    if (!any) continue;
+    const c = columns[s];
+    if (c < 0) throw new Error(`mergeRouting: slot ${s} is an undone expert but was kept`);
+    for (let b = 0; b < B; b++) {
+      map[b * n + c] = kept[s * B + b];
+      w[b * n + c] = fuse[b * k + j];
+    }
+    j++;
+  }
+  if (j !== k) throw new Error(`mergeRouting: ${j} kept slots for ${k} weights`);
+  return {
+    retrievalMap: new Tensor("bool", [B, n], map),
+    fuseCoe: new Tensor("f32", [B, n], w),
+  };
+}
