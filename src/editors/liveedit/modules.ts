@@ -109,8 +109,18 @@ function queriesFirst(
   const wv = param(p, `${name}.v_mlp.weight`); // [h·dv, d]
   const d = wk.shape[1] as number, dv = (wv.shape[0] as number) / heads;
   const x = kv.reps; // [k, T, d]
+  // Per head, a product with that head's rows of a weight matrix: each is a 2-D right operand,
+  // which ONNX Runtime prepacks once (a batched product over a [h, ·, ·] weight is not).
+  const perHead = (a: Value, w: Value, rows: number, transposed: boolean) =>
+    op.concat(
+      Array.from({ length: heads }, (_, h) => {
+        const wh = op.slice(w, [h * rows], [(h + 1) * rows], [0]);
+        return op.matmul(op.slice(a, [h], [h + 1], [1]), transposed ? op.transpose(wh) : wh);
+      }),
+      1,
+    );
   // q_h Wk_h, scaled: [b, h, l, d]
-  const qk = op.mul(op.matmul(q, op.reshape(wk, [heads, dq, d])), 1 / Math.sqrt(dq));
+  const qk = op.mul(perHead(q, wk, dq, false), 1 / Math.sqrt(dq));
   // scores against the raw tokens: [k, T, h·l], then [k, h, l, T]
   const scoresT = b === 1
     ? op.matmul(x, op.transpose(op.reshape(qk, [heads * l, d])))
@@ -121,9 +131,8 @@ function queriesFirst(
   const s = op.softmax(scores, -1);
   // the weighted tokens [k, h, l, d], then each head's value projection and bias
   const sx = op.reshape(op.matmul(op.reshape(s, [k, heads * l, T]), x), [k, heads, l, d]);
-  const wvT = op.transposeLast(op.reshape(wv, [heads, dv, d])); // [h, d, dv]
   const bv = op.reshape(param(p, `${name}.v_mlp.bias`), [heads, 1, dv]);
-  return { s, res: op.add(op.matmul(sx, wvT), bv) };
+  return { s, res: op.add(perHead(sx, wv, dv, true), bv) };
 }
 
 /**
