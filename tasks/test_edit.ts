@@ -2,7 +2,7 @@
  * `deno task test-edit`: lifelong-editing evaluation, as the original `test_vllm_edit.py`
  * (same flags, short and long; `--help` lists them). Edits `-sen` requests at a time (1 is
  * single editing), scores Rel., T-Gen., M-Gen., T-Loc., M-Loc. (and VLKEB portability with
- * `--split eval_onehop`), teacher-forced and greedy, and writes
+ * `--split eval_onehop`), teacher-forced (and greedy with `--greedy`), and writes
  * `eval_results/<editor>/<model>/<EVAL_NAME>/sequential_edit_<N>/` (`results.json`,
  * `mean_results.json`, `config.json`, `metrics.svg`; `edited_states/` with `-saveckpt`), all
  * at once (temporary directories of a killed evaluation there are removed first). An existing
@@ -128,6 +128,12 @@ const TEST_EDIT_FLAGS = {
     default: "eval_results",
     metavar: "DIR",
     help: "where results are written",
+  },
+  greedy: {
+    names: ["--greedy"],
+    type: "boolean",
+    help: "also score greedy decoding (greedy_acc, generated): one generation per example, " +
+      "several times the teacher-forced scoring's cost",
   },
   force: {
     names: ["--force"],
@@ -259,6 +265,7 @@ async function planEvaluation(
     samples_left_out: data.samples.length % n,
     evaluation_name: evalName,
     save_ckpt: flags.saveCkpt ?? false,
+    greedy: flags.greedy ?? false,
   };
   return { target, data, dir, checkpoint, evaluation, shard, shardDir, editsDir };
 }
@@ -365,6 +372,7 @@ async function evaluate(
           ? (c) => editing.saveState(join(statesDir, stateFileName(c, total)))
           : undefined,
         onProgress: (done) => progress.update(done),
+        greedy: flags.greedy ?? false,
         selectChunk: shard === undefined ? undefined : (c) => c % shard.count === shard.index,
       });
       progress.done();

@@ -2,14 +2,18 @@
  * Lifelong (sequential) editing evaluation, as the original `evaluate_sequential_edit`
  * (spec §6): the samples are cut into chunks of `N` (a last incomplete chunk is left out);
  * for each chunk, on the unedited model, the locality examples are predicted (teacher-forced
- * argmax and a greedy generation, once each); then the `N` requests are edited in order, each
- * timed; then every example of the chunk is scored on the edited model; then the model is
- * restored. `N = 1` is single editing. `selectChunk` evaluates a subset of the chunks (a shard:
- * `src/eval/shards.ts`), each exactly as in a run over all of them.
+ * argmax, once each); then the `N` requests are edited in order, each timed; then every
+ * example of the chunk is scored on the edited model; then the model is restored. `N = 1` is
+ * single editing. `selectChunk` evaluates a subset of the chunks (a shard:
+ * `src/eval/shards.ts`), each exactly as in a run over all of them. The teacher-forced passes
+ * of a chunk (its locality examples before the edits, all its examples after) go to the model
+ * in batches of up to `scoreBatch` examples.
  *
  * Per example: `acc` (teacher-forced token accuracy, or agreement with the pre-edit argmax for
- * locality) and `greedy_acc` (greedy decoding of `len(target)` tokens against the target, or
- * against the pre-edit generation for locality); the request also gets `edit_time` (seconds).
+ * locality); the request also gets `edit_time` (seconds). With `greedy`, also `greedy_acc`
+ * (greedy decoding of `len(target)` tokens against the target, or against the pre-edit
+ * generation for locality) and `generated`: one generation per example, which costs several
+ * times the teacher-forced scoring (measured with `deno task bench:e2e`), so it is asked for.
  *
  * @module
  */
@@ -38,7 +42,14 @@ export interface EvaluateOptions {
    * unedited state.
    */
   readonly selectChunk?: (chunk: number) => boolean;
+  /** Also score greedy decoding (`greedy_acc`, `generated`; default false). */
+  readonly greedy?: boolean;
+  /** The most examples per `predict` call (default {@linkcode SCORE_BATCH}). */
+  readonly scoreBatch?: number;
 }
+
+/** The default number of examples per teacher-forced `predict` call of the evaluation. */
+export const SCORE_BATCH = 16;
 
 /** What {@linkcode evaluateSequential} returns. */
 export interface Evaluation {
@@ -69,12 +80,36 @@ function examplesOf(s: EditSample): { group: string; kind: string; example: Exam
 
 interface Before {
   readonly predicted: readonly number[];
-  readonly generated: readonly number[];
+  readonly generated?: readonly number[];
+}
+
+/** `model.predict` of `examples` in batches of up to `batch`, in order. */
+async function predictAll(
+  model: EditingModel,
+  examples: readonly Example[],
+  batch: number,
+): Promise<Prediction[]> {
+  const out: Prediction[] = [];
+  for (let i = 0; i < examples.length; i += batch) {
+    const part = examples.slice(i, i + batch);
+    const preds = await model.predict(part);
+    if (preds.length !== part.length) {
+      throw new Error(
+        `${model.editorName}: predict returned ${preds.length} predictions for ${part.length} examples`,
+      );
+    }
+    out.push(...preds);
+  }
+  return out;
 }
 
 /** Runs the evaluation (see the module documentation). */
 export async function evaluateSequential(options: EvaluateOptions): Promise<Evaluation> {
   const { model, decode, editN } = options;
+  const greedy = options.greedy ?? false, batch = options.scoreBatch ?? SCORE_BATCH;
+  if (!Number.isInteger(batch) || batch < 1) {
+    throw new Error(`evaluateSequential: scoreBatch must be an integer >= 1, got ${batch}`);
+  }
   const { chunks: all, dropped } = chunksOf(options.samples, editN);
   const select = options.selectChunk ?? (() => true);
   const chunks = [...all.entries()].filter(([c]) => select(c));
@@ -84,14 +119,13 @@ export async function evaluateSequential(options: EvaluateOptions): Promise<Eval
   await model.restore();
   for (const [c, chunk] of chunks) {
     // pre-edit predictions of the locality examples, once, on the unedited model
+    const locs = chunk.flatMap((s) => [s.locality.text_loc, s.locality.image_loc]);
+    const locPreds = await predictAll(model, locs, batch);
     const before = new Map<Example, Before>();
-    for (const s of chunk) {
-      const loc = [s.locality.text_loc, s.locality.image_loc];
-      const preds = await model.predict(loc);
-      for (const [i, e] of loc.entries()) {
-        const generated = await model.generate(e, preds[i].target.length);
-        before.set(e, { predicted: preds[i].predicted, generated });
-      }
+    for (const [i, e] of locs.entries()) {
+      const predicted = locPreds[i].predicted;
+      const generated = greedy ? await model.generate(e, locPreds[i].target.length) : undefined;
+      before.set(e, { predicted, generated });
     }
     const editTimes: number[] = [];
     for (const s of chunk) {
@@ -100,9 +134,14 @@ export async function evaluateSequential(options: EvaluateOptions): Promise<Eval
       editTimes.push((performance.now() - t0) / 1000);
     }
     await options.afterEdits?.(c);
+    const items = chunk.map(examplesOf);
+    const preds = await predictAll(model, items.flatMap((x) => x.map((i) => i.example)), batch);
     const results: SampleResult[] = [];
+    let at = 0;
     for (const [k, s] of chunk.entries()) {
-      results.push(await scoreSample(model, s, editTimes[k], before, decode));
+      const mine = preds.slice(at, at += items[k].length);
+      const scored = { editTime: editTimes[k], before, decode, greedy };
+      results.push(await scoreSample(model, s, items[k], mine, scored));
       options.onProgress?.(++done, total);
     }
     await model.restore();
@@ -111,20 +150,21 @@ export async function evaluateSequential(options: EvaluateOptions): Promise<Eval
   return { chunks: out, indices: chunks.map(([c]) => c), total: all.length, dropped };
 }
 
+/** What {@linkcode scoreSample} needs besides the sample and its predictions. */
+interface Scoring {
+  readonly editTime: number;
+  readonly before: ReadonlyMap<Example, Before>;
+  readonly decode: (ids: readonly number[]) => string;
+  readonly greedy: boolean;
+}
+
 async function scoreSample(
   model: EditingModel,
   s: EditSample,
-  editTime: number,
-  before: ReadonlyMap<Example, Before>,
-  decode: (ids: readonly number[]) => string,
+  items: ReturnType<typeof examplesOf>,
+  preds: readonly Prediction[],
+  { editTime, before, decode, greedy }: Scoring,
 ): Promise<SampleResult> {
-  const items = examplesOf(s);
-  const preds: Prediction[] = await model.predict(items.map((i) => i.example));
-  if (preds.length !== items.length) {
-    throw new Error(
-      `${model.editorName}: predict returned ${preds.length} predictions for ${items.length} examples`,
-    );
-  }
   const result: SampleResult = {
     index: s.index,
     reliability: [],
@@ -135,7 +175,7 @@ async function scoreSample(
   for (const [i, { group, kind, example }] of items.entries()) {
     const p = preds[i];
     const what = `record ${s.index} ${kind}`;
-    const generated = await model.generate(example, p.target.length);
+    const generated = greedy ? await model.generate(example, p.target.length) : undefined;
     const row: ExampleResult = {
       image: example.image,
       prompt: example.prompt,
@@ -147,13 +187,18 @@ async function scoreSample(
       row.predict_before_edit = decode(b.predicted);
       row.predict_after_edit = decode(p.predicted);
       row.acc = wrap(what, () => agreement(p.predicted, b.predicted));
-      row.greedy_acc = wrap(what, () => greedyAgreement(generated, b.generated, p.target.length));
+      if (generated !== undefined && b.generated !== undefined) {
+        const pre = b.generated;
+        row.greedy_acc = wrap(what, () => greedyAgreement(generated, pre, p.target.length));
+      }
     } else {
       if (group === "reliability") row.edit_time = editTime;
       row.predict_after_edit = decode(p.predicted);
-      row.generated = decode(generated);
+      if (generated !== undefined) row.generated = decode(generated);
       row.acc = wrap(what, () => tokenAccuracy(p));
-      row.greedy_acc = wrap(what, () => greedyAccuracy(generated, p.target));
+      if (generated !== undefined) {
+        row.greedy_acc = wrap(what, () => greedyAccuracy(generated, p.target));
+      }
     }
     if (group === "reliability") result.reliability.push(row);
     else {

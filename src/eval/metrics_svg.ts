@@ -1,8 +1,8 @@
 /**
  * `metrics.svg` of an evaluation: a small bar chart of its means (`total_mean`), per metric
  * (`Rel`, `T-Gen`, `M-Gen`, `T-Loc`, `M-Loc`, and `Port` with portability) the teacher-forced
- * token accuracy and the greedy accuracy, as percentages with their values written above the
- * bars.
+ * token accuracy and, when it was scored, the greedy accuracy, as percentages with their
+ * values written above the bars.
  *
  * @example
  * ```ts
@@ -36,6 +36,10 @@ const KINDS = [
 /** The SVG document of `mean` (a `total_mean`; see the module documentation). */
 export function metricsSvg(mean: MeanResults, options: MetricsSvgOptions = {}): string {
   const columns = metricColumns(mean);
+  // greedy accuracy is drawn only when it was scored (`--greedy`)
+  const kinds = KINDS.filter((k, i) =>
+    i === 0 || columns.some(([, get]) => get(k.field) !== undefined)
+  );
   const left = 44, top = 54, plotHeight = 170, group = 84, bar = 32;
   const width = left + columns.length * group + 16, height = top + plotHeight + 34;
   const bottom = top + plotHeight;
@@ -46,7 +50,7 @@ export function metricsSvg(mean: MeanResults, options: MetricsSvgOptions = {}): 
     `<rect width="${width}" height="${height}" fill="white"/>`,
     `<text x="8" y="18" font-size="13">${escapeXml(options.title ?? "editing metrics")}</text>`,
   ];
-  KINDS.forEach((k, i) => {
+  kinds.forEach((k, i) => {
     const x = left + i * 215;
     out.push(
       `<rect x="${x}" y="26" width="10" height="10" fill="${k.colour}"/>`,
@@ -61,8 +65,8 @@ export function metricsSvg(mean: MeanResults, options: MetricsSvgOptions = {}): 
     );
   }
   columns.forEach(([name, get], c) => {
-    const x0 = left + c * group + (group - KINDS.length * bar) / 2;
-    KINDS.forEach((k, i) => {
+    const x0 = left + c * group + (group - kinds.length * bar) / 2;
+    kinds.forEach((k, i) => {
       const v = get(k.field);
       if (v === undefined || !Number.isFinite(v)) return;
       const x = x0 + i * bar;

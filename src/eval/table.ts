@@ -1,7 +1,7 @@
 /**
  * The closing table of `deno task test-edit`: the means of `total_mean` as percentages, one
- * row for teacher-forced token accuracy and one for greedy (no teacher forcing) accuracy, with
- * the mean edit time.
+ * row for teacher-forced token accuracy and, when it was scored (`--greedy`), one for greedy
+ * (no teacher forcing) accuracy, with the mean edit time.
  *
  * @example
  * ```ts
@@ -50,11 +50,12 @@ export function summaryTable(mean: MeanResults): string {
     ],
     ["greedy acc %", ...columns.map(([, get]) => pct(get("greedy_acc"))), ""],
   ];
+  if (columns.every(([, get]) => get("greedy_acc") === undefined)) rows.pop(); // not scored
   const widths = rows[0].map((_, j) => Math.max(...rows.map((r) => r[j].length)));
   const line = (r: string[]) =>
     r.map((c, j) => j === 0 ? c.padEnd(widths[j]) : c.padStart(widths[j])).join("  ");
   const rule = widths.map((w) => "-".repeat(w)).join("  ");
-  return [line(rows[0]), rule, line(rows[1]), line(rows[2])].join("\n");
+  return [line(rows[0]), rule, ...rows.slice(1).map(line)].join("\n");
 }
 
 function fmtTime(t: number | undefined): string {

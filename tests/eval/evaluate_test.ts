@@ -59,6 +59,7 @@ class SpyModel implements EditingModel {
     );
   }
   generate(e: Example, n: number): Promise<number[]> {
+    this.calls.push(`generate ${e.prompt}`);
     return Promise.resolve(this.#answer(e, n));
   }
   saveState(): Promise<void> {
@@ -76,6 +77,7 @@ Deno.test("evaluateSequential: per chunk, pre-edit locality first, then N edits,
     model,
     samples: [0, 1, 2, 3, 4].map((i) => sample(i)),
     editN: 2,
+    greedy: true,
     decode: (x) => String.fromCharCode(...x),
     afterEdits: (c) => {
       saved.push(c);
@@ -86,17 +88,20 @@ Deno.test("evaluateSequential: per chunk, pre-edit locality first, then N edits,
   assert.equal(dropped, 1);
   assert.equal(chunks.length, 2);
   assert.deepEqual(saved, [0, 1]);
-  assert.deepEqual(model.calls.slice(0, 6), [
+  // the chunk's teacher-forced passes in one batch each: its locality before, all after
+  const chunk0 = model.calls.slice(0, model.calls.indexOf("restore", 1) + 1);
+  assert.deepEqual(chunk0.filter((c) => !c.startsWith("generate")), [
     "restore",
-    "predict loc0,mloc0 (0 edits)",
-    "predict loc1,mloc1 (0 edits)",
+    "predict loc0,mloc0,loc1,mloc1 (0 edits)",
     "edit q0",
     "edit q1",
-    "predict q0,rq0,q0,loc0,mloc0 (2 edits)",
+    "predict q0,rq0,q0,loc0,mloc0,q1,rq1,q1,loc1,mloc1 (2 edits)",
+    "restore",
   ]);
-  assert.equal(model.calls[7], "restore");
-  assert.equal(model.calls[8], "predict loc2,mloc2 (0 edits)", "the next chunk starts unedited");
-  assert.equal(model.calls.filter((c) => c.startsWith("predict loc0")).length, 1, "pre-edit once");
+  assert.equal(chunk0.filter((c) => c.startsWith("generate")).length, 4 + 10, "one per example");
+  assert.ok(chunk0.indexOf("generate loc1") < chunk0.indexOf("edit q0"), "pre-edit generation");
+  const next = model.calls[chunk0.length];
+  assert.equal(next, "predict loc2,mloc2,loc3,mloc3 (0 edits)", "the next chunk starts unedited");
 
   const r = chunks[0][0];
   assert.equal(r.index, 0);
@@ -119,6 +124,7 @@ Deno.test("evaluateSequential: single editing keeps locality and scores portabil
     model,
     samples: [sample(0, true), sample(1, true)],
     editN: 1,
+    greedy: true,
     decode: () => "",
   });
   assert.equal(chunks.length, 2);
@@ -129,4 +135,35 @@ Deno.test("evaluateSequential: single editing keeps locality and scores portabil
     assert.equal(r.portability?.one_hop.length, 1);
     assert.equal(r.portability?.one_hop[0].acc, 1, "the hop prompt is not edited: its target");
   }
+});
+
+Deno.test("evaluateSequential: without greedy, no generation and no greedy fields; scoreBatch splits the passes", async () => {
+  const model = new SpyModel();
+  const { chunks } = await evaluateSequential({
+    model,
+    samples: [0, 1, 2].map((i) => sample(i)),
+    editN: 3,
+    scoreBatch: 4,
+    decode: (x) => String.fromCharCode(...x),
+  });
+  assert.ok(!model.calls.some((c) => c.startsWith("generate")));
+  assert.deepEqual(model.calls.filter((c) => c.startsWith("predict")), [
+    "predict loc0,mloc0,loc1,mloc1 (0 edits)",
+    "predict loc2,mloc2 (0 edits)",
+    "predict q0,rq0,q0,loc0 (3 edits)",
+    "predict mloc0,q1,rq1,q1 (3 edits)",
+    "predict loc1,mloc1,q2,rq2 (3 edits)",
+    "predict q2,loc2,mloc2 (3 edits)",
+  ]);
+  const r = chunks[0][1];
+  assert.equal(r.reliability[0].acc, 1);
+  assert.equal(r.locality.text_loc[0].acc, 0, "3 edits in: z's");
+  for (const row of [r.reliability[0], r.locality.image_loc[0]]) {
+    assert.equal("greedy_acc" in row, false);
+    assert.equal("generated" in row, false);
+  }
+  await assert.rejects(
+    evaluateSequential({ model, samples: [], editN: 1, scoreBatch: 0, decode: () => "" }),
+    /scoreBatch must be an integer >= 1, got 0/,
+  );
 });

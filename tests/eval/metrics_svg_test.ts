@@ -35,3 +35,14 @@ Deno.test("metricsSvg: two bars per metric, heights in proportion to the accurac
   assert.ok(port.includes(">Port<"));
   assert.equal(bars(port).length, 10);
 });
+
+Deno.test("metricsSvg: without greedy accuracies (not scored), one bar per metric and no greedy legend", () => {
+  const svg = metricsSvg({
+    reliability: { acc: 1, edit_time: 0.02 },
+    generality: { text_rephrase: { acc: 0.8 }, image_rephrase: { acc: 0.25 } },
+    locality: { text_loc: { acc: 1 }, image_loc: { acc: 0.9 } },
+  });
+  assert.equal(bars(svg).length, 5);
+  assert.ok(svg.includes("token accuracy"));
+  assert.ok(!svg.includes("greedy accuracy"));
+});

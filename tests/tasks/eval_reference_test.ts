@@ -3,7 +3,9 @@
  * briefly with the real LiveEdit (seeded), then evaluated sequentially; `results.json` and
  * `mean_results.json` (and the training log's losses) must equal the files kept in
  * `tests/fixtures/eval_before/` (written by the code before the structural consolidation of
- * issue 8), timing fields and the temporary directory's name aside.
+ * issue 8), timing fields and the temporary directory's name aside. The kept files have greedy
+ * scoring, which `--greedy` now asks for; without it, they must equal the kept files less the
+ * greedy fields.
  *
  * `LIVEEDIT_UPDATE_FIXTURES=1 deno test -A tests/tasks/eval_reference_test.ts` rewrites the
  * fixture (only when the change is meant to alter results).
@@ -36,7 +38,23 @@ function normalised(value: unknown, dir: string): unknown {
   return value;
 }
 
-/** Trains and evaluates in a fresh workspace; the timing-free result files by name. */
+/** `value` without the greedy scoring's fields (`generated`, `greedy_acc`), deeply. */
+function withoutGreedy(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutGreedy);
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value).filter(([k]) => k !== "generated" && k !== "greedy_acc")
+        .map(([k, v]) => [k, withoutGreedy(v)]),
+    );
+  }
+  return value;
+}
+
+/**
+ * Trains and evaluates in a fresh workspace, with `--greedy` (as the kept files were written,
+ * when greedy scoring was always on) and without; the timing-free result files by name
+ * (`plain/<file>` without greedy).
+ */
 async function evaluateTiny(): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
   await withTempDir(async (dir) => {
@@ -52,17 +70,21 @@ async function evaluateTiny(): Promise<Record<string, unknown>> {
     assert.equal(trained, 0, quiet.errors.join("\n"));
     const runs = join(dir, "records/liveedit/tiny");
     const run = join(runs, [...Deno.readDirSync(runs)][0].name);
-    const evaluated = await runTestEdit(
-      [
-        ...["-en", "liveedit", "-mn", "tiny", "-dn", "EVQA", "-ckpt", run],
-        ...["--editor-config", "tiny", "-sen", "4"],
-      ],
-      { cwd: dir, tty: false, ...quiet },
-    );
-    assert.equal(evaluated, 0, quiet.errors.join("\n"));
-    const results = join(dir, "eval_results/liveedit/tiny/EVQA/sequential_edit_4");
-    for (const f of FILES) {
-      out[f] = normalised(JSON.parse(await Deno.readTextFile(join(results, f))), dir);
+    for (const greedy of [true, false]) {
+      const evaluated = await runTestEdit(
+        [
+          ...["-en", "liveedit", "-mn", "tiny", "-dn", "EVQA", "-ckpt", run],
+          ...["--editor-config", "tiny", "-sen", "4", "--force"],
+          ...(greedy ? ["--greedy"] : []),
+        ],
+        { cwd: dir, tty: false, ...quiet },
+      );
+      assert.equal(evaluated, 0, quiet.errors.join("\n"));
+      const results = join(dir, "eval_results/liveedit/tiny/EVQA/sequential_edit_4");
+      for (const f of FILES) {
+        const got = normalised(JSON.parse(await Deno.readTextFile(join(results, f))), dir);
+        out[greedy ? f : `plain/${f}`] = got;
+      }
     }
     const log = await Deno.readTextFile(join(run, "logs", "train.jsonl"));
     out[LOG] = normalised(log.trimEnd().split("\n").map((l) => JSON.parse(l)), dir);
@@ -81,6 +103,8 @@ Deno.test("train + test-edit -sen 4 on a make-tiny BLIP-2 give the kept results,
   for (const f of [...FILES, LOG]) {
     const want = JSON.parse(await Deno.readTextFile(join(FIXTURE, f)));
     assert.deepEqual(got[f], want, f);
+    // without --greedy: the same files, less the greedy fields
+    if (FILES.includes(f)) assert.deepEqual(got[`plain/${f}`], withoutGreedy(want), `plain/${f}`);
   }
   // the chunks were really scored: two chunks of four, every prediction decoded
   const results = got["results.json"] as { reliability: { predict_after_edit: string }[] }[][];

@@ -64,8 +64,16 @@ function metrics(value: unknown, out: number[] = []): number[] {
   return out;
 }
 
-/** Checks the three JSON files of a result directory for `n` edits per chunk. */
-async function checkResultDir(dir: string, n: number, chunks: number): Promise<void> {
+/**
+ * Checks the three JSON files of a result directory for `n` edits per chunk; `greedy`: greedy
+ * decoding was scored (`--greedy`), else no example has `greedy_acc` or `generated`.
+ */
+async function checkResultDir(
+  dir: string,
+  n: number,
+  chunks: number,
+  greedy: boolean,
+): Promise<void> {
   const results = JSON.parse(await Deno.readTextFile(join(dir, "results.json")));
   const mean = JSON.parse(await Deno.readTextFile(join(dir, "mean_results.json")));
   const config = JSON.parse(await Deno.readTextFile(join(dir, "config.json")));
@@ -76,9 +84,14 @@ async function checkResultDir(dir: string, n: number, chunks: number): Promise<v
     assert.ok(svg.includes(`>${name}<`));
   }
   const rel = mean.total_mean.reliability;
-  for (const v of [rel.acc, rel.greedy_acc]) {
+  for (const v of greedy ? [rel.acc, rel.greedy_acc] : [rel.acc]) {
     assert.ok(svg.includes(`>${(100 * v).toFixed(1)}<`), `${v}`);
   }
+  assert.equal(svg.includes("greedy accuracy"), greedy);
+  assert.equal(config.greedy, greedy);
+  const text = JSON.stringify(results);
+  assert.equal(text.includes('"greedy_acc"'), greedy);
+  assert.equal(text.includes('"generated"'), greedy);
   assert.equal(results.length, chunks);
   for (const chunk of results) {
     assert.equal(chunk.length, n);
@@ -104,7 +117,8 @@ async function checkResultDir(dir: string, n: number, chunks: number): Promise<v
     ]
   ) {
     const m = group.split(".").reduce((o, k) => o[k], mean.total_mean);
-    assert.ok(typeof m.acc === "number" && typeof m.greedy_acc === "number", group);
+    assert.ok(typeof m.acc === "number", group);
+    assert.equal(typeof m.greedy_acc === "number", greedy, group);
   }
   assert.ok(typeof mean.total_mean.reliability.edit_time === "number");
   const all = [...metrics(results), ...metrics(mean)];
@@ -119,10 +133,11 @@ Deno.test("test-edit -sen 1 and -sen 10 write results.json, mean_results.json an
     await makeWorkspace(dir, { records: 12 });
     const ckpt = await fakeCheckpoint(dir);
     const base = ["-en", "fake", "-mn", "tiny", "-dn", "EVQA", "-ckpt", ckpt, "-enp", "t"];
-    const one = await testEdit(dir, [...base, "-sen", "1"]);
+    const one = await testEdit(dir, [...base, "-sen", "1", "--greedy"]);
     assert.equal(one.code, 0, one.errors.join("\n"));
     const root = join(dir, "eval_results/fake/tiny/EVQA-t");
-    await checkResultDir(join(root, "sequential_edit_1"), 1, 12);
+    await checkResultDir(join(root, "sequential_edit_1"), 1, 12, true);
+    assert.ok(one.lines.some((l) => l.includes("greedy acc %")));
     const table = one.lines.find((l) => l.includes("Rel"))!;
     for (const h of ["Rel", "T-Gen", "M-Gen", "T-Loc", "M-Loc", "edit time"]) {
       assert.ok(table.includes(h), h);
@@ -136,7 +151,8 @@ Deno.test("test-edit -sen 1 and -sen 10 write results.json, mean_results.json an
 
     const ten = await testEdit(dir, [...base, "-sen", "10", "-saveckpt"]);
     assert.equal(ten.code, 0, ten.errors.join("\n"));
-    await checkResultDir(join(root, "sequential_edit_10"), 10, 1);
+    await checkResultDir(join(root, "sequential_edit_10"), 10, 1, false);
+    assert.ok(!ten.lines.some((l) => l.includes("greedy acc %")), "greedy not scored");
     assert.ok(ten.lines.some((l) => /the last 2 samples do not fill a chunk of 10/.test(l)));
     const mean10 = JSON.parse(
       await Deno.readTextFile(join(root, "sequential_edit_10/mean_results.json")),
@@ -300,11 +316,20 @@ Deno.test("e2e on a make-tiny BLIP-2 with the real LiveEdit: train, then test-ed
     ];
     const one = collect();
     assert.equal(
-      await runTestEdit([...base, "-sen", "1", "-dsn", "3"], { cwd: dir, tty: false, ...one }),
+      await runTestEdit([...base, "-sen", "1", "-dsn", "3", "--greedy"], {
+        cwd: dir,
+        tty: false,
+        ...one,
+      }),
       0,
       one.errors.join("\n"),
     );
-    await checkResultDir(join(dir, "eval_results/liveedit/tiny/EVQA/sequential_edit_1"), 1, 3);
+    await checkResultDir(
+      join(dir, "eval_results/liveedit/tiny/EVQA/sequential_edit_1"),
+      1,
+      3,
+      true,
+    );
     const ten = collect();
     assert.equal(
       await runTestEdit([...base, "-sen", "10", "-saveckpt"], { cwd: dir, tty: false, ...ten }),
@@ -312,7 +337,7 @@ Deno.test("e2e on a make-tiny BLIP-2 with the real LiveEdit: train, then test-ed
       ten.errors.join("\n"),
     );
     const tenDir = join(dir, "eval_results/liveedit/tiny/EVQA/sequential_edit_10");
-    await checkResultDir(tenDir, 10, 1);
+    await checkResultDir(tenDir, 10, 1, false);
     const mean = JSON.parse(await Deno.readTextFile(join(tenDir, "mean_results.json")));
     assert.ok(mean.total_mean.reliability.edit_time > 0, "edits take time");
 
@@ -409,7 +434,12 @@ Deno.test("e2e on a transformers-5-layout make-tiny BLIP-2: train a few steps, t
       { cwd: dir, tty: false, ...out },
     );
     assert.equal(code, 0, out.errors.join("\n"));
-    await checkResultDir(join(dir, "eval_results/liveedit/tiny/EVQA/sequential_edit_1"), 1, 2);
+    await checkResultDir(
+      join(dir, "eval_results/liveedit/tiny/EVQA/sequential_edit_1"),
+      1,
+      2,
+      false,
+    );
     assert.deepEqual(await listFiles(ws.modelDir), [...TINY_FILES.v5]);
   });
 });
