@@ -1,8 +1,8 @@
 /**
  * `deno task clear-cache [--cache-dir DIR]`: deletes the compiled graphs of a cache root
  * (default: `LIVEEDIT_CACHE`, else `$XDG_CACHE_HOME/liveedit/graphs`, else
- * `~/.cache/liveedit/graphs`). Weight files are never touched. Exit status 0 on success, 1 on
- * failure, 2 for bad usage.
+ * `~/.cache/liveedit/graphs`) and its copies of in-memory editor weights. Weight files of models
+ * and checkpoints are never touched. Exit status 0 on success, 1 on failure, 2 for bad usage.
  *
  * @module
  */
@@ -12,8 +12,9 @@ import { clearCache, graphCacheRoot } from "../src/graph/compile.ts";
 const SPEC = {
   name: "clear-cache",
   usage: "deno task clear-cache [--cache-dir DIR]",
-  description: "Deletes the compiled ONNX graphs of the graph cache (they are rebuilt on the " +
-    "next run).\nWeight files are never touched.",
+  description: "Deletes the compiled ONNX graphs of the graph cache and its copies of " +
+    "in-memory editor weights\n(they are rebuilt on the next run). Weight files of models and " +
+    "checkpoints are never touched.",
   flags: {
     cacheDir: {
       names: ["--cache-dir"],
@@ -31,7 +32,7 @@ async function main(): Promise<number> {
   if (typeof flags === "number") return flags;
   const root = graphCacheRoot(flags.cacheDir);
   const removed = await clearCache(flags.cacheDir);
-  console.log(`removed ${removed} compiled graph(s) from ${root}`);
+  console.log(`removed ${removed} compiled graph(s) and cached weight copies from ${root}`);
   return 0;
 }
 

@@ -29,9 +29,16 @@
  *
  * ## Clearing the cache
  *
+ * ## Weights that live only in memory
+ *
+ * A graph can only reference weights that are in a file. Weights that exist only in memory (a
+ * freshly initialised editor) are written once into {@linkcode cachedWeightsDir}
+ * (`<cacheRoot>/weights/`), named by their content hash, and referenced from there.
+ *
  * {@linkcode clearCache} deletes the `<hash>` entries of a cache root (the weights themselves
- * survive: only links are removed). Deleting the directory by hand is equally safe. Models
- * written next to weights (`liveedit-<hash>.onnx`) are not tracked; delete them by hand.
+ * survive: only links are removed) and those cached copies of in-memory weights (written again
+ * when needed). Deleting the directory by hand is equally safe. Models written next to weights
+ * (`liveedit-<hash>.onnx`) are not tracked; delete them by hand.
  *
  * @module
  */
@@ -62,6 +69,7 @@ export interface CompiledModel {
 }
 
 const MODEL_FILE = "model.onnx";
+const WEIGHTS_DIR = "weights";
 const ENTRY_NAME = /^[0-9a-f]{64}$/;
 const NO_HARD_LINK = new Set(["EXDEV", "EPERM", "ENOTSUP", "EOPNOTSUPP", "EMLINK", "ENOSYS"]);
 
@@ -82,6 +90,14 @@ export function graphCacheRoot(cacheDir?: string): string {
   if (env.LIVEEDIT_CACHE) return path.resolve(env.LIVEEDIT_CACHE);
   const base = env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache");
   return path.resolve(base, "liveedit", "graphs");
+}
+
+/**
+ * Where copies of weights that exist only in memory are written (see the module docs):
+ * `<graphCacheRoot(cacheDir)>/weights`.
+ */
+export function cachedWeightsDir(cacheDir?: string): string {
+  return path.join(graphCacheRoot(cacheDir), WEIGHTS_DIR);
 }
 
 /** One referenced weight file. */
@@ -320,10 +336,10 @@ export function relativeTo(base: string): (file: string) => string {
 }
 
 /**
- * Deletes every compiled graph (`<hash>` entry) under the cache root
- * ({@linkcode graphCacheRoot}`(cacheDir)`) and resolves to how many were deleted. Other files
- * in that directory are left alone, and so are the weight files the entries linked to and models
- * written next to weights.
+ * Deletes every compiled graph (`<hash>` entry) and every cached copy of in-memory weights
+ * ({@linkcode cachedWeightsDir}) under the cache root ({@linkcode graphCacheRoot}`(cacheDir)`)
+ * and resolves to how many were deleted. Other files in that directory are left alone, and so
+ * are the weight files the entries linked to and models written next to weights.
  *
  * @example
  * ```ts ignore
@@ -345,6 +361,12 @@ export async function clearCache(cacheDir?: string): Promise<number> {
       await fs.rm(path.join(root, e.name), { recursive: true, force: true });
       removed++;
     }
+  }
+  const copies = path.join(root, WEIGHTS_DIR);
+  for (const name of await fs.readdir(copies).catch(() => [] as string[])) {
+    if (!/^[0-9a-f]{64}\.safetensors$/.test(name)) continue;
+    await fs.rm(path.join(copies, name), { force: true });
+    removed++;
   }
   return removed;
 }

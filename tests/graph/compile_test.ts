@@ -4,7 +4,12 @@ import * as os from "node:os";
 import * as path from "node:path";
 import process from "node:process";
 import * as ort from "onnxruntime-node";
-import { clearCache, compileModel, graphCacheRoot } from "../../src/graph/compile.ts";
+import {
+  cachedWeightsDir,
+  clearCache,
+  compileModel,
+  graphCacheRoot,
+} from "../../src/graph/compile.ts";
 import { Graph, type Value } from "../../src/graph/ir.ts";
 import { toModelProto } from "../../src/graph/onnx.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
@@ -141,8 +146,12 @@ Deno.test("compileModel: graphs without external data, and clearCache", async ()
     const second = await compileModel(other, { n }, { cacheDir });
     assert.notEqual(second.hash, compiled.hash);
     fs.writeFileSync(path.join(cacheDir, "keep.txt"), "not a cache entry");
-    assert.equal(await clearCache(cacheDir), 2);
-    assert.deepEqual(fs.readdirSync(cacheDir), ["keep.txt"]);
+    fs.mkdirSync(cachedWeightsDir(cacheDir));
+    fs.writeFileSync(path.join(cachedWeightsDir(cacheDir), `${"ab".repeat(32)}.safetensors`), "");
+    fs.writeFileSync(path.join(cachedWeightsDir(cacheDir), "mine.safetensors"), "");
+    assert.equal(await clearCache(cacheDir), 3, "two graphs and a cached copy of weights");
+    assert.deepEqual(fs.readdirSync(cacheDir).sort(), ["keep.txt", "weights"]);
+    assert.deepEqual(fs.readdirSync(cachedWeightsDir(cacheDir)), ["mine.safetensors"]);
     assert.equal(await clearCache(path.join(cacheDir, "missing")), 0);
     assert.equal((await compileModel(g, { y }, { cacheDir })).cached, false);
   } finally {

@@ -65,7 +65,10 @@ Deno.test("clear-cache --cache-dir removes the compiled graphs and nothing else"
     }
     const out = await task("clear_cache.ts", ["--cache-dir", dir]);
     assert.equal(out.code, 0, out.stderr);
-    assert.equal(out.stdout.trim(), `removed 2 compiled graph(s) from ${dir}`);
+    assert.equal(
+      out.stdout.trim(),
+      `removed 2 compiled graph(s) and cached weight copies from ${dir}`,
+    );
     assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["weights.safetensors"]);
   } finally {
     await Deno.remove(dir, { recursive: true });

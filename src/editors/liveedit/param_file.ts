@@ -21,7 +21,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import type { ExternalData, Graph } from "../../graph/ir.ts";
-import { graphCacheRoot } from "../../graph/compile.ts";
+import { cachedWeightsDir } from "../../graph/compile.ts";
 import { SafetensorsFile, writeSafetensors } from "../../io/safetensors.ts";
 import type { EditorDims } from "./config.ts";
 import { checkParams, type EditorParams, paramSpecs, type ParamValues } from "./params.ts";
@@ -61,8 +61,8 @@ export async function openParamFile(file: string, dims: EditorDims): Promise<Par
 }
 
 /**
- * The file of weights `params` (checked against `dims`) in the graph cache's `weights/`
- * folder (`graphCacheRoot(cacheDir)`), written atomically the first time these exact weights
+ * The file of weights `params` (checked against `dims`) in the graph cache's folder of weight
+ * copies (`cachedWeightsDir(cacheDir)`), written atomically the first time these exact weights
  * are seen (the name is the SHA-256 of their names, shapes and bytes).
  */
 export async function cacheParamFile(
@@ -77,7 +77,7 @@ export async function cacheParamFile(
     hash.update(`${name}:${shape.join("x")}\n`);
     hash.update(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
   }
-  const dir = path.join(graphCacheRoot(cacheDir), "weights");
+  const dir = cachedWeightsDir(cacheDir);
   const file = path.join(dir, `${hash.digest("hex")}.safetensors`);
   try {
     return await openParamFile(file, dims);
