@@ -13,6 +13,8 @@ import { extractQuery, extractVision, lowRankGenerator, type Tokens } from "./mo
 import { paramExternals, type ParamFile } from "./param_file.ts";
 import { paramInputs, type ParamValues } from "./params.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
+import type { TracedGraph } from "../../graph/runner.ts";
+import type { Vllm } from "../../models/vllm/vllm.ts";
 import {
   flattenTokens,
   type Range,
@@ -63,11 +65,35 @@ export function buildEditGraph(
   params: ParamFile | null = null,
 ): { graph: Graph; outputs: Record<string, Value> } {
   const g = new Graph();
+  const reps = g.input("reps", "f32", ["edits", "seq", dims.llmMidDim]);
+  return { graph: g, outputs: editOutputs(dims, params, reps) };
+}
+
+/** The editing graph's outputs on `reps` `[edits, seq, d]` of its graph (see above). */
+function editOutputs(dims: EditorDims, params: ParamFile | null, reps: Value) {
+  const g = reps.graph;
   const p = params ? paramExternals(g, dims, params) : paramInputs(g, dims);
-  const flat = flattenTokens(g.input("reps", "f32", ["edits", "seq", dims.llmMidDim]));
-  const sel = (name: string) => selectInput(flat, name, "edits");
+  const flat = flattenTokens(reps);
+  const sel = (name: string) => selectInput(flat, name, reps.shape[0]);
   const e = newEdit(p, dims, sel("vision"), sel("query"), sel("edit"));
-  return { graph: g, outputs: { eqr: e.eqr, evr: e.evr, moe_c: e.moeC, moe_r: e.moeR } };
+  return { eqr: e.eqr, evr: e.evr, moe_c: e.moeC, moe_r: e.moeR };
+}
+
+/**
+ * An edit in one session: the frozen `vllm` on prompt+target up to and including decoder layer
+ * `layer` (`Vllm.stageGraph`), then the editing graph on that layer's output, with the editor's
+ * weights read from `params`. Inputs: the VLLM's (`VLLM_INPUTS`, with an image) and the
+ * selections of {@linkcode editSelectionFeeds}; outputs as {@linkcode buildEditGraph}'s. The
+ * layer-`l_e` states stay inside the session (no copy out and back in).
+ */
+export function buildBackboneEditGraph(
+  vllm: Vllm,
+  layer: number,
+  dims: EditorDims,
+  params: ParamFile,
+): TracedGraph {
+  const { graph, outputs } = vllm.stageGraph(0, layer + 1, { image: true, head: false });
+  return { graph, outputs: editOutputs(dims, params, outputs.hidden_out) };
 }
 
 /** A request's layer-`l_e` representation and its parts. */
@@ -82,12 +108,28 @@ export interface EditSequence {
  * The feeds of {@linkcode buildEditGraph} (all but the parameters) for `requests`, one row
  * each. Vision and query must not be empty; errors name the request.
  */
-export function editFeeds(dims: EditorDims, requests: readonly EditSequence[]) {
+export function editFeeds(
+  dims: EditorDims,
+  requests: readonly EditSequence[],
+): Record<string, Tensor> {
   const what = (i: number) => `newEdit: request ${i}`;
   const reps = stackSequences(requests.map((r) => r.reps), dims.llmMidDim, what);
-  const L = reps.shape[1];
+  const ranges = requests.map((r) => ({ ranges: r.ranges, length: r.reps.shape[1] }));
+  return { reps, ...editSelectionFeeds(ranges, reps.shape[1]) };
+}
+
+/**
+ * The selections `vision/*`, `query/*` and `edit/*` of the editing graph for sequences padded
+ * to `L` tokens, one row per request: its `ranges` (pre-vision, vision, query, answer) in a
+ * sequence of `length` tokens. Vision and query must not be empty; errors name the request.
+ */
+export function editSelectionFeeds(
+  requests: readonly { readonly ranges: Tensor | readonly Range[]; readonly length: number }[],
+  L: number,
+): Record<string, Tensor> {
+  const what = (i: number) => `newEdit: request ${i}`;
   const parts = requests.map((r, i) => {
-    const pt = sequenceParts(r.ranges, r.reps.shape[1], what(i));
+    const pt = sequenceParts(r.ranges, r.length, what(i));
     for (const k of ["vision", "query"] as const) {
       if (pt[k][1] === pt[k][0]) throw new Error(`${what(i)}: the ${k} is empty`);
     }
@@ -96,9 +138,8 @@ export function editFeeds(dims: EditorDims, requests: readonly EditSequence[]) {
   const rows = (pick: (pt: SequenceParts) => Range[]): Selection[] =>
     parts.map((pt, seq) => ({ seq, ranges: pick(pt) }));
   return {
-    reps,
     ...selectionFeeds("vision", rows((pt) => [pt.vision]), L),
     ...selectionFeeds("query", rows((pt) => [pt.query]), L),
     ...selectionFeeds("edit", rows((pt) => [pt.vision, pt.query, pt.answer]), L),
-  } as Record<string, Tensor>;
+  };
 }

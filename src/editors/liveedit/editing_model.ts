@@ -5,9 +5,11 @@
  * where every acknowledged edit is durable).
  *
  * - {@linkcode LiveEditModel.edit} runs the frozen VLLM on `prompt + target` up to and
- *   including layer `l_e`, splits that output into pre-vision / vision / query / answer
- *   (spec §2) and appends the request's expert to the session ({@linkcode EditSession.edit}:
- *   the repository, then the pool).
+ *   including layer `l_e` and the editing graph on that output, split into pre-vision / vision
+ *   / query / answer (spec §2), in one session (`buildBackboneEditGraph`; when the runner's
+ *   first stage ends before `l_e`, the stages, then the editor's own session), and appends the
+ *   request's expert to the session ({@linkcode EditSession.append}: the repository, then the
+ *   pool).
  * - {@linkcode LiveEditModel.restore} undoes every edit of the session (in a directory: one
  *   durable write of tombstones).
  * - {@linkcode LiveEditModel.predict} runs a batch teacher-forced: layers `0..l_e`, the routed
@@ -43,6 +45,8 @@ import {
   targetPredictions,
 } from "./backbone.ts";
 import { configJson, type LiveEditConfig } from "./config.ts";
+import { buildBackboneEditGraph, editSelectionFeeds } from "./editing.ts";
+import { f32 } from "../../runtime/outputs.ts";
 import { LiveEditor, type LiveEditorOptions } from "./editor.ts";
 import type { EditorParams } from "./params.ts";
 import { EditSession, expertDimsOf } from "./session.ts";
@@ -169,11 +173,27 @@ export class LiveEditModel implements EditingModel {
    * acknowledged by the session's repository (durable in a directory).
    */
   async edit(request: Example | Request): Promise<void> {
-    const { batch, hidden } = await layerReps(this.runner, this.#layer, [request]);
+    const batch = await this.runner.vllm.prepare([request]);
     const ranges = requestParts(batch, 0, `edit "${request.prompt}"`);
     const image = typeof request.image === "string" ? { image: request.image } : {};
     const record: EditRequest = { prompt: request.prompt, target: request.target, ...image };
-    await this.session.edit(record, rowReps(hidden, 0, batch.lengths[0]), ranges);
+    const params = this.editor.paramFile, dims = this.editor.dims, layer = this.#layer;
+    const length = batch.lengths[0];
+    if (this.runner.stageOf(layer) !== 0) {
+      // l_e is on a later stage: the hidden states cross the stages, then the editor's session
+      const hidden = await this.runner.hiddenAt(batch, layer);
+      await this.session.edit(record, rowReps(hidden, 0, length), ranges);
+      return;
+    }
+    await this.session.append(record, async () => {
+      const out = await this.runner.run(
+        `liveedit-edit:${layer}:${params.path}`,
+        () => buildBackboneEditGraph(this.runner.vllm, layer, dims, params),
+        { ...batch.feeds, ...editSelectionFeeds([{ ranges, length }], length) },
+      );
+      const row = (name: string) => f32(out, name).data;
+      return { eqr: row("eqr"), evr: row("evr"), moeC: row("moe_c"), moeR: row("moe_r") };
+    });
   }
 
   /** Removes every edit: undoes each edit of the session ({@linkcode EditSession.clear}). */

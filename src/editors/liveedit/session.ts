@@ -41,6 +41,7 @@ import { paramSpecs } from "./params.ts";
 import { ExpertRepository } from "./repository/repository.ts";
 import { loadEditorState, saveEditorState } from "./repository/state.ts";
 import type { EditRequest, ExpertDims, ExpertInfo } from "./repository/types.ts";
+import type { Expert } from "./pool.ts";
 import type { Range } from "./tokens.ts";
 
 /** The result of {@linkcode EditSession.route}. */
@@ -180,8 +181,17 @@ export class EditSession {
     reps: Tensor<"f32">,
     ranges: Tensor | readonly Range[],
   ): Promise<number> {
+    return this.append(request, () => this.editor.newEdit(reps, ranges));
+  }
+
+  /**
+   * Appends the expert that `make` computes for `request` (e.g. in one session with the
+   * backbone) as {@linkcode EditSession.edit} does: the repository first (durable), then the
+   * pool; when anything fails, neither has changed. Resolves with the edit's repository id.
+   */
+  append(request: EditRequest, make: () => Promise<Expert>): Promise<number> {
     return this.#run(async () => {
-      const expert = await this.editor.newEdit(reps, ranges);
+      const expert = await make();
       await this.editor.pool.makeRoom(); // a full tail is sealed before the append, not after
       const { eqeN: e, moduleDim: m, loraRank: r, llmMidDim: d } = this.editor.dims;
       const id = await this.repository.append({

@@ -231,6 +231,7 @@ Deno.test("sequential evaluation decodes each image of a sample once (the VLLM's
       model,
       samples,
       editN: 1,
+      greedy: true, // generation reads the images too
       decode: (ids) => tokenizer.decode([...ids]),
     });
     const paths = new Set(
