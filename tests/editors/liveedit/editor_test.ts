@@ -74,11 +74,11 @@ Deno.test("batched routing equals per-sample routing (<= 1e-6), text-only rows u
   }
 });
 
-Deno.test("an editor in a device worker edits and routes as in-thread; runs and fed bytes counted", async () => {
+Deno.test("an editor in a device worker (a sealed segment of 2 experts there) edits and routes as in-thread; runs and fed bytes counted", async () => {
   const { dims, data, editor, retr } = await setup();
   const params = await fixtureTensors("params.safetensors") as EditorParams;
   const cpu1 = await DeviceWorker.open("cpu:1");
-  const remote = await LiveEditor.create(dims, params, { worker: cpu1 });
+  const remote = await LiveEditor.create(dims, params, { worker: cpu1, segmentSize: 2 });
   try {
     for (const e of [editor, remote]) {
       for (let i = 0; i < 3; i++) {
@@ -86,8 +86,11 @@ Deno.test("an editor in a device worker edits and routes as in-thread; runs and 
       }
     }
     // the same graphs, on one thread instead of all cores: equal up to summation order
-    const moeCs = (e: LiveEditor) => e.pool.tailViews().moeCs.data;
-    assert.ok(relErr(moeCs(remote), moeCs(editor)) <= 1e-6);
+    assert.equal(remote.pool.segments.length, 1, "the first two are sealed in the worker's pool");
+    for (const id of editor.pool.ids) {
+      const [a, b] = [await remote.pool.get(id), await editor.pool.get(id)];
+      assert.ok(relErr(a.moeC, b.moeC) <= 1e-6 && relErr(a.evr, b.evr) <= 1e-6, `expert ${id}`);
+    }
     const { reps, input } = retr[0];
     const here = await editor.route(reps, [input]), there = await remote.route(reps, [input]);
     assert.ok(relErr(there.output.data, here.output.data) <= 1e-6);
@@ -95,7 +98,9 @@ Deno.test("an editor in a device worker edits and routes as in-thread; runs and 
     // 3 edits, then a route: the input's features, then the pool
     assert.equal(remote.stats.runs, 3 + 2);
     assert.ok(remote.stats.lastFedBytes >= reps.data.byteLength, "the hidden states were fed");
-    assert.equal(remote.stats.fedBytes, editor.stats.fedBytes);
+    // the worker's pool session is fed one expert (its tail), the in-thread one all three
+    const expertBytes = 4 * (2 * dims.eqeN * dims.moduleDim + 2 * dims.loraRank * dims.llmMidDim);
+    assert.equal(editor.stats.fedBytes - remote.stats.fedBytes, 2 * expertBytes);
   } finally {
     await remote.release();
     await editor.release();
