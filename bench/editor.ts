@@ -8,7 +8,9 @@
  *   where expert `k` passes hard routing iff `k % 10 == 0` (n = 1: its one expert passes). The
  *   pools are built as the authors' benchmark builds them: each expert's `evr` is a multiple of
  *   the query's `ivr`, chosen so that its similarity is the prototype's plus or minus one,
- *   which makes the split exact; `eqr`, C and R repeat 16 random experts.
+ *   which makes the split exact (checked on every case); `eqr`, C and R repeat 16 experts
+ *   generated from random representations. The pool seals a segment file every 4 096 experts,
+ *   in a temporary directory removed after the case.
  *
  * Each case runs in its own process (so each reports its own peak memory) and prints one JSON
  * line: `{"case", "n", "selected", "threads", "median_ms", "min_ms", "fed_bytes", "rss_gb"}`
@@ -57,7 +59,10 @@ interface Flags {
   readonly cases: string[];
 }
 
-function parseFlags(args: string[]): Flags & { child?: string; n?: number } {
+/** The flags of a case's own process. */
+type ChildFlags = Flags & { child?: string; n?: number; segmentDir?: string };
+
+function parseFlags(args: string[]): ChildFlags {
   const { values } = parseArgs({
     args,
     options: {
@@ -67,6 +72,7 @@ function parseFlags(args: string[]): Flags & { child?: string; n?: number } {
       cases: { type: "string", default: "get_new_edit,route" },
       child: { type: "string" },
       n: { type: "string" },
+      "segment-dir": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -86,6 +92,7 @@ function parseFlags(args: string[]): Flags & { child?: string; n?: number } {
     cases: values.cases.split(","),
     child: values.child,
     n: values.n === undefined ? undefined : int(values.n, "--n"),
+    segmentDir: values["segment-dir"],
   };
 }
 
@@ -146,7 +153,7 @@ async function queryFeatures(
   return { ivr: f32(out, "ivr").data, simProt: f32(out, "sim_prot").data[0] };
 }
 
-async function child(flags: Flags & { child?: string; n?: number }): Promise<void> {
+async function child(flags: ChildFlags): Promise<void> {
   const { dims } = await loadConfig("blip2");
   const rng = new Rng(0);
   const params = initParams(dims, rng);
@@ -154,7 +161,11 @@ async function child(flags: Flags & { child?: string; n?: number }): Promise<voi
     device: flags.device,
     deviceOptions: { intraOpThreads: flags.threads },
   };
-  const editor = await LiveEditor.create(dims, params, { ...placement, capacity: flags.n ?? 1 });
+  const editor = await LiveEditor.create(dims, params, {
+    ...placement,
+    capacity: flags.n ?? 1,
+    segmentDir: flags.segmentDir,
+  });
   const hidden = randn([1, L, dims.llmMidDim], rng);
   const fed = async (call: () => Promise<unknown>) => {
     const before = editor.stats.fedBytes;
@@ -227,6 +238,8 @@ async function parent(flags: Flags): Promise<void> {
   }
   const self = new URL(import.meta.url).pathname;
   for (const c of cases) {
+    // the pool's segment files (11.5 GB at 100 000 experts) go here and are gone after the case
+    const segments = await Deno.makeTempDir({ prefix: "liveedit-bench-editor-" });
     const args = [
       "run",
       "-A",
@@ -234,14 +247,14 @@ async function parent(flags: Flags): Promise<void> {
       `--child=${c.child}`,
       `--threads=${flags.threads}`,
       `--device=${flags.device}`,
+      `--segment-dir=${segments}`,
       ...(c.n === undefined ? [] : [`--n=${c.n}`]),
     ];
     const out = await new Deno.Command(Deno.execPath(), {
       args,
       stdout: "piped",
       stderr: "inherit",
-    })
-      .output();
+    }).output().finally(() => Deno.remove(segments, { recursive: true }));
     const text = new TextDecoder().decode(out.stdout).trim();
     if (!out.success) {
       console.error(`bench:editor: case ${c.child}${c.n ? ` n=${c.n}` : ""} failed (${out.code})`);
