@@ -209,21 +209,29 @@ export class LiveEditor {
     hidden: Tensor<"f32">,
     input: RouteInput,
   ): Promise<ResidualHook | null> {
-    const run = await this.#run(hidden, [input], [
-      "fuse_coe",
-      "retrieved/moe_cs",
-      "retrieved/moe_rs",
-    ]);
+    const run = await this.#run(hidden, [input], ["keep", "fuse_coe"]);
     const fuse = run && f32(run.out, "fuse_coe");
     if (run === null || fuse === null || fuse.shape[1] === 0) return null;
+    // the retrieved experts' factors, in slot order (sealed ones read from their files)
+    const keep = output(run.out, "keep", "bool").data, k = fuse.shape[1];
+    const { loraRank: r, llmMidDim: dm } = this.dims;
+    const cs = new Float32Array(k * r * dm), rs = new Float32Array(k * r * dm);
+    let j = 0;
+    for (let slot = 0; slot < keep.length; slot++) {
+      if (keep[slot] === 0) continue;
+      const x = await this.pool.slotExpert(slot);
+      cs.set(x.moeC, j * r * dm);
+      rs.set(x.moeR, j * r * dm);
+      j++;
+    }
     const d = this.dims, file = this.paramFile;
     return {
       layer,
       key: `liveedit-residual:${layer}:${d.loraRank}x${d.llmMidDim}:${file.path}`,
       apply: (h) => retrievedResidualInputs(paramExternals(h.graph, d, file), d, h),
       feeds: {
-        "pool/moe_cs": f32(run.out, "retrieved/moe_cs"),
-        "pool/moe_rs": f32(run.out, "retrieved/moe_rs"),
+        "pool/moe_cs": new Tensor("f32", [k, r * dm], cs),
+        "pool/moe_rs": new Tensor("f32", [k, r * dm], rs),
         fuse_coe: fuse,
       },
     };

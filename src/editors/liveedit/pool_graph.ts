@@ -8,10 +8,11 @@
  *    are initializers in the segment's file (memory-mapped; a segment with undone experts
  *    carries a constant `live` mask), the tail's are fed. Per part, hard routing is one product
  *    `evr · ivrᵀ` `[n, B]` compared with `sim_prot`; the rows some input keeps are picked
- *    (`NonZero` + `Gather`: only their bytes are read) and concatenated over the parts, then soft
- *    routing runs on the picked `eqr` and the residual on the picked C and R
- *    (`retrievedResidual`). That is the one-pass computation of `buildRouteGraph` over the
- *    concatenated pool: experts no input keeps have weight 0 there and add nothing.
+ *    (`NonZero` + `Gather`: only their bytes are read) and scored `iqr · eqrᵀ`; soft routing
+ *    runs once over every part's scores, and the residual part by part on the picked C and R
+ *    (`retrievedResidual`), so the picked factors are never copied again. That is the one-pass
+ *    computation of `buildRouteGraph` over the concatenated pool: experts no input keeps have
+ *    weight 0 there and add nothing.
  *
  * A run is fed the batch's hidden states, the features of step 1 and the tail: never the
  * sealed experts, however many there are. {@linkcode mergeRouting} turns the outputs into the
@@ -87,8 +88,7 @@ export const POOL_OUTPUTS = ["hooked_output", "keep", "fuse_coe"] as const;
  * tail `tail/eqr`, `tail/evr` `[tail, e·m]`, `tail/moe_cs`, `tail/moe_rs` `[tail, r·d]`.
  * `instant_reps_norm`'s weight and bias (`d` floats each) are embedded. Outputs:
  * `hooked_output` `[batch, seq, d]`; `keep` (bool `[slots, batch]`: every segment row, then
- * every tail row, kept by which input); `fuse_coe` `[batch, retrieved]` and
- * `retrieved/moe_cs`, `retrieved/moe_rs` `[retrieved, r·d]`: the weights and factors of the
+ * every tail row, kept by which input); `fuse_coe` `[batch, retrieved]`: the weights of the
  * retrieved experts (the slots some input keeps, in slot order).
  */
 export function buildPoolGraph(
@@ -128,39 +128,44 @@ export function buildPoolGraph(
 
   const scale = 1 / (e * Math.sqrt(m));
   const ivrT = op.transpose(ivr), simProtT = op.transpose(simProt);
-  const keeps: Value[] = [],
-    picked: Record<"eqr" | "cs" | "rs" | "keep", Value[]> = {
-      eqr: [],
-      cs: [],
-      rs: [],
-      keep: [],
-    };
-  parts.forEach((part, j) => {
+  const keeps: Value[] = [];
+  const picked = parts.map((part, j) => {
     // 1. hard routing of this part: [n, batch]
     let keep = op.greater(op.mul(op.matmul(part.evr, ivrT), scale), simProtT);
     if (part.live) keep = op.and(keep, op.unsqueeze(part.live, [1]));
     keeps.push(keep);
     const any = op.greater(op.reduceMax(op.cast(keep, "f32"), [1]), 0);
     const pick = (x: Value) => op.compress(x, any, 0, `picked${j}`);
-    picked.eqr.push(pick(part.eqr));
-    picked.cs.push(pick(part.moeCs));
-    picked.rs.push(pick(part.moeRs));
-    picked.keep.push(pick(keep));
+    const eqr = pick(part.eqr);
+    return {
+      t: op.mul(op.matmul(iqr, op.transpose(eqr)), scale), // [batch, k_j]
+      mask: op.transpose(pick(keep)), // [batch, k_j]
+      moeCs: pick(part.moeCs),
+      moeRs: pick(part.moeRs),
+    };
   });
-  const cat = (xs: Value[]) => (xs.length === 1 ? xs[0] : op.concat(xs, 0));
-  // 2. soft routing over the picked experts, each input over the ones it kept
-  const t = op.mul(op.matmul(iqr, op.transpose(cat(picked.eqr))), scale); // [batch, k]
-  const { fuseCoe } = softRouting(t, op.transpose(cat(picked.keep)));
-  // 3. the residual of the picked experts
-  const moeCs = cat(picked.cs), moeRs = cat(picked.rs);
+  // 2. soft routing over every part's picked experts at once (small [batch, k] matrices), each
+  // input over the ones it kept; the weights go back to their parts
+  const cat = (xs: Value[]) => (xs.length === 1 ? xs[0] : op.concat(xs, 1));
+  const { fuseCoe } = softRouting(cat(picked.map((x) => x.t)), cat(picked.map((x) => x.mask)));
+  const sizes = op.concat(picked.map((x) => op.dimOf(x.t, 1)), 0);
+  const weights = picked.length === 1 ? [fuseCoe] : g.node(
+    "Split",
+    [fuseCoe, sizes],
+    { axis: { int: 1 } },
+    picked.map((x) => ({ dtype: "f32", shape: x.t.shape })),
+  );
+  // 3. the residual, part by part (the picked factors are never concatenated)
+  let hooked = hidden;
+  picked.forEach((x, j) => {
+    hooked = retrievedResidual(norm, dims, hooked, x.moeCs, x.moeRs, weights[j], hidden);
+  });
   return {
     graph: g,
     outputs: {
-      hooked_output: retrievedResidual(norm, dims, hidden, moeCs, moeRs, fuseCoe),
-      keep: cat(keeps),
+      hooked_output: hooked,
+      keep: keeps.length === 1 ? keeps[0] : op.concat(keeps, 0),
       fuse_coe: fuseCoe,
-      "retrieved/moe_cs": moeCs,
-      "retrieved/moe_rs": moeRs,
     },
   };
 }

@@ -236,19 +236,22 @@ function splitRows(x: Value, width: number): Value {
 }
 
 /**
- * 3. Residual in the form the inference graphs run it: `H + Σ_k w_k relu(x C_kᵀ) R_k` with
- * `x = instant_reps_norm(H)` as two matrix products over the flattened tokens, `[B·L, d]` times
- * the `k` experts' C factors `[k·r, d]` transposed (a `Gemm`, which reads them in place), then
- * times the R factors `[k·r, d]`. `hidden` `[B, L, d]`, `moeCs`/`moeRs` `[k, r·d]`,
- * `fuseCoe` `[B, k]` → `[B, L, d]`. (The training graph keeps {@linkcode editResidual}.)
+ * 3. Residual in the form the inference graphs run it: `base + Σ_k w_k relu(x C_kᵀ) R_k` with
+ * `x = instant_reps_norm(hidden)` as two matrix products over the flattened tokens, `[B·L, d]`
+ * times the `k` experts' C factors `[k·r, d]` transposed (a `Gemm`, which reads them in place),
+ * then times the R factors `[k·r, d]`. `hidden` `[B, L, d]`, `moeCs`/`moeRs` `[k, r·d]`,
+ * `fuseCoe` `[B, k]` → `[B, L, d]`; `base` is `hidden` unless given (to add the residuals of
+ * several groups of experts in turn, each computed on the same `hidden`). (The training graph
+ * keeps {@linkcode editResidual}.)
  */
 export function retrievedResidual(
   p: ParamValues,
   dims: EditorDims,
-  hidden: Value,
+  base: Value,
   moeCs: Value,
   moeRs: Value,
   fuseCoe: Value,
+  hidden: Value = base,
 ): Value {
   const { loraRank: r, llmMidDim: d } = dims;
   const x = flattenTokens(instantRepsNorm(p, hidden)); // [B·L, d]
@@ -263,7 +266,7 @@ export function retrievedResidual(
   const act4 = op.emit("Reshape", [act, shape], exact, act.dtype, [b, l, k, r]);
   const weightedAct = op.mul(act4, op.unsqueeze(fuseCoe, [1, 3]));
   const weighted = op.emit("Reshape", [weightedAct, op.shapeOf(act)], exact, act.dtype, act.shape);
-  return op.add(hidden, op.reshapeLike(op.matmul(weighted, splitRows(moeRs, d)), hidden));
+  return op.add(base, op.reshapeLike(op.matmul(weighted, splitRows(moeRs, d)), hidden));
 }
 
 /**

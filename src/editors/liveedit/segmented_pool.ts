@@ -171,6 +171,22 @@ export class SegmentedPool {
     return this.tail.get(id);
   }
 
+  /**
+   * A copy of the expert in slot `slot` of the routing graph: every segment's rows (undone
+   * ones included) in order, then the tail's rows. Throws for a slot out of range.
+   */
+  async slotExpert(slot: number): Promise<Expert> {
+    let s = slot;
+    for (const segment of this.#segments) {
+      if (s < segment.size) return await segment.read(s);
+      s -= segment.size;
+    }
+    if (!(Number.isInteger(s) && s >= 0 && s < this.tail.size)) {
+      throw new Error(`SegmentedPool.slotExpert: no slot ${slot}`);
+    }
+    return this.tail.get(this.tail.ids[s]);
+  }
+
   /** The tail's experts as tensors over its memory (valid until the next change). */
   tailViews(): PoolViews {
     return this.tail.views();

@@ -142,8 +142,29 @@ Deno.test("segmented routing equals one-pass routing across segment boundaries, 
       for (const x of xs.slice(11)) await editor.pool.add(x); // ids 11..13: 10, 11, 12 sealed
       assert.equal(editor.pool.segments.length, 3);
       assert.deepEqual(editor.pool.ids, [0, 2, 4, 5, 10, 11, 12, 13]);
-      await assertSameAsOnePass(editor, params, "after a segment emptied and a new seal");
+      const routed = await assertSameAsOnePass(
+        editor,
+        params,
+        "after a segment emptied and a new seal",
+      );
       assert.deepEqual(await editor.pool.get(4), xs[4], "a sealed expert reads back exactly");
+
+      // the decode hook of input 0 carries exactly its retrieved experts and their weights
+      const p = probe(new Rng(7)), n = editor.pool.size, ids = editor.pool.ids;
+      const row0 = new Tensor("f32", [1, L, DIMS.llmMidDim], p.hidden.data.slice(0, L * 16));
+      const hook = await editor.residualHook(2, row0, p.inputs[0]);
+      assert.ok(hook !== null);
+      const used = ids.filter((_, c) => routed.retrievalMap.data[c] === 1);
+      const weights = [...routed.fuseCoe.data.subarray(0, n)].filter((_, c) =>
+        routed.retrievalMap.data[c] === 1
+      );
+      assert.ok(relErr(hook.feeds.fuse_coe.data as Float32Array, weights) <= SAME);
+      const rd = DIMS.loraRank * DIMS.llmMidDim;
+      for (const [j, id] of used.entries()) {
+        const x = await editor.pool.get(id);
+        assert.deepEqual(hook.feeds["pool/moe_cs"].data.slice(j * rd, (j + 1) * rd), x.moeC);
+        assert.deepEqual(hook.feeds["pool/moe_rs"].data.slice(j * rd, (j + 1) * rd), x.moeR);
+      }
     } finally {
       await editor.release();
     }
