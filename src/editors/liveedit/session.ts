@@ -144,7 +144,10 @@ export class EditSession {
       editor: state.editor || undefined,
     });
     const { repository: _, ...placement } = options;
-    const editor = await LiveEditor.create(dims, state.weights, { ...placement, weightsFile: path });
+    const editor = await LiveEditor.create(dims, state.weights, {
+      ...placement,
+      weightsFile: path,
+    });
     try {
       await repository.import(path);
       return await EditSession.open(editor, repository);
