@@ -350,6 +350,7 @@ async function evaluate(
       ? await beginResultDir(plan.dir, force, (line) => ctx.print(`note: ${line}`))
       : await beginShard(plan.shardDir!, existsSync(plan.shardDir!));
     try {
+      await editing.warmUp?.(); // start-up: compiling the sessions is not an edit's time
       const started = new Date().toISOString();
       const statesDir = join(pending.tmp, STATES_DIR);
       const total = plan.evaluation.chunks as number, n = flags.sequentialEditN;

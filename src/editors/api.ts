@@ -36,6 +36,11 @@ export interface EditingModel {
   /** Greedy decoding of up to `maxNewTokens` ids from the prompt (no teacher forcing). */
   generate(example: Example, maxNewTokens: number): Promise<number[]>;
   /**
+   * Compiles and loads the sessions that editing and teacher-forced prediction run, so that
+   * the evaluation's first edit and first chunk do not pay for it (optional: part of start-up).
+   */
+  warmUp?(): Promise<void>;
+  /**
    * The editor's resolved settings (JSON) the model runs with, recorded in the evaluation's
    * `config.json`; absent for an editor without settings.
    */

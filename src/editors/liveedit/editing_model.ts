@@ -187,13 +187,39 @@ export class LiveEditModel implements EditingModel {
     }
     await this.session.append(record, async () => {
       const out = await this.runner.run(
-        `liveedit-edit:${layer}:${params.path}`,
+        this.#editKey(),
         () => buildBackboneEditGraph(this.runner.vllm, layer, dims, params),
         { ...batch.feeds, ...editSelectionFeeds([{ ranges, length }], length) },
       );
       const row = (name: string) => f32(out, name).data;
       return { eqr: row("eqr"), evr: row("evr"), moeC: row("moe_c"), moeR: row("moe_r") };
     });
+  }
+
+  /**
+   * Compiles and loads the sessions that {@linkcode LiveEditModel.edit} and
+   * {@linkcode LiveEditModel.predict} run (layers `0..l_e` with and without an image, the rest
+   * with the head, the one-session edit), so that the first edit and the first prediction of an
+   * evaluation do not pay for it.
+   */
+  async warmUp(): Promise<void> {
+    const layer = this.#layer, n = this.runner.vllm.numLayers;
+    for (const image of [true, false]) {
+      await this.runner.preload(0, layer + 1, { image, head: false });
+    }
+    await this.runner.preload(layer + 1, n, { image: false, head: true });
+    if (this.runner.stageOf(layer) === 0) {
+      const params = this.editor.paramFile, dims = this.editor.dims;
+      await this.runner.load(
+        this.#editKey(),
+        () => buildBackboneEditGraph(this.runner.vllm, layer, dims, params),
+      );
+    }
+  }
+
+  /** The runner key of the one-session edit. */
+  #editKey(): string {
+    return `liveedit-edit:${this.#layer}:${this.editor.paramFile.path}`;
   }
 
   /** Removes every edit: undoes each edit of the session ({@linkcode EditSession.clear}). */

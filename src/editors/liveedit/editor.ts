@@ -139,16 +139,19 @@ export class LiveEditor {
     const at = (name: string) => ({ ...placement, name, cacheDir, totals: stats });
     const e = buildEditGraph(dims, paramFile);
     const edit = await compileRunner(e.graph, e.outputs, at("liveedit-edit"));
+    let query: ModelRunner | undefined;
     try {
       const q = buildQueryGraph(dims, paramFile);
-      const query = await compileRunner(q.graph, q.outputs, at("liveedit-query"));
-      const pool = new SegmentedPool(
-        { e: dims.eqeN, m: dims.moduleDim, r: dims.loraRank, d: dims.llmMidDim },
-        { segmentSize, dir: segmentDir, capacity },
-      );
-      return new LiveEditor(dims, params, paramFile, pool, { edit, query, stats }, placement);
+      query = await compileRunner(q.graph, q.outputs, at("liveedit-query"));
+      const expertDims = { e: dims.eqeN, m: dims.moduleDim, r: dims.loraRank, d: dims.llmMidDim };
+      const pool = new SegmentedPool(expertDims, { segmentSize, dir: segmentDir, capacity });
+      const runners = { edit, query, stats };
+      const editor = new LiveEditor(dims, params, paramFile, pool, runners, placement);
+      await editor.#poolSession(); // the empty pool's session, so the first route pays nothing
+      return editor;
     } catch (err) {
       await edit.release();
+      await query?.release();
       throw err;
     }
   }

@@ -183,6 +183,33 @@ export class VllmRunner {
     return s.runners.run(key, build, feeds);
   }
 
+  /**
+   * Compiles and loads the graph of `key` (see {@linkcode VllmRunner.run}) on stage `stage`
+   * now, so that its first run does not pay for it.
+   */
+  async load(key: string, build: () => VllmGraph, stage = 0): Promise<void> {
+    const s = this.#stages[stage];
+    if (s === undefined) throw new Error(`VllmRunner: no stage ${stage}`);
+    await s.runners.get(key, build);
+  }
+
+  /**
+   * Compiles and loads now the sessions that layers `[from, to)` run on (as `hiddenAt`,
+   * `stage` and `logitsFrom` do): with or without an image on the first layers, with the head
+   * when `head`. Their first calls then do not pay for it.
+   */
+  async preload(
+    from: number,
+    to: number,
+    options: { image: boolean; head: boolean },
+  ): Promise<void> {
+    for (const k of this.#stagesOf(from, to)) {
+      const s = this.#stages[k];
+      const [key, build] = this.#stageGraph(from, to, k, options.image, options.head, false);
+      await s.runners.get(key, build);
+    }
+  }
+
   /** Input embeddings, every layer's output and the logits of `inputs`. */
   async forward(inputs: ModelInputs): Promise<ForwardResult> {
     const out = await this.#through(0, this.vllm.numLayers, inputs, {
@@ -390,32 +417,53 @@ export class VllmRunner {
       );
     }
     const image = inputs?.hasImages ?? false;
-    const last = this.stageOf(Math.max(from, to - 1));
+    const stages = this.#stagesOf(from, to), last = stages[stages.length - 1];
     let x = "hidden" in start ? start.hidden : undefined, owned = false;
     const outputs: Record<string, Tensor> = {};
     let logits: Tensor<"f32"> | undefined;
-    for (let k = this.stageOf(from); k <= last; k++) {
+    for (const k of stages) {
       const s = this.#stages[k];
-      const a = Math.max(from, s.from), b = k === last ? to : s.to;
+      const a = Math.max(from, s.from);
       const head = options.head && k === last;
       const feeds = a === 0 ? inputs!.feeds : {
         [VLLM_INPUTS.hidden]: x!,
         [VLLM_INPUTS.attentionMask]: start.attentionMask,
       };
       const layerOutputs = options.layerOutputs ?? false;
-      const out = await s.runners.run(
-        `stage:${a}:${b}:${a === 0 && image}:${head}:${layerOutputs}`,
-        () => this.vllm.stageGraph(a, b, { image, head, layerOutputs }),
-        feeds,
-        undefined,
-        { transferInputs: owned ? [VLLM_INPUTS.hidden] : false },
-      );
+      const [key, build] = this.#stageGraph(from, to, k, image, options.head, layerOutputs);
+      const out = await s.runners.run(key, build, feeds, undefined, {
+        transferInputs: owned ? [VLLM_INPUTS.hidden] : false,
+      });
       Object.assign(outputs, out);
       x = f32(out, "hidden_out");
       owned = true;
       if (head) logits = f32(out, "logits");
     }
     return { hidden: x as Tensor<"f32">, logits, outputs };
+  }
+
+  /** The stages that layers `[from, to)` run on, in order. */
+  #stagesOf(from: number, to: number): number[] {
+    const out: number[] = [];
+    for (let k = this.stageOf(from); k <= this.stageOf(Math.max(from, to - 1)); k++) out.push(k);
+    return out;
+  }
+
+  /** The key and graph of stage `k`'s part of layers `[from, to)`. */
+  #stageGraph(
+    from: number,
+    to: number,
+    k: number,
+    image: boolean,
+    head: boolean,
+    layerOutputs: boolean,
+  ): [string, () => VllmGraph] {
+    const s = this.#stages[k], last = this.stageOf(Math.max(from, to - 1));
+    const a = Math.max(from, s.from), b = k === last ? to : s.to, h = head && k === last;
+    return [
+      `stage:${a}:${b}:${a === 0 && image}:${h}:${layerOutputs}`,
+      () => this.vllm.stageGraph(a, b, { image, head: h, layerOutputs }),
+    ];
   }
 }
 

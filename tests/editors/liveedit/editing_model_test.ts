@@ -246,3 +246,24 @@ Deno.test("sequential evaluation decodes each image of a sample once (the VLLM's
     assert.ok(asked >= 3 * paths.size, `${asked} requests for ${paths.size} images`);
   });
 });
+
+Deno.test("warmUp compiles the sessions of edit and predict: afterwards they build no graph", async () => {
+  await withModel(async (model, b) => {
+    const samples = await syntheticSamples(b.dir, 2);
+    const vllm = b.vllm as unknown as Record<string, (...a: unknown[]) => unknown>;
+    const original = vllm.stageGraph;
+    let built = 0;
+    vllm.stageGraph = (...a: unknown[]) => (built++, original.apply(b.vllm, a));
+    try {
+      await model.warmUp();
+      assert.ok(built >= 3, `${built} graphs built by warmUp`);
+      built = 0;
+      await model.edit(samples[0].request);
+      const s = samples[1];
+      await model.predict([s.request, s.locality.text_loc, s.generality.image_rephrase]);
+      assert.equal(built, 0, "no graph was built after warmUp");
+    } finally {
+      vllm.stageGraph = original;
+    }
+  });
+});
