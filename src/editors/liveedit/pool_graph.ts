@@ -127,11 +127,13 @@ export function buildPoolGraph(
   });
 
   const scale = 1 / (e * Math.sqrt(m));
-  const ivrT = op.transpose(ivr), simProtT = op.transpose(simProt);
+  const simProtT = op.transpose(simProt);
   const keeps: Value[] = [];
   const picked = parts.map((part, j) => {
-    // 1. hard routing of this part: [n, batch]
-    let keep = op.greater(op.mul(op.matmul(part.evr, ivrT), scale), simProtT);
+    // 1. hard routing of this part: [n, batch] (an Einsum: for one input, ONNX Runtime runs it
+    // as a matrix-vector product that streams `evr` at twice the speed of MatMul's)
+    const sims = op.einsum("ne,be->nb", part.evr, ivr);
+    let keep = op.greater(op.mul(sims, scale), simProtT);
     if (part.live) keep = op.and(keep, op.unsqueeze(part.live, [1]));
     keeps.push(keep);
     const any = op.greater(op.reduceMax(op.cast(keep, "f32"), [1]), 0);
