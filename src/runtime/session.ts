@@ -294,8 +294,13 @@ export class LocalSession extends Session {
     disableOrtTelemetry();
     const opts = sessionOptions(device, options.deviceOptions);
     if (options.externalDataDir !== undefined) {
+      const extra = (opts.extra ?? {}) as { session?: Record<string, string> };
       opts.extra = {
-        session: { model_external_initializers_file_folder_path: options.externalDataDir },
+        ...extra,
+        session: {
+          ...extra.session,
+          model_external_initializers_file_folder_path: options.externalDataDir,
+        },
       };
     }
     let session: ort.InferenceSession;

@@ -42,6 +42,11 @@ Deno.test("sessionOptions: thread defaults, optimisation level and execution pro
   });
   assert.equal(tuned.intraOpNumThreads, 2);
   assert.equal(tuned.graphOptimizationLevel, "basic");
+  // worker threads sleep between ops unless asked to spin
+  const spin = (o: { extra?: Record<string, unknown> }) =>
+    (o.extra?.session as Record<string, string>)["intra_op.allow_spinning"];
+  assert.equal(spin(cpu0), "0");
+  assert.equal(spin(sessionOptions(parseDevice("cpu"), { allowSpinning: true })), "1");
   assert.deepEqual(sessionOptions(parseDevice("cuda:2")).executionProviders, [
     { name: "cuda", deviceId: 2 },
   ]);
