@@ -41,6 +41,11 @@ export interface EditingModel {
    */
   warmUp?(): Promise<void>;
   /**
+   * Loads what `examples` will need (their images) ahead of the calls that use them, so that
+   * the timed edits do not decode images (optional; each image is still decoded once).
+   */
+  preload?(examples: readonly Example[]): Promise<void>;
+  /**
    * The editor's resolved settings (JSON) the model runs with, recorded in the evaluation's
    * `config.json`; absent for an editor without settings.
    */

@@ -5,9 +5,10 @@
  * argmax, once each); then the `N` requests are edited in order, each timed; then every
  * example of the chunk is scored on the edited model; then the model is restored. `N = 1` is
  * single editing. `selectChunk` evaluates a subset of the chunks (a shard:
- * `src/eval/shards.ts`), each exactly as in a run over all of them. The teacher-forced passes
- * of a chunk (its locality examples before the edits, all its examples after) go to the model
- * in batches of up to `scoreBatch` examples.
+ * `src/eval/shards.ts`), each exactly as in a run over all of them. The model first loads what
+ * the chunk's examples need (`preload`: their images, so that the timed edits decode none). The
+ * teacher-forced passes of a chunk (its locality examples before the edits, all its examples
+ * after) go to the model in batches of up to `scoreBatch` examples.
  *
  * Per example: `acc` (teacher-forced token accuracy, or agreement with the pre-edit argmax for
  * locality); the request also gets `edit_time` (seconds). With `greedy`, also `greedy_acc`
@@ -118,6 +119,8 @@ export async function evaluateSequential(options: EvaluateOptions): Promise<Eval
   let done = 0;
   await model.restore();
   for (const [c, chunk] of chunks) {
+    // the chunk's images, decoded before anything is timed
+    await model.preload?.(chunk.flatMap((s) => examplesOf(s).map((x) => x.example)));
     // pre-edit predictions of the locality examples, once, on the unedited model
     const locs = chunk.flatMap((s) => [s.locality.text_loc, s.locality.image_loc]);
     const locPreds = await predictAll(model, locs, batch);

@@ -39,6 +39,10 @@ class SpyModel implements EditingModel {
     this.edits.set(r.prompt, r.target);
     return Promise.resolve();
   }
+  preload(examples: readonly Example[]): Promise<void> {
+    this.calls.push(`preload ${examples.length}`);
+    return Promise.resolve();
+  }
   restore(): Promise<void> {
     this.calls.push("restore");
     this.edits.clear();
@@ -92,6 +96,7 @@ Deno.test("evaluateSequential: per chunk, pre-edit locality first, then N edits,
   const chunk0 = model.calls.slice(0, model.calls.indexOf("restore", 1) + 1);
   assert.deepEqual(chunk0.filter((c) => !c.startsWith("generate")), [
     "restore",
+    "preload 10",
     "predict loc0,mloc0,loc1,mloc1 (0 edits)",
     "edit q0",
     "edit q1",
@@ -100,7 +105,7 @@ Deno.test("evaluateSequential: per chunk, pre-edit locality first, then N edits,
   ]);
   assert.equal(chunk0.filter((c) => c.startsWith("generate")).length, 4 + 10, "one per example");
   assert.ok(chunk0.indexOf("generate loc1") < chunk0.indexOf("edit q0"), "pre-edit generation");
-  const next = model.calls[chunk0.length];
+  const next = model.calls[chunk0.length + 1];
   assert.equal(next, "predict loc2,mloc2,loc3,mloc3 (0 edits)", "the next chunk starts unedited");
 
   const r = chunks[0][0];

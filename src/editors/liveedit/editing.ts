@@ -9,7 +9,14 @@
  */
 import { Graph, type Value } from "../../graph/ir.ts";
 import type { EditorDims } from "./config.ts";
-import { extractQuery, extractVision, lowRankGenerator, type Tokens } from "./modules.ts";
+import {
+  type AttentionOrder,
+  extractQuery,
+  extractVision,
+  inferenceOrder,
+  lowRankGenerator,
+  type Tokens,
+} from "./modules.ts";
 import { paramExternals, type ParamFile } from "./param_file.ts";
 import { paramInputs, type ParamValues } from "./params.ts";
 import type { Tensor } from "../../tensor/tensor.ts";
@@ -45,12 +52,13 @@ export function newEdit(
   vision: Tokens,
   query: Tokens,
   edit: Tokens,
+  order: AttentionOrder = inferenceOrder(dims),
 ): NewEdit {
   return {
-    evr: extractVision(p, "edit_extractor", dims, query, vision, "queries"),
-    eqr: extractQuery(p, "edit_extractor", dims, query, "queries"),
-    moeC: lowRankGenerator(p, "moegen_c", dims, edit, "queries"),
-    moeR: lowRankGenerator(p, "moegen_r", dims, edit, "queries"),
+    evr: extractVision(p, "edit_extractor", dims, query, vision, order),
+    eqr: extractQuery(p, "edit_extractor", dims, query, order),
+    moeC: lowRankGenerator(p, "moegen_c", dims, edit, order),
+    moeR: lowRankGenerator(p, "moegen_r", dims, edit, order),
   };
 }
 
@@ -58,24 +66,31 @@ export function newEdit(
  * The editing graph. Inputs: `reps` `[edits, seq, d]` (layer-`l_e` outputs of prompt+target),
  * the selections `vision/*`, `query/*` and `edit/*` (vision, query, answer) with one row per
  * request, and the parameters — unless `params` gives their file, where the graph reads them
- * as initializers. Outputs `eqr`, `evr`, `moe_c`, `moe_r`.
+ * as initializers. Outputs `eqr`, `evr`, `moe_c`, `moe_r`; attentions in `order` (default
+ * `inferenceOrder(dims)`).
  */
 export function buildEditGraph(
   dims: EditorDims,
   params: ParamFile | null = null,
+  order: AttentionOrder = inferenceOrder(dims),
 ): { graph: Graph; outputs: Record<string, Value> } {
   const g = new Graph();
   const reps = g.input("reps", "f32", ["edits", "seq", dims.llmMidDim]);
-  return { graph: g, outputs: editOutputs(dims, params, reps) };
+  return { graph: g, outputs: editOutputs(dims, params, reps, order) };
 }
 
 /** The editing graph's outputs on `reps` `[edits, seq, d]` of its graph (see above). */
-function editOutputs(dims: EditorDims, params: ParamFile | null, reps: Value) {
+function editOutputs(
+  dims: EditorDims,
+  params: ParamFile | null,
+  reps: Value,
+  order: AttentionOrder = inferenceOrder(dims),
+) {
   const g = reps.graph;
   const p = params ? paramExternals(g, dims, params) : paramInputs(g, dims);
   const flat = flattenTokens(reps);
   const sel = (name: string) => selectInput(flat, name, reps.shape[0]);
-  const e = newEdit(p, dims, sel("vision"), sel("query"), sel("edit"));
+  const e = newEdit(p, dims, sel("vision"), sel("query"), sel("edit"), order);
   return { eqr: e.eqr, evr: e.evr, moe_c: e.moeC, moe_r: e.moeR };
 }
 

@@ -217,6 +217,18 @@ export class LiveEditModel implements EditingModel {
     }
   }
 
+  /**
+   * Decodes the images of `examples` now, all at once, into the VLLM's image cache (at most
+   * half its capacity, so that none of them is evicted before its use).
+   */
+  async preload(examples: readonly (Example | Request)[]): Promise<void> {
+    const cache = this.runner.vllm.images;
+    const paths = [
+      ...new Set(examples.flatMap((x) => typeof x.image === "string" ? [x.image] : [])),
+    ];
+    await Promise.all(paths.slice(0, cache.capacity >> 1).map((p) => cache.loadImage(p)));
+  }
+
   /** The runner key of the one-session edit. */
   #editKey(): string {
     return `liveedit-edit:${this.#layer}:${this.editor.paramFile.path}`;

@@ -197,21 +197,6 @@ export async function checkEditorFixture(
       ranges: input(`in/edit${i}/ranges`),
     });
   }
-  const pool = new ExpertPool(dims, 1);
-  {
-    const e = buildEditGraph(dims);
-    const out = await runOnce(e.graph, e.outputs, { ...params, ...editFeeds(dims, edits) }, at);
-    const parts = { eqr: "eqr", evr: "evr", moe_c: "moe_cs", moe_r: "moe_rs" } as const;
-    edits.forEach((_, i) => {
-      const row = (k: keyof typeof parts) => Float32Array.from(block(out[k], i, out[k].shape[1]));
-      for (const k of Object.keys(parts) as (keyof typeof parts)[]) {
-        ours.set(`out/edit${i}/${k}`, row(k));
-      }
-      pool.add({ eqr: row("eqr"), evr: row("evr"), moeC: row("moe_c"), moeR: row("moe_r") });
-    });
-    for (const [k, name] of Object.entries(parts)) ours.set(`out/pool/${name}`, toNumbers(out[k]));
-  }
-
   // retrieve_moes + get_edit_residual for every retrieval input, all in one batch.
   const retr: { reps: Tensor<"f32">; vision: [number, number]; queryEnd: number }[] = [];
   while (data[`in/retr${retr.length}/reps`]) {
@@ -224,58 +209,83 @@ export async function checkEditorFixture(
     });
   }
   const retrievalMaps: Record<string, number[]> = manifest.retrieval_maps ?? {};
-  if (retr.length > 0) {
-    const { graph: g, outputs } = buildRouteGraph(dims);
-    const p = Object.fromEntries(
-      Object.keys(params).map((k) => [k, g.inputs.get(k)!]),
-    ) as ParamValues;
-    const get = (name: string) => g.inputs.get(name)!;
-    const all = softRouting(similarity(dims, outputs.iqr, get("pool/eqr")), null);
-    const allResidual = editResidual(
-      p,
-      get("hidden"),
-      get("pool/moe_cs"),
-      get("pool/moe_rs"),
-      all.fuseCoe,
-    );
-    const hidden = stackSequences(
-      retr.map((r) => r.reps),
-      dims.llmMidDim,
-      (t) => `in/retr${t}/reps`,
-    );
-    const feeds = routeFeeds(
-      hidden,
-      retr.map((r) => ({ vision: r.vision, queryEnd: r.queryEnd })),
-      pool.views(),
-    );
-    const out = await runOnce(
-      g,
-      {
-        ...outputs,
-        "all/rela_sim": all.relaSim,
-        "all/abs_sim": all.absSim,
-        "all/fuse_coe": all.fuseCoe,
-        "all/edit_residual": allResidual,
-      },
-      { ...params, ...feeds },
-      at,
-    );
-    retr.forEach((r, t) => {
-      const L = r.reps.shape[1], n = pool.size;
-      const map = block(out.retrieval_map, t, n);
-      const set = (k: string, v: ArrayLike<number>) => ours.set(`out/retr${t}/${k}`, v);
-      for (const k of ["ivr", "ivr_prot", "iqr"]) set(k, block(out[k], t, out[k].shape[1]));
-      set("vis_sim", block(out.vis_sim, t, n));
-      set("vis_sim_prot", block(out.vis_sim_prot, t, 1));
-      set("retrieval_map", map);
-      set("fuse_coe", selected(out.fuse_coe, t, map));
-      for (const k of ["edit_residual", "hooked_output", "all/edit_residual"]) {
-        set(k, block(out[k], t, L));
+  // Editing and retrieval in both attention orders (modules.ts): the authors' ("keys") under the
+  // fixture's names, the inference graphs' "queries" order under `<name>@queries`, both
+  // compared with the same references.
+  for (const order of ["keys", "queries"] as const) {
+    const tag = (name: string) => order === "keys" ? name : `${name}@${order}`;
+    const pool = new ExpertPool(dims, 1);
+    {
+      const e = buildEditGraph(dims, null, order);
+      const out = await runOnce(e.graph, e.outputs, { ...params, ...editFeeds(dims, edits) }, at);
+      const parts = { eqr: "eqr", evr: "evr", moe_c: "moe_cs", moe_r: "moe_rs" } as const;
+      edits.forEach((_, i) => {
+        const row = (k: keyof typeof parts) => Float32Array.from(block(out[k], i, out[k].shape[1]));
+        for (const k of Object.keys(parts) as (keyof typeof parts)[]) {
+          ours.set(tag(`out/edit${i}/${k}`), row(k));
+        }
+        pool.add({ eqr: row("eqr"), evr: row("evr"), moeC: row("moe_c"), moeR: row("moe_r") });
+      });
+      for (const [k, name] of Object.entries(parts)) {
+        ours.set(tag(`out/pool/${name}`), toNumbers(out[k]));
       }
-      for (const k of ["all/rela_sim", "all/abs_sim", "all/fuse_coe"]) set(k, block(out[k], t, n));
-      const expected = retrievalMaps[`retr${t}`];
-      if (expected !== undefined) ours.set(`manifest/retrieval_maps/retr${t}`, map);
-    });
+    }
+
+    if (retr.length > 0) {
+      const { graph: g, outputs } = buildRouteGraph(dims, order);
+      const p = Object.fromEntries(
+        Object.keys(params).map((k) => [k, g.inputs.get(k)!]),
+      ) as ParamValues;
+      const get = (name: string) => g.inputs.get(name)!;
+      const all = softRouting(similarity(dims, outputs.iqr, get("pool/eqr")), null);
+      const allResidual = editResidual(
+        p,
+        get("hidden"),
+        get("pool/moe_cs"),
+        get("pool/moe_rs"),
+        all.fuseCoe,
+      );
+      const hidden = stackSequences(
+        retr.map((r) => r.reps),
+        dims.llmMidDim,
+        (t) => `in/retr${t}/reps`,
+      );
+      const feeds = routeFeeds(
+        hidden,
+        retr.map((r) => ({ vision: r.vision, queryEnd: r.queryEnd })),
+        pool.views(),
+      );
+      const out = await runOnce(
+        g,
+        {
+          ...outputs,
+          "all/rela_sim": all.relaSim,
+          "all/abs_sim": all.absSim,
+          "all/fuse_coe": all.fuseCoe,
+          "all/edit_residual": allResidual,
+        },
+        { ...params, ...feeds },
+        at,
+      );
+      retr.forEach((r, t) => {
+        const L = r.reps.shape[1], n = pool.size;
+        const map = block(out.retrieval_map, t, n);
+        const set = (k: string, v: ArrayLike<number>) => ours.set(tag(`out/retr${t}/${k}`), v);
+        for (const k of ["ivr", "ivr_prot", "iqr"]) set(k, block(out[k], t, out[k].shape[1]));
+        set("vis_sim", block(out.vis_sim, t, n));
+        set("vis_sim_prot", block(out.vis_sim_prot, t, 1));
+        set("retrieval_map", map);
+        set("fuse_coe", selected(out.fuse_coe, t, map));
+        for (const k of ["edit_residual", "hooked_output", "all/edit_residual"]) {
+          set(k, block(out[k], t, L));
+        }
+        for (const k of ["all/rela_sim", "all/abs_sim", "all/fuse_coe"]) {
+          set(k, block(out[k], t, n));
+        }
+        const expected = retrievalMaps[`retr${t}`];
+        if (expected !== undefined) ours.set(tag(`manifest/retrieval_maps/retr${t}`), map);
+      });
+    }
   }
 
   // train_a_batch: one graph, the backbone loss replaced by <residual, G>.
@@ -405,34 +415,41 @@ function compare(
     reference: FixtureRow["reference"],
   ) => rows.push({ case: caseName, tensor, maxRelErr, maxAbsErr, reference });
   const names = Object.keys(data).filter((k) => /^(out|grad|adam1)\//.test(k));
-  for (const name of names) {
-    const mine = ours.get(name);
+  // `<name>@<variant>`: another way of computing `name`, against the same reference
+  const variants = [...ours.keys()].filter((k) => k.includes("@") && k.startsWith("out/"));
+  for (const key of [...names, ...variants]) {
+    const name = key.split("@")[0], mine = ours.get(key);
     if (mine === undefined) {
-      row(name, Infinity, Infinity, "f32");
+      row(key, Infinity, Infinity, "f32");
       continue;
     }
     const ref32 = toNumbers(data[name]);
     if (mine.length !== ref32.length) {
-      row(name, Infinity, Infinity, "f32");
+      row(key, Infinity, Infinity, "f32");
       continue;
     }
     if (data[name].dtype === "u8" || data[name].dtype === "bool") {
       const wrong = ref32.filter((v, i) => Boolean(v) !== Boolean(mine[i])).length;
-      row(name, ref32.length ? wrong / ref32.length : 0, wrong, "exact");
+      row(key, ref32.length ? wrong / ref32.length : 0, wrong, "exact");
       continue;
     }
     if (zeroGrads.has(name)) {
       const abs = maxAbsDiff(mine, new Float64Array(mine.length));
-      row(name, abs / Math.max(gradScale, 1e-30), abs, "zero");
+      row(key, abs / Math.max(gradScale, 1e-30), abs, "zero");
       continue;
     }
     const ref64 = data64[name] ? toNumbers(data64[name]) : undefined;
     const noisy = ref64 !== undefined && relErr(ref32, ref64) > FIXTURE_BOUND / 4;
     const ref = noisy ? ref64! : ref32;
-    row(name, relErr(mine, ref), maxAbsDiff(mine, ref), noisy ? "f64" : "f32");
+    row(key, relErr(mine, ref), maxAbsDiff(mine, ref), noisy ? "f64" : "f32");
   }
-  for (const [t, expected] of Object.entries(retrievalMaps)) {
+  const mapNames = Object.keys(retrievalMaps).flatMap((t) => {
     const name = `manifest/retrieval_maps/${t}`;
+    const variants = [...ours.keys()].filter((k) => k.startsWith(`${name}@`));
+    return [name, ...variants].map((key) => [t, key] as const);
+  });
+  for (const [t, name] of mapNames) {
+    const expected = retrievalMaps[t];
     const mine = ours.get(name);
     const wrong = mine === undefined || mine.length !== expected.length
       ? Infinity

@@ -58,9 +58,23 @@ function layerNorm(p: ParamValues, name: string, t: Tokens): Tokens {
  *   row by `q_h·bk_h`, which softmax ignores, and the value bias passes through because the
  *   weights sum to 1. With `l` queries (e or r, 4) and `T` tokens this costs `O(l·d·m)`
  *   instead of `O(T·d·m)`, and a constant query's `q_h Wk_h` is folded once when the weights
- *   are initializers. The inference graphs (editing, routing) use it.
+ *   are initializers. The inference graphs (editing, routing) use it for large weights
+ *   ({@linkcode inferenceOrder}).
  */
 export type AttentionOrder = "keys" | "queries";
+
+/**
+ * The smallest `d·m` (elements of a key or value weight) for which the inference graphs use
+ * the `"queries"` order. Below it the weights are small enough that both orders cost little
+ * arithmetic and the per-node overhead of the `"queries"` order's per-head products dominates
+ * (make-tiny backbones: `d·m` = 2048); BLIP-2 has 2 621 440.
+ */
+export const QUERIES_FIRST_MIN_WEIGHT = 1 << 16;
+
+/** The order of the inference graphs' attentions for `dims` (see {@linkcode QUERIES_FIRST_MIN_WEIGHT}). */
+export function inferenceOrder(dims: EditorDims): AttentionOrder {
+  return dims.llmMidDim * dims.moduleDim >= QUERIES_FIRST_MIN_WEIGHT ? "queries" : "keys";
+}
 
 /**
  * Attention(q_in, kv_in), cross attention without output projection:

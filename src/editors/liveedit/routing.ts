@@ -17,9 +17,11 @@ import { Graph, type Value } from "../../graph/ir.ts";
 import * as op from "../../graph/ops.ts";
 import type { EditorDims } from "./config.ts";
 import {
+  type AttentionOrder,
   extractFromVisprot,
   extractQuery,
   extractVision,
+  inferenceOrder,
   instantRepsNorm,
   type Tokens,
 } from "./modules.ts";
@@ -105,18 +107,19 @@ export interface RoutingQueries {
 
 /**
  * The input's side of hard and soft routing: `ivr`, the prototype's `prot` and `sim_prot`, and
- * `iqr` (attentions in the `"queries"` order, see `modules.ts`).
+ * `iqr` (attentions in `order`, default `inferenceOrder(dims)`; see `modules.ts`).
  */
 export function routingQueries(
   p: ParamValues,
   dims: EditorDims,
   query: Tokens,
   vision: Tokens,
+  order: AttentionOrder = inferenceOrder(dims),
 ): RoutingQueries {
-  const ivr = extractVision(p, "inpt_extractor", dims, query, vision, "queries");
-  const ivrProt = extractFromVisprot(p, "inpt_extractor", dims, query, "queries");
+  const ivr = extractVision(p, "inpt_extractor", dims, query, vision, order);
+  const ivrProt = extractFromVisprot(p, "inpt_extractor", dims, query, order);
   const visSimProt = pairedSimilarity(dims, ivr, ivrProt);
-  const iqr = extractQuery(p, "inpt_extractor", dims, query, "queries");
+  const iqr = extractQuery(p, "inpt_extractor", dims, query, order);
   return { ivr, ivrProt, visSimProt, iqr };
 }
 
@@ -192,9 +195,13 @@ export interface RouteGraph {
  * The graph applied at the output of layer `l_e` for a batch. Inputs: `hidden` `[batch, seq,
  * d]`; the selections `vision/*` and `query/*` (`tokens.ts`, one row per input); `active`
  * (bool `[batch]`: the input has an image); the pools (`pool/*`); the parameters. Outputs
- * `H + residual`, where inactive rows get no expert and so residual 0.
+ * `H + residual`, where inactive rows get no expert and so residual 0. The input's attentions
+ * run in `order` (default `inferenceOrder(dims)`).
  */
-export function buildRouteGraph(dims: EditorDims): RouteGraph {
+export function buildRouteGraph(
+  dims: EditorDims,
+  order: AttentionOrder = inferenceOrder(dims),
+): RouteGraph {
   const g = new Graph();
   const p = paramInputs(g, dims);
   const hidden = g.input("hidden", "f32", ["batch", "seq", dims.llmMidDim]);
@@ -204,7 +211,7 @@ export function buildRouteGraph(dims: EditorDims): RouteGraph {
   const active = g.input("active", "bool", ["batch"]);
   const pool = poolInputs(g, dims);
 
-  const queries = routingQueries(p, dims, query, vision);
+  const queries = routingQueries(p, dims, query, vision, order);
   const hard = hardRouting(dims, queries, pool.evr);
   const iqr = queries.iqr;
   const routed = op.and(hard.retrievalMap, op.unsqueeze(active, [1]));
