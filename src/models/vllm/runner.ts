@@ -203,10 +203,8 @@ export class VllmRunner {
     to: number,
     options: { image: boolean; head: boolean },
   ): Promise<void> {
-    for (const k of this.#stagesOf(from, to)) {
-      const s = this.#stages[k];
-      const [key, build] = this.#stageGraph(from, to, k, options.image, options.head, false);
-      await s.runners.get(key, build);
+    for (const [k, key, build] of this.#stageGraphs(from, to, options)) {
+      await this.#stages[k].runners.get(key, build);
     }
   }
 
@@ -417,20 +415,17 @@ export class VllmRunner {
       );
     }
     const image = inputs?.hasImages ?? false;
-    const stages = this.#stagesOf(from, to), last = stages[stages.length - 1];
+    const graphs = this.#stageGraphs(from, to, { ...options, image });
     let x = "hidden" in start ? start.hidden : undefined, owned = false;
     const outputs: Record<string, Tensor> = {};
     let logits: Tensor<"f32"> | undefined;
-    for (const k of stages) {
+    for (const [k, key, build] of graphs) {
       const s = this.#stages[k];
-      const a = Math.max(from, s.from);
-      const head = options.head && k === last;
-      const feeds = a === 0 ? inputs!.feeds : {
+      const head = options.head && k === graphs[graphs.length - 1][0];
+      const feeds = Math.max(from, s.from) === 0 ? inputs!.feeds : {
         [VLLM_INPUTS.hidden]: x!,
         [VLLM_INPUTS.attentionMask]: start.attentionMask,
       };
-      const layerOutputs = options.layerOutputs ?? false;
-      const [key, build] = this.#stageGraph(from, to, k, image, options.head, layerOutputs);
       const out = await s.runners.run(key, build, feeds, undefined, {
         transferInputs: owned ? [VLLM_INPUTS.hidden] : false,
       });
@@ -442,30 +437,25 @@ export class VllmRunner {
     return { hidden: x as Tensor<"f32">, logits, outputs };
   }
 
-  /** The stages that layers `[from, to)` run on, in order. */
-  #stagesOf(from: number, to: number): number[] {
-    const out: number[] = [];
-    for (let k = this.stageOf(from); k <= this.stageOf(Math.max(from, to - 1)); k++) out.push(k);
+  /**
+   * The stages that layers `[from, to)` run on, in order, each with the key and graph of its
+   * part: an image on the first layers when `image`, the head on the last stage when `head`.
+   */
+  #stageGraphs(from: number, to: number, o: StageFlags): [number, string, () => VllmGraph][] {
+    const out: [number, string, () => VllmGraph][] = [];
+    const last = this.stageOf(Math.max(from, to - 1));
+    for (let k = this.stageOf(from); k <= last; k++) {
+      const s = this.#stages[k], a = Math.max(from, s.from), b = k === last ? to : s.to;
+      const { image } = o, head = o.head && k === last, layerOutputs = o.layerOutputs ?? false;
+      const key = `stage:${a}:${b}:${a === 0 && image}:${head}:${layerOutputs}`;
+      out.push([k, key, () => this.vllm.stageGraph(a, b, { image, head, layerOutputs })]);
+    }
     return out;
   }
-
-  /** The key and graph of stage `k`'s part of layers `[from, to)`. */
-  #stageGraph(
-    from: number,
-    to: number,
-    k: number,
-    image: boolean,
-    head: boolean,
-    layerOutputs: boolean,
-  ): [string, () => VllmGraph] {
-    const s = this.#stages[k], last = this.stageOf(Math.max(from, to - 1));
-    const a = Math.max(from, s.from), b = k === last ? to : s.to, h = head && k === last;
-    return [
-      `stage:${a}:${b}:${a === 0 && image}:${h}:${layerOutputs}`,
-      () => this.vllm.stageGraph(a, b, { image, head: h, layerOutputs }),
-    ];
-  }
 }
+
+/** Which variant of the stages' graphs (see `#stageGraphs`). */
+type StageFlags = { readonly image: boolean; readonly head: boolean; layerOutputs?: boolean };
 
 function required<T>(x: T | undefined, what: string): T {
   if (x === undefined) throw new Error(what);
