@@ -43,6 +43,16 @@ import type { Range } from "./tokens.ts";
 
 export type { RouteInput } from "./routing.ts";
 
+/** The result of {@linkcode LiveEditor.route}. */
+export interface Routed {
+  /** `H' = H + residual`, `[B, L, d]` (the input tensor itself when nothing was routed). */
+  readonly output: Tensor<"f32">;
+  /** Bool `[B, n]`: which experts each input used (columns in pool order). */
+  readonly retrievalMap: Tensor<"bool">;
+  /** `[B, n]`: each expert's weight `w_k` (0 for experts not used). */
+  readonly fuseCoe: Tensor<"f32">;
+}
+
 /** Options of {@linkcode LiveEditor.create}: placement of the sessions, the pool, the weights. */
 export interface LiveEditorOptions extends Placement {
   /** Initial capacity of the pool's tail (default 16; it doubles up to a segment). */
@@ -59,22 +69,6 @@ export interface LiveEditorOptions extends Placement {
   readonly weightsFile?: string;
   /** Graph cache directory (default: the user's graph cache, see `graphCacheRoot`). */
   readonly cacheDir?: string;
-}
-
-/** The result of {@linkcode LiveEditor.route}. */
-export interface Routed {
-  /** `H' = H + residual`, `[B, L, d]` (the input tensor itself when nothing was routed). */
-  readonly output: Tensor<"f32">;
-  /** Bool `[B, n]`: which experts each input used (columns in pool order). */
-  readonly retrievalMap: Tensor<"bool">;
-  /** `[B, n]`: each expert's weight `w_k` (0 for experts not used). */
-  readonly fuseCoe: Tensor<"f32">;
-}
-
-interface Runners {
-  readonly edit: ModelRunner;
-  readonly query: ModelRunner;
-  readonly stats: RunStats;
 }
 
 /**
@@ -102,7 +96,7 @@ export class LiveEditor {
     params: EditorParams,
     paramFile: ParamFile,
     pool: SegmentedPool,
-    runners: Runners,
+    runners: { edit: ModelRunner; query: ModelRunner; stats: RunStats },
     placement: Placement,
   ) {
     this.dims = dims;

@@ -64,6 +64,18 @@ function layerNorm(p: ParamValues, name: string, t: Tokens): Tokens {
 export type AttentionOrder = "keys" | "queries";
 
 /**
+ * The signature the token-sequence modules share: the editor's parameters, the module's name
+ * prefix, the editor dims, the input tokens and the attention order (default `"keys"`).
+ */
+export type TokensModule = (
+  p: ParamValues,
+  name: string,
+  dims: EditorDims,
+  tokens: Tokens,
+  order?: AttentionOrder,
+) => Value;
+
+/**
  * The smallest `d·m` (elements of a key or value weight) for which the inference graphs use
  * the `"queries"` order. Below it the weights are small enough that both orders cost little
  * arithmetic and the per-node overhead of the `"queries"` order's per-head products dominates
@@ -169,17 +181,11 @@ export function extractVision(
 }
 
 /** QVExtractor.extract_query(query): `eqr = Att_q2(eqe2, LN2(query))` → `[k, e, m]`. */
-export function extractQuery(
-  p: ParamValues,
-  name: string,
-  dims: EditorDims,
-  query: Tokens,
-  order: AttentionOrder = "keys",
-): Value {
+export const extractQuery: TokensModule = (p, name, dims, query, order = "keys") => {
   const q = layerNorm(p, `${name}.layer_norm2`, query);
   const eqe2 = param(p, `${name}.eqe2`);
   return attention(p, `${name}.ca_query_info_ext2`, eqe2, q, dims.crossAttHeadN, false, order);
-}
+};
 
 /**
  * QVExtractor.extract_from_visprot(query) (`inpt_extractor` only):
@@ -187,36 +193,24 @@ export function extractQuery(
  * In the `"queries"` order the prototype's own attention stays in the `"keys"` order: its keys
  * and values are constant, so they fold once when the weights are initializers.
  */
-export function extractFromVisprot(
-  p: ParamValues,
-  name: string,
-  dims: EditorDims,
-  query: Tokens,
-  order: AttentionOrder = "keys",
-): Value {
+export const extractFromVisprot: TokensModule = (p, name, dims, query, order = "keys") => {
   const ln = (t: Tokens) => layerNorm(p, `${name}.layer_norm1`, t);
   const h = dims.crossAttHeadN, eqe1 = param(p, `${name}.eqe1`);
   const prot = { reps: param(p, `${name}.vis_rep_prot`), mask: null };
   const a = attention(p, `${name}.ca_query_info_ext1`, eqe1, ln(query), h, false, order);
   return attention(p, `${name}.ca_vision_info_ext`, a, ln(prot), h);
-}
+};
 
 /**
  * LowRankGenerator(edit_reps): `Att_lora(phi, LN(edit_reps)) · 1/(s·sqrt(r))` → `[k, r, d]`
  * (`moegen_c` gives an expert's C, `moegen_r` its R).
  */
-export function lowRankGenerator(
-  p: ParamValues,
-  name: string,
-  dims: EditorDims,
-  editReps: Tokens,
-  order: AttentionOrder = "keys",
-): Value {
+export const lowRankGenerator: TokensModule = (p, name, dims, editReps, order = "keys") => {
   const x = layerNorm(p, `${name}.layer_norm`, editReps);
   const phi = param(p, `${name}.phi`);
   const lora = attention(p, `${name}.ca_lora`, phi, x, dims.crossAttHeadN, false, order);
   return op.mul(lora, 1 / (dims.loraScale * Math.sqrt(dims.loraRank)));
-}
+};
 
 /** instant_reps_norm(H): the LayerNorm(d) applied to the hidden states before the experts. */
 export function instantRepsNorm(p: ParamValues, hidden: Value): Value {

@@ -16,25 +16,19 @@
 import { Graph, type Value } from "../../graph/ir.ts";
 import * as op from "../../graph/ops.ts";
 import type { EditorDims } from "./config.ts";
+import type { AttentionOrder, Tokens } from "./modules.ts";
 import {
-  type AttentionOrder,
   extractFromVisprot,
   extractQuery,
   extractVision,
   inferenceOrder,
   instantRepsNorm,
-  type Tokens,
 } from "./modules.ts";
 import { paramInputs, type ParamValues } from "./params.ts";
 import { Tensor } from "../../tensor/tensor.ts";
 import type { PoolViews } from "./pool.ts";
-import {
-  flattenTokens,
-  type Range,
-  selectInput,
-  type Selection,
-  selectionFeeds,
-} from "./tokens.ts";
+import type { Range, Selection } from "./tokens.ts";
+import { flattenTokens, selectInput, selectionFeeds } from "./tokens.ts";
 
 /** Added to the similarity of an expert that is routed out before the softmax. */
 const ROUTED_OUT = -1e30;
