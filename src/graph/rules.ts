@@ -77,6 +77,20 @@ function reduceBackward(node: Node, g: Value): Value {
   return op.expandLike(kept, x);
 }
 
+/**
+ * The gradient of `b` in `a · b` for the output gradient `g`. A matrix `b` `[K, N]` applied to
+ * every row of a batched `a` `[..., M, K]` (a weight) gets one matmul over all rows,
+ * `flattenLeading(a)ᵀ · flattenLeading(g)`, instead of one per batch element summed
+ * afterwards (the same sum, far less work); otherwise `aᵀ · g` in the broadcast shape.
+ */
+function matmulRightGrad(a: Value, b: Value, g: Value): Value {
+  const k = a.shape[a.rank - 1], n = b.shape[1];
+  if (b.rank !== 2 || a.rank < 3 || typeof k !== "number" || typeof n !== "number") {
+    return op.matmul(op.transposeLast(a), g);
+  }
+  return op.matmul(op.transposeLast(op.flattenLeading(a)), op.flattenLeading(g));
+}
+
 /** Number of elements reduced over `axes` of `x`, as a scalar of `x`'s dtype. */
 function reducedCount(x: Value, axes: readonly number[]): Value {
   const dims = axes.map((a) => x.shape[a]);
@@ -302,7 +316,7 @@ export const RULES: Readonly<Record<string, Rule>> = {
     const [a, b] = inputs(node);
     return [
       wants[0] ? op.matmul(g!, op.transposeLast(b)) : null,
-      wants[1] ? op.matmul(op.transposeLast(a), g!) : null,
+      wants[1] ? matmulRightGrad(a, b, g!) : null,
     ];
   },
   Gemm: (node, [g], wants) => {

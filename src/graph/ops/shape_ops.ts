@@ -27,6 +27,23 @@ export function reshape(x: Value, dims: readonly Dim[]): Value {
   return emit("Reshape", [x, shape], {}, x.dtype, out);
 }
 
+/**
+ * Reshapes `x` `[d0, ..., dn-2, k]` (static `k`, rank >= 2) to `[rows, k]`: every leading axis
+ * merged into one, `rows` their product when they are static, else named after them
+ * (`"batch*seq"`).
+ */
+export function flattenLeading(x: Value): Value {
+  const k = x.shape[x.rank - 1];
+  if (x.rank < 2 || typeof k !== "number") {
+    throw new Error(`flattenLeading: ${x.describe()} needs rank >= 2 and a static last dim`);
+  }
+  const lead = x.shape.slice(0, -1);
+  const rows = lead.every((d) => typeof d === "number")
+    ? (lead as number[]).reduce((a, d) => a * d, 1)
+    : lead.join("*");
+  return emit("Reshape", [x, i64s(x.graph, [-1, k])], {}, x.dtype, [rows, k]);
+}
+
 /** Reshapes `x` to the runtime shape of `like` (same element count). */
 export function reshapeLike(x: Value, like: Value): Value {
   return emit("Reshape", [x, shapeOf(like)], {}, x.dtype, like.shape);
