@@ -20,7 +20,8 @@
  * Four decoder layers leave room on both sides of an edit layer (LiveEdit edits one layer:
  * use 1 or 2 here); the CLIP tower has three layers so that LLaVA's `vision_feature_layer: -2`
  * skips a real last layer. `layers` and `hidden` options change the decoder only (heads stay
- * 4, the MLP keeps its ratio).
+ * 4, the MLP keeps its ratio); `imageSize`, `patchSize` and `visionHidden` change the image
+ * side, the patches and the width of the image side.
  *
  * @module
  */
@@ -100,6 +101,12 @@ export interface TinySizeOptions {
   readonly layers?: number;
   /** Decoder width, a multiple of 8 (default 64): 4 heads of an even head size, for RoPE. */
   readonly hidden?: number;
+  /** Side of the (square) images, a multiple of the patch size (default 32). */
+  readonly imageSize?: number;
+  /** Side of the ViT's square patches (default 8). */
+  readonly patchSize?: number;
+  /** Width of the ViT and the Q-Former, a multiple of 4 (default 32; MLPs 4× as wide). */
+  readonly visionHidden?: number;
 }
 
 /** Number of ids of every tiny tokenizer. */
@@ -138,12 +145,27 @@ const QFORMER: QFormerDims = {
 export function tinyDims(arch: TinyArch, options: TinySizeOptions = {}): TinyDims {
   const layers = options.layers ?? 4;
   const hidden = options.hidden ?? 64;
+  const imageSize = options.imageSize ?? VISION.imageSize;
+  const patchSize = options.patchSize ?? VISION.patchSize;
+  const visionHidden = options.visionHidden ?? VISION.hidden;
+  if (!Number.isInteger(visionHidden) || visionHidden < 4 || visionHidden % HEADS !== 0) {
+    throw new Error(`tiny model: visionHidden must be a multiple of ${HEADS}, got ${visionHidden}`);
+  }
+  const wide = { hidden: visionHidden, intermediate: 4 * visionHidden };
   if (!Number.isInteger(layers) || layers < 1) {
     throw new Error(`tiny model: layers must be an integer >= 1, got ${layers}`);
   }
   if (!Number.isInteger(hidden) || hidden < 8 || hidden % 8 !== 0) {
     throw new Error(
       `tiny model: hidden must be a multiple of 8 (4 heads, even head size), got ${hidden}`,
+    );
+  }
+  if (!Number.isInteger(patchSize) || patchSize < 1) {
+    throw new Error(`tiny model: patchSize must be an integer >= 1, got ${patchSize}`);
+  }
+  if (!Number.isInteger(imageSize) || imageSize < patchSize || imageSize % patchSize !== 0) {
+    throw new Error(
+      `tiny model: imageSize must be a multiple of the patch size ${patchSize}, got ${imageSize}`,
     );
   }
   const opt = arch === "blip2-opt";
@@ -158,8 +180,14 @@ export function tinyDims(arch: TinyArch, options: TinySizeOptions = {}): TinyDim
   };
   return {
     arch,
-    vision: arch === "llava" ? { ...VISION, layers: 3 } : VISION,
-    qformer: arch === "llava" ? null : QFORMER,
+    vision: {
+      ...VISION,
+      ...wide,
+      imageSize,
+      patchSize,
+      layers: arch === "llava" ? 3 : VISION.layers,
+    },
+    qformer: arch === "llava" ? null : { ...QFORMER, ...wide },
     text,
   };
 }

@@ -16,7 +16,8 @@ import { type TinyArch, tinyConfigJson, type TinyDims, tinyDims } from "./config
 import { checkLayout, type HfLayout, TINY_FILES } from "./layout.ts";
 import { writeBlipPreprocessor, writeClipPreprocessor } from "./preprocessor.ts";
 import { writeLlamaTokenizer, writeOptTokenizer } from "./tokenizer.ts";
-import { tinyWeights } from "./weights.ts";
+import type { Tensor } from "../../tensor/tensor.ts";
+import { tinyWeights, tinyWeightSpecs } from "./weights.ts";
 
 /** Options of {@linkcode writeTinyModel}. */
 export interface TinyModelOptions {
@@ -28,6 +29,21 @@ export interface TinyModelOptions {
   readonly layers?: number;
   /** Decoder width (default 64, a multiple of 8). */
   readonly hidden?: number;
+  /** Side of the (square) images, a multiple of the patch size (default 32). */
+  readonly imageSize?: number;
+  /** Side of the ViT's square patches (default 8). */
+  readonly patchSize?: number;
+  /** Width of the ViT and the Q-Former (default 32). */
+  readonly visionHidden?: number;
+  /** The Q-Former's `cross_attention_frequency` (default 2). */
+  readonly crossAttentionFrequency?: number;
+  /** Training text of the tokenizer's merges (default: the built-in English corpus). */
+  readonly corpus?: string;
+  /**
+   * The weights to write instead of random ones (e.g. trained ones), by Hugging Face key; every
+   * tensor of the architecture, of its shape (checked), and nothing else.
+   */
+  readonly weights?: Readonly<Record<string, Tensor<"f32">>>;
   /** Replace a non-empty target directory (default false: refuse). */
   readonly force?: boolean;
   /** The files' layout: `v4` or `v5` (default `v4`). */
@@ -48,14 +64,39 @@ export interface TinyModelSummary {
   readonly bytes: number;
 }
 
+/** The given `weights`, checked against the specs of `dims`, or random ones from `seed`. */
+function weightsOf(
+  dims: TinyDims,
+  seed: number,
+  weights: Readonly<Record<string, Tensor<"f32">>> | undefined,
+): Readonly<Record<string, Tensor<"f32">>> {
+  if (weights === undefined) return tinyWeights(dims, seed);
+  const specs = tinyWeightSpecs(dims);
+  for (const { name, shape } of specs) {
+    const t = weights[name];
+    if (t === undefined) throw new Error(`make-tiny: weight '${name}' is missing`);
+    if (t.dtype !== "f32" || t.shape.join() !== shape.join()) {
+      throw new Error(
+        `make-tiny: weight '${name}' is ${t.dtype}[${t.shape}], expected f32[${shape}]`,
+      );
+    }
+  }
+  if (Object.keys(weights).length !== specs.length) {
+    const known = new Set(specs.map((s) => s.name));
+    const extra = Object.keys(weights).filter((k) => !known.has(k));
+    throw new Error(`make-tiny: unexpected weights ${extra.map((k) => `'${k}'`).join(", ")}`);
+  }
+  return weights;
+}
+
 /** Writes the files of the tiny model into the existing empty directory `dir`. */
 async function writeFiles(
   dir: string,
   dims: TinyDims,
-  seed: number,
+  weights: Readonly<Record<string, Tensor<"f32">>>,
   layout: HfLayout,
+  corpus: string | undefined,
 ): Promise<number[]> {
-  const weights = tinyWeights(dims, seed);
   await writeJsonAtomic(join(dir, "config.json"), tinyConfigJson(dims));
   await writeSafetensors(join(dir, SINGLE_FILE), weights, { format: "pt" });
   const { vocab, maxPositions: modelMaxLength } = dims.text;
@@ -63,7 +104,7 @@ async function writeFiles(
   const queryTokens = { num_query_tokens: dims.qformer?.queryTokens };
   switch (dims.arch) {
     case "blip2-opt":
-      await writeOptTokenizer(dir, { vocabSize: vocab, modelMaxLength, layout });
+      await writeOptTokenizer(dir, { vocabSize: vocab, modelMaxLength, layout, corpus });
       await writeBlipPreprocessor(dir, { imageSize, layout, processorFields: queryTokens });
       break;
     case "llava":
@@ -73,6 +114,7 @@ async function writeFiles(
         padToken: true,
         modelMaxLength,
         layout,
+        corpus,
       });
       await writeClipPreprocessor(dir, {
         imageSize,
@@ -86,7 +128,7 @@ async function writeFiles(
       });
       break;
     case "minigpt4":
-      await writeLlamaTokenizer(dir, { vocabSize: vocab, modelMaxLength, layout });
+      await writeLlamaTokenizer(dir, { vocabSize: vocab, modelMaxLength, layout, corpus });
       await writeBlipPreprocessor(dir, { imageSize, layout, processorFields: queryTokens });
       break;
   }
@@ -135,6 +177,7 @@ export async function writeTinyModel(
   }
   const dims = tinyDims(options.arch, options);
   const layout = checkLayout(options.layout ?? "v4");
+  const weights = weightsOf(dims, seed, options.weights);
   const pending = await beginDir(dir, { replace: true });
   let sizes: number[];
   try {
@@ -142,7 +185,7 @@ export async function writeTinyModel(
     if (state === "full" && !options.force) {
       throw new Error(`make-tiny: ${dir} is not empty (pass --force to replace it)`);
     }
-    sizes = await writeFiles(pending.tmp, dims, seed, layout);
+    sizes = await writeFiles(pending.tmp, dims, weights, layout, options.corpus);
     if (state === "empty") await Deno.remove(dir);
     await pending.commit();
   } catch (e) {
