@@ -40,13 +40,21 @@ export interface OpenedEditingModel {
   readonly checkpoint: string | null;
 }
 
-/** Finds the checkpoint, loads the tokenizer and opens `target`'s edited model. */
+/**
+ * Finds the checkpoint, loads the tokenizer and opens `target`'s edited model. An editor
+ * without training (no `createTrainer`, e.g. `none`) loads no checkpoint: a `-ckpt` is ignored,
+ * with a note.
+ */
 export async function openEditingModel(
   target: Pick<TaskTarget, "editorName" | "entry" | "model">,
   o: OpenEditingOptions,
 ): Promise<OpenedEditingModel> {
   const { editorName, entry, model } = target;
-  const checkpoint = o.ckpt === undefined
+  const trained = entry.createTrainer !== undefined;
+  if (!trained && o.ckpt !== undefined) {
+    o.note?.(`editor ${editorName} has no trained weights: -ckpt ${o.ckpt} is ignored`);
+  }
+  const checkpoint = o.ckpt === undefined || !trained
     ? null
     : await findCheckpoint(resolve(o.cwd, o.ckpt), o.note);
   const tokenizer = await loadTokenizer(model.dir);
