@@ -9,10 +9,14 @@
  *
  * - Editing: {@linkcode liveedit} (`openLiveEditModel`, `createLiveEditTrainer`, the shipped
  *   configs), the {@linkcode EditingModel} and {@linkcode EditorTrainer} interfaces, the
- *   expert repository and training checkpoints.
+ *   expert repository and training checkpoints; the unedited backbone as a baseline
+ *   ({@linkcode openUneditedModel}, `-en none`).
  * - Backbones: {@linkcode loadVllm}, {@linkcode VllmRunner}; model directories, tokenizers and
  *   image processors.
- * - Data: the E-VQA, E-IC and VLKEB loaders ({@linkcode loadDataset}).
+ * - Data: the E-VQA, E-IC and VLKEB loaders ({@linkcode loadDataset}); a synthetic benchmark of
+ *   drawn shapes in the E-VQA layout (`synthetic`, `deno task make-synthetic`).
+ * - Training a VLLM's own weights: {@linkcode VllmPretrainer} (the model's weights lifted into
+ *   graph inputs, {@linkcode liftExternals}), as `deno task demo` pretrains its tiny BLIP-2.
  * - Graphs: {@linkcode Graph}, the op builders under `op`, {@linkcode grad}, lowering to ONNX
  *   ({@linkcode toModelProto}) and the compile cache ({@linkcode compileModel}).
  * - Runtime: devices (`cpu`, `cuda:N`, `webgpu`), {@linkcode LocalSession},
@@ -60,6 +64,7 @@ export * as host from "./src/tensor/ops.ts";
 export * from "./src/graph/ir.ts";
 export * as op from "./src/graph/ops.ts";
 export { grad } from "./src/graph/grad.ts";
+export * from "./src/graph/lift.ts";
 export * from "./src/graph/onnx.ts";
 export * from "./src/graph/compile.ts";
 export * from "./src/graph/runner.ts";
@@ -95,13 +100,16 @@ export * from "./src/train/schedule.ts";
 export * from "./src/train/checkpoint.ts";
 export * from "./src/train/trainer.ts";
 export * from "./src/train/data_parallel.ts";
+export * from "./src/train/pretrain.ts";
 export * from "./src/editors/liveedit/repository/mod.ts";
 export * from "./src/data/mod.ts";
+export * as synthetic from "./src/data/synthetic/mod.ts";
 export * from "./src/models/vllm/mod.ts";
 export * from "./src/models/backbones.ts";
 export * from "./src/models/placement.ts";
 export * from "./src/models/context.ts";
 export * from "./src/editors/api.ts";
+export * from "./src/editors/none.ts";
 export * as liveedit from "./src/editors/liveedit/mod.ts";
 // Types that the public API above refers to (worker messages, model configurations).
 export type { Request as WorkerRequest, WireTensor } from "./src/runtime/protocol.ts";
