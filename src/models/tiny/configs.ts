@@ -20,8 +20,9 @@
  * Four decoder layers leave room on both sides of an edit layer (LiveEdit edits one layer:
  * use 1 or 2 here); the CLIP tower has three layers so that LLaVA's `vision_feature_layer: -2`
  * skips a real last layer. `layers` and `hidden` options change the decoder only (heads stay
- * 4, the MLP keeps its ratio); `imageSize`, `patchSize` and `visionHidden` change the image
- * side, the patches and the width of the image side.
+ * 4, the MLP keeps its ratio); `imageSize`, `patchSize`, `visionHidden` and
+ * `crossAttentionFrequency` change the image side, the patches, the width of the image side and
+ * how often the Q-Former looks at the image.
  *
  * @module
  */
@@ -107,6 +108,8 @@ export interface TinySizeOptions {
   readonly patchSize?: number;
   /** Width of the ViT and the Q-Former, a multiple of 4 (default 32; MLPs 4× as wide). */
   readonly visionHidden?: number;
+  /** The Q-Former's `cross_attention_frequency` (default 2: layer 0 looks at the image). */
+  readonly crossAttentionFrequency?: number;
 }
 
 /** Number of ids of every tiny tokenizer. */
@@ -152,6 +155,13 @@ export function tinyDims(arch: TinyArch, options: TinySizeOptions = {}): TinyDim
     throw new Error(`tiny model: visionHidden must be a multiple of ${HEADS}, got ${visionHidden}`);
   }
   const wide = { hidden: visionHidden, intermediate: 4 * visionHidden };
+  const crossAttentionFrequency = options.crossAttentionFrequency ??
+    QFORMER.crossAttentionFrequency;
+  if (!Number.isInteger(crossAttentionFrequency) || crossAttentionFrequency < 1) {
+    throw new Error(
+      `tiny model: crossAttentionFrequency must be an integer >= 1, got ${crossAttentionFrequency}`,
+    );
+  }
   if (!Number.isInteger(layers) || layers < 1) {
     throw new Error(`tiny model: layers must be an integer >= 1, got ${layers}`);
   }
@@ -187,7 +197,7 @@ export function tinyDims(arch: TinyArch, options: TinySizeOptions = {}): TinyDim
       patchSize,
       layers: arch === "llava" ? 3 : VISION.layers,
     },
-    qformer: arch === "llava" ? null : { ...QFORMER, ...wide },
+    qformer: arch === "llava" ? null : { ...QFORMER, ...wide, crossAttentionFrequency },
     text,
   };
 }
