@@ -1,0 +1,249 @@
+/**
+ * The demo's VLLM: a tiny BLIP-2 OPT (the library's own model code at small sizes, `make-tiny`'s
+ * layout) with a tokenizer whose words are the benchmark's, pretrained on the synthetic
+ * benchmark's training questions with their true answers (`src/train/pretrain.ts`) until it
+ * answers the held-out questions, then saved as a Hugging Face model directory.
+ *
+ * The result is cached under the graph cache (`<cache>/demo-models/<key>/`), keyed by a hash of
+ * the benchmark's manifest, the model sizes and the pretraining settings, with
+ * `pretrain.json` (the held-out accuracy, steps, seconds) written last as the mark of a
+ * complete entry; a later run with the same settings reuses it.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { graphCacheRoot } from "../../graph/compile.ts";
+import { writeJsonAtomic } from "../../io/atomic.ts";
+import { ANSWER_SUFFIX, LOC_SUFFIX } from "../../data/prompts.ts";
+import { answeredExamples } from "../../data/synthetic/answers.ts";
+import { vocabularyText } from "../../data/synthetic/questions.ts";
+import type { SyntheticManifest } from "../../data/synthetic/write.ts";
+import { TINY_CORPUS } from "../../models/tiny/tokenizer.ts";
+import { writeTinyModel } from "../../models/tiny/write.ts";
+import { loadVllm } from "../../models/vllm/mod.ts";
+import { VllmRunner } from "../../models/vllm/runner.ts";
+import type { ImageInput, Request, Vllm } from "../../models/vllm/vllm.ts";
+import { type PretrainScore, pretrainUntil, VllmPretrainer } from "../../train/pretrain.ts";
+
+/** The demo model's sizes and pretraining settings (all part of the cache key). */
+export interface DemoModelSettings {
+  /** Seed of the initial weights and of the batches. */
+  readonly seed: number;
+  /** Examples per step. */
+  readonly batchSize: number;
+  /** Most steps. */
+  readonly maxSteps: number;
+  /** Peak learning rate (Adam, beta2 0.98, linear warm-up). */
+  readonly lr: number;
+  /** Score the held-out questions every this many steps. */
+  readonly evalEvery: number;
+  /** Held-out accuracy to reach. */
+  readonly target: number;
+}
+
+/** The default settings. */
+export const DEMO_MODEL_SETTINGS: DemoModelSettings = {
+  seed: 0,
+  batchSize: 64,
+  maxSteps: 1500,
+  lr: 3e-3,
+  evalEvery: 50,
+  target: 0.93,
+};
+
+/** Version of the demo model's recipe (sizes, tokenizer, training code); part of the key. */
+const RECIPE = 1;
+
+/** The model's sizes (the editor config `tiny` fits them: d = 64, n_v = 8). */
+const SIZES = {
+  arch: "blip2-opt",
+  layers: 4,
+  hidden: 64,
+  patchSize: 16,
+  visionHidden: 64,
+  crossAttentionFrequency: 1,
+} as const;
+
+/** The file marking a complete cache entry, with how pretraining went. */
+export const PRETRAIN_FILE = "pretrain.json";
+
+/** What `pretrain.json` holds. */
+export interface PretrainRecord {
+  /** The cache key. */
+  readonly key: string;
+  /** Teacher-forced accuracy on the held-out (eval split) questions. */
+  readonly vllm_accuracy: number;
+  /** Mean cross-entropy on them. */
+  readonly held_out_loss: number;
+  /** Steps taken. */
+  readonly steps: number;
+  /** Wall time of pretraining in seconds. */
+  readonly seconds: number;
+  /** The settings. */
+  readonly settings: DemoModelSettings;
+  /** The benchmark it was trained on. */
+  readonly data: SyntheticManifest;
+}
+
+/** The demo model: its directory and `pretrain.json`. */
+export interface DemoModel {
+  /** The Hugging Face model directory. */
+  readonly dir: string;
+  /** How it was pretrained. */
+  readonly record: PretrainRecord;
+  /** Whether it came from the cache. */
+  readonly cached: boolean;
+}
+
+/** Options of {@linkcode demoModel}. */
+export interface DemoModelOptions {
+  /** The synthetic benchmark's data root. */
+  readonly dataRoot: string;
+  /** Its manifest (part of the key). */
+  readonly data: SyntheticManifest;
+  /** Settings (default {@linkcode DEMO_MODEL_SETTINGS}). */
+  readonly settings?: DemoModelSettings;
+  /** Graph cache directory (default: the user's); the model goes under it. */
+  readonly cacheDir?: string;
+  /** Retrain even when the cache has the model. */
+  readonly fresh?: boolean;
+  /** Progress lines. */
+  readonly print: (line: string) => void;
+  /** Called after each step (e.g. for a progress bar). */
+  readonly onStep?: (step: number, total: number, score: PretrainScore) => void;
+}
+
+/** The cache key of a demo model: a hash of the recipe, sizes, settings and benchmark. */
+export function demoModelKey(data: SyntheticManifest, settings: DemoModelSettings): string {
+  const text = JSON.stringify({ recipe: RECIPE, sizes: SIZES, settings, data });
+  return createHash("sha256").update(text).digest("hex").slice(0, 16);
+}
+
+/** The tokenizer's training text: the benchmark's words first (repeated), then English. */
+function corpus(): string {
+  const words = vocabularyText([ANSWER_SUFFIX, LOC_SUFFIX]);
+  return `${Array(20).fill(words).join(" ")} ${TINY_CORPUS}`;
+}
+
+/**
+ * The pretrained demo model for the benchmark at `o.dataRoot`: from the cache when it has one
+ * for these settings (unless `o.fresh`), else made and pretrained now (see the module docs).
+ */
+export async function demoModel(o: DemoModelOptions): Promise<DemoModel> {
+  const settings = o.settings ?? DEMO_MODEL_SETTINGS;
+  const key = demoModelKey(o.data, settings);
+  const dir = join(graphCacheRoot(o.cacheDir), "demo-models", key);
+  if (!o.fresh) {
+    const record = await readRecord(dir);
+    if (record?.key === key) return { dir, record, cached: true };
+  }
+  const { imageSize } = o.data;
+  await writeTinyModel(dir, {
+    ...SIZES,
+    imageSize,
+    seed: settings.seed,
+    corpus: corpus(),
+    force: true,
+  });
+  const t0 = performance.now();
+  const vllm = await loadVllm(dir);
+  const runner = new VllmRunner(vllm, { cacheDir: o.cacheDir });
+  let weights;
+  let result;
+  try {
+    await checkOneTokenAnswers(vllm, o.dataRoot);
+    const pixels = new PixelCache(vllm);
+    const examples = await pixels.load(await answeredExamples(o.dataRoot, "train"));
+    const heldOut = await pixels.load(await answeredExamples(o.dataRoot, "eval"));
+    o.print(
+      `pretraining the VLLM on ${examples.length} questions (${heldOut.length} held out), ` +
+        `until ${(100 * settings.target).toFixed(0)} % held-out accuracy`,
+    );
+    const trainer = await VllmPretrainer.create(runner, { beta2: 0.98 });
+    result = await pretrainUntil(trainer, {
+      examples,
+      heldOut,
+      batchSize: settings.batchSize,
+      maxSteps: settings.maxSteps,
+      lr: settings.lr,
+      evalEvery: settings.evalEvery,
+      target: settings.target,
+      seed: settings.seed,
+      onStep: (step, score) => o.onStep?.(step, settings.maxSteps, score),
+      onEval: (step, score) =>
+        o.print(
+          `  step ${step}: held-out accuracy ${(100 * score.accuracy).toFixed(1)} %, ` +
+            `loss ${score.loss.toFixed(3)}`,
+        ),
+    });
+    weights = trainer.weights();
+  } finally {
+    await runner.close();
+    vllm.close();
+  }
+  await writeTinyModel(dir, { ...SIZES, imageSize, corpus: corpus(), weights, force: true });
+  const record: PretrainRecord = {
+    key,
+    vllm_accuracy: result.heldOut.accuracy,
+    held_out_loss: result.heldOut.loss,
+    steps: result.steps,
+    seconds: (performance.now() - t0) / 1000,
+    settings,
+    data: o.data,
+  };
+  await writeJsonAtomic(join(dir, PRETRAIN_FILE), record);
+  return { dir, record, cached: false };
+}
+
+/** `pretrain.json` of `dir`, or null. */
+async function readRecord(dir: string): Promise<PretrainRecord | null> {
+  try {
+    return JSON.parse(await Deno.readTextFile(join(dir, PRETRAIN_FILE)));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Throws naming the answer when an answer of the benchmark is not one token of the demo
+ * tokenizer (the metrics then count tokens, not answers, and the demo would mislead).
+ */
+async function checkOneTokenAnswers(vllm: Vllm, dataRoot: string): Promise<void> {
+  const tokenizer = await vllm.tokenizer();
+  const answers = new Set((await answeredExamples(dataRoot, "eval")).map((e) => e.target));
+  for (const a of answers) {
+    const ids = tokenizer.encode(` ${a}`);
+    if (ids.length !== 2) {
+      throw new Error(`demo tokenizer: answer "${a}" is ${ids.length - 1} tokens, expected one`);
+    }
+  }
+}
+
+/** Decoded images by path, each read once. */
+class PixelCache {
+  readonly #vllm: Vllm;
+  readonly #cache = new Map<string, ImageInput>();
+
+  constructor(vllm: Vllm) {
+    this.#vllm = vllm;
+  }
+
+  /** `examples` with their image paths replaced by pixel values. */
+  async load(examples: readonly Request[]): Promise<Request[]> {
+    const out: Request[] = [];
+    for (const e of examples) {
+      if (typeof e.image !== "string") {
+        out.push(e);
+        continue;
+      }
+      let pixels = this.#cache.get(e.image);
+      if (pixels === undefined) {
+        pixels = await this.#vllm.pixelValues([e.image]);
+        this.#cache.set(e.image, pixels);
+      }
+      out.push({ ...e, image: pixels });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,257 @@
+/**
+ * `deno task demo [--out DIR] [--quick] [--fresh]`: LiveEdit end to end with no download and no
+ * argument. It
+ *
+ * 1. writes a synthetic benchmark in the E-VQA layout (`make-synthetic`) to `DIR/data`;
+ * 2. pretrains a tiny BLIP-2 OPT on it until it answers the held-out questions (cached under
+ *    the graph cache, reused next time) and copies it to `DIR/demo-blip2`;
+ * 3. trains a LiveEdit editor on it (`deno task train`, into `DIR/records`);
+ * 4. evaluates the unedited model (`-en none`) and sequential editing for N = 1, 10, 100
+ *    (`deno task test-edit`, into `DIR/eval_results`);
+ * 5. prints the metric table and writes `DIR/summary.json` and `DIR/metrics.svg`.
+ *
+ * `--quick` (for CI) trains the editor for fewer steps and scores the unedited model and N = 1
+ * on half the evaluation records. Exit status 0 on success (the table says whether the N = 10
+ * targets were met), 1 on failure, 2 for bad usage.
+ *
+ * @example
+ * ```sh
+ * deno task demo                 # everything into demo/
+ * deno task demo --quick --out /tmp/demo
+ * ```
+ *
+ * @module
+ */
+import { HELP_FLAG } from "../src/cli/common_flags.ts";
+import { demoModel } from "../src/cli/demo/model.ts";
+import {
+  type DemoSummary,
+  type Metrics,
+  metricsOf,
+  metricsPlotSvg,
+  summaryRows,
+} from "../src/cli/demo/summary.ts";
+import { formatHelp, parseFlags } from "../src/cli/flags.ts";
+import { Progress } from "../src/cli/progress.ts";
+import { exitStatus, type TaskContext, withDefaults } from "../src/cli/task.ts";
+import {
+  readSyntheticManifest,
+  syntheticManifest,
+  writeSynthetic,
+} from "../src/data/synthetic/write.ts";
+import { resultDir } from "../src/eval/output.ts";
+import type { MeanResultsFile } from "../src/eval/results.ts";
+import { writeDirAtomic, writeFileAtomic, writeJsonAtomic } from "../src/io/atomic.ts";
+import { join, resolve } from "node:path";
+import { runTestEdit } from "./test_edit.ts";
+import { runTrain } from "./train.ts";
+
+/** The flags of `deno task demo`. */
+export const DEMO_FLAGS = {
+  out: {
+    names: ["--out"],
+    type: "string",
+    default: "demo",
+    metavar: "DIR",
+    help: "where everything is written",
+  },
+  quick: { names: ["--quick"], type: "boolean", help: "a shorter run (CI)" },
+  fresh: {
+    names: ["--fresh"],
+    type: "boolean",
+    help: "pretrain the VLLM again even when the cache has it",
+  },
+  seed: { names: ["--seed"], type: "int", default: 0, min: 0, help: "seed of everything" },
+  ...HELP_FLAG,
+} as const;
+
+const USAGE = "deno task demo [--out DIR] [--quick] [--fresh]";
+const DESCRIPTION = "LiveEdit end to end on a synthetic benchmark, with no download: data, a\n" +
+  "pretrained tiny BLIP-2, a trained editor, lifelong editing for N = 1, 10, 100 and the\n" +
+  "unedited model; writes DIR/summary.json and DIR/metrics.svg.";
+
+/** The sequential-edit counts evaluated. */
+export const DEMO_NS = [1, 10, 100] as const;
+
+/** The targets for N = 10 (and the unedited model's reliability ceiling). */
+export const DEMO_TARGETS = {
+  "Rel": 0.9,
+  "T-Gen": 0.8,
+  "M-Gen": 0.7,
+  "T-Loc": 1.0,
+  "M-Loc": 0.9,
+  uneditedRel: 0.3,
+} as const;
+
+/** The model's name (and directory name under DIR). */
+const MODEL_NAME = "demo-blip2";
+
+/** What a full and a quick run do. */
+interface Plan {
+  /** Training and evaluation records of the benchmark. */
+  readonly nTrain: number;
+  readonly nEval: number;
+  /** Editor training: epochs over the training records, and the batch size. */
+  readonly editorEpochs: number;
+  readonly editorBatch: number;
+  /** Records evaluated for the unedited model and N = 1 (N = 10 and 100 use all). */
+  readonly fewSamples: number;
+}
+
+const PLANS: Readonly<Record<"full" | "quick", Plan>> = {
+  full: { nTrain: 1000, nEval: 100, editorEpochs: 8, editorBatch: 8, fewSamples: 100 },
+  quick: { nTrain: 1000, nEval: 100, editorEpochs: 2, editorBatch: 8, fewSamples: 50 },
+};
+
+/** Runs `deno task demo` with `argv`; resolves with the exit status. */
+export function runDemo(argv: readonly string[], context: TaskContext = {}): Promise<number> {
+  const ctx = withDefaults(context);
+  return exitStatus(ctx, "run `deno task demo --help` for the flags", async () => {
+    const flags = parseFlags(DEMO_FLAGS, argv);
+    if (flags.help) {
+      ctx.print(formatHelp(USAGE, DESCRIPTION, DEMO_FLAGS));
+      return 0;
+    }
+    const plan = PLANS[flags.quick ? "quick" : "full"];
+    const out = resolve(ctx.cwd, flags.out);
+    const t0 = performance.now();
+    const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(0)} s`;
+    const sub = { ...ctx, print: (line: string) => ctx.print(`    ${line}`) };
+
+    ctx.print(`[1/5] synthetic benchmark -> ${join(out, "data")}`);
+    const dataRoot = join(out, "data");
+    const data = syntheticManifest({
+      nTrain: plan.nTrain,
+      nEval: plan.nEval,
+      seed: flags.seed,
+    });
+    const have = await readSyntheticManifest(dataRoot);
+    if (JSON.stringify(have) === JSON.stringify(data)) {
+      ctx.print("    reusing the data already there");
+    } else {
+      let progress: Progress | undefined;
+      await writeSynthetic(dataRoot, {
+        ...data,
+        force: true,
+        onProgress: (done, total) =>
+          (progress ??= progressOf(ctx, "images", "image", total)).update(done),
+      });
+      progress?.done();
+    }
+
+    ctx.print(`[2/5] tiny BLIP-2 OPT pretrained on it (${elapsed()})`);
+    let pretrainProgress: Progress | undefined;
+    const model = await demoModel({
+      dataRoot,
+      data,
+      fresh: flags.fresh ?? false,
+      print: sub.print,
+      onStep: (step, total, score) => {
+        pretrainProgress ??= progressOf(ctx, "pretrain", "step", total);
+        pretrainProgress.update(step, `loss ${score.loss.toFixed(3)}`);
+      },
+    });
+    pretrainProgress?.done();
+    const r = model.record;
+    ctx.print(
+      `    ${model.cached ? "cached" : "pretrained"}: ${model.dir} (${r.steps} steps, ` +
+        `${r.seconds.toFixed(0)} s); held-out accuracy ${(100 * r.vllm_accuracy).toFixed(1)} %`,
+    );
+    const modelDir = join(out, MODEL_NAME);
+    await copyDir(model.dir, modelDir);
+
+    ctx.print(`[3/5] LiveEdit editor trained on it (${elapsed()})`);
+    const common = ["-mn", MODEL_NAME, "--model-dir", modelDir, "--editor-config", "tiny"];
+    const data_ = ["--data-root", dataRoot];
+    const records = join(out, "records");
+    const runs = join(records, "liveedit", MODEL_NAME);
+    const before = new Set(await listDir(runs));
+    const trainArgs = [
+      ...["-en", "liveedit", ...common, "-dna", "EVQA", ...data_],
+      ...["-bs", `${plan.editorBatch}`, "-eps", `${plan.editorEpochs}`, "-sci", "100000"],
+      ...["-lpi", "10", "-rs", `${flags.seed}`, "--records", records, "-tnp", "demo"],
+    ];
+    sub.print(`deno task train ${trainArgs.join(" ")}`);
+    if (await runTrain(trainArgs, sub) !== 0) throw new Error("training the editor failed");
+    const run = (await listDir(runs)).filter((d) => !before.has(d)).sort().at(-1);
+    if (run === undefined) throw new Error(`training wrote no run directory under ${runs}`);
+    const runDir = join(runs, run);
+
+    ctx.print(`[4/5] lifelong editing evaluated for N = ${DEMO_NS.join(", ")} (${elapsed()})`);
+    const evalResults = join(out, "eval_results");
+    const evaluate = async (editor: string, n: number, ckpt: string[]): Promise<Metrics> => {
+      const few = n === 1 && plan.fewSamples < plan.nEval ? ["-dsn", `${plan.fewSamples}`] : [];
+      const args = [
+        ...["-en", editor, ...common, "-sen", `${n}`, "-dn", "EVQA", ...data_, ...ckpt, ...few],
+        ...["--eval-results", evalResults, "--force"],
+      ];
+      sub.print(`deno task test-edit ${args.join(" ")}`);
+      if (await runTestEdit(args, sub) !== 0) throw new Error(`evaluating ${editor} failed`);
+      const file = join(resultDir(evalResults, editor, MODEL_NAME, "EVQA", n), "mean_results.json");
+      const means: MeanResultsFile = JSON.parse(await Deno.readTextFile(file));
+      return metricsOf(means.total_mean);
+    };
+    const unedited = await evaluate("none", 1, []);
+    const byN: Record<string, Metrics> = {};
+    for (const n of DEMO_NS) byN[`${n}`] = await evaluate("liveedit", n, ["-ckpt", runDir]);
+
+    ctx.print(`[5/5] results (${elapsed()})`);
+    const summary: DemoSummary = { vllm_accuracy: r.vllm_accuracy, unedited, ...byN };
+    await writeJsonAtomic(join(out, "summary.json"), summary);
+    await writeFileAtomic(join(out, "metrics.svg"), metricsPlotSvg(summary, DEMO_NS));
+    ctx.print(`VLLM held-out accuracy: ${(100 * r.vllm_accuracy).toFixed(1)} %`);
+    ctx.print("teacher-forced token accuracy %:");
+    ctx.print(summaryRows(summary, DEMO_NS));
+    const missed = missedTargets(summary);
+    ctx.print(
+      missed.length === 0
+        ? "N = 10 targets met (Rel >= 90, T-Gen >= 80, M-Gen >= 70, T-Loc = 100, M-Loc >= 90; " +
+          "unedited Rel <= 30)"
+        : `N = 10 targets missed: ${missed.join(", ")}`,
+    );
+    ctx.print(`wrote ${join(out, "summary.json")} and ${join(out, "metrics.svg")} (${elapsed()})`);
+  });
+}
+
+/** The N = 10 targets that `summary` misses, as readable strings. */
+export function missedTargets(summary: DemoSummary): string[] {
+  const out: string[] = [];
+  const ten = summary["10"];
+  for (const m of ["Rel", "T-Gen", "M-Gen", "T-Loc", "M-Loc"] as const) {
+    if (!(ten[m] >= DEMO_TARGETS[m])) out.push(`${m} ${ten[m]} < ${DEMO_TARGETS[m]}`);
+  }
+  if (!(summary.unedited.Rel <= DEMO_TARGETS.uneditedRel)) {
+    out.push(`unedited Rel ${summary.unedited.Rel} > ${DEMO_TARGETS.uneditedRel}`);
+  }
+  return out;
+}
+
+function progressOf(ctx: Required<TaskContext>, label: string, unit: string, total: number) {
+  return new Progress({
+    total,
+    label: `    ${label}`,
+    unit,
+    tty: ctx.tty,
+    write: ctx.tty ? undefined : (text) => ctx.print(text.trimEnd()),
+  });
+}
+
+/** The names in directory `dir` (none when it does not exist). */
+async function listDir(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) names.push(e.name);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return names;
+}
+
+/** Replaces directory `to` with a copy of the files of `from` (flat). */
+async function copyDir(from: string, to: string): Promise<void> {
+  await writeDirAtomic(to, async (tmp) => {
+    for (const name of await listDir(from)) await Deno.copyFile(join(from, name), join(tmp, name));
+  }, { force: true, what: "demo" });
+}
+
+if (import.meta.main) Deno.exit(await runDemo(Deno.args));
