@@ -22,7 +22,6 @@
  *
  * @module
  */
-import { HELP_FLAG } from "../src/cli/common_flags.ts";
 import { demoModel } from "../src/cli/demo/model.ts";
 import {
   type DemoSummary,
@@ -31,9 +30,9 @@ import {
   metricsPlotSvg,
   summaryRows,
 } from "../src/cli/demo/summary.ts";
-import { formatHelp, parseFlags } from "../src/cli/flags.ts";
+import { HELP_FLAG } from "../src/cli/flags.ts";
 import { Progress } from "../src/cli/progress.ts";
-import { exitStatus, type TaskContext, withDefaults } from "../src/cli/task.ts";
+import { runTask, type TaskContext } from "../src/cli/task.ts";
 import {
   readSyntheticManifest,
   syntheticManifest,
@@ -41,13 +40,14 @@ import {
 } from "../src/data/synthetic/write.ts";
 import { resultDir } from "../src/eval/output.ts";
 import type { MeanResultsFile } from "../src/eval/results.ts";
-import { writeDirAtomic, writeFileAtomic, writeJsonAtomic } from "../src/io/atomic.ts";
+import { writeFileAtomic, writeJsonAtomic } from "../src/io/atomic.ts";
+import { beginDir } from "../src/io/atomic_dir.ts";
 import { join, resolve } from "node:path";
 import { runTestEdit } from "./test_edit.ts";
 import { runTrain } from "./train.ts";
 
 /** The flags of `deno task demo`. */
-export const DEMO_FLAGS = {
+const DEMO_FLAGS = {
   out: {
     names: ["--out"],
     type: "string",
@@ -65,10 +65,14 @@ export const DEMO_FLAGS = {
   ...HELP_FLAG,
 } as const;
 
-const USAGE = "deno task demo [--out DIR] [--quick] [--fresh]";
-const DESCRIPTION = "LiveEdit end to end on a synthetic benchmark, with no download: data, a\n" +
-  "pretrained tiny BLIP-2, a trained editor, lifelong editing for N = 1, 10, 100 and the\n" +
-  "unedited model; writes DIR/summary.json and DIR/metrics.svg.";
+const SPEC = {
+  name: "demo",
+  usage: "deno task demo [--out DIR] [--quick] [--fresh]",
+  description: "LiveEdit end to end on a synthetic benchmark, with no download: data, a\n" +
+    "pretrained tiny BLIP-2, a trained editor, lifelong editing for N = 1, 10, 100 and the\n" +
+    "unedited model; writes DIR/summary.json and DIR/metrics.svg.",
+  flags: DEMO_FLAGS,
+} as const;
 
 /** The sequential-edit counts evaluated. */
 export const DEMO_NS = [1, 10, 100] as const;
@@ -105,13 +109,7 @@ const PLANS: Readonly<Record<"full" | "quick", Plan>> = {
 
 /** Runs `deno task demo` with `argv`; resolves with the exit status. */
 export function runDemo(argv: readonly string[], context: TaskContext = {}): Promise<number> {
-  const ctx = withDefaults(context);
-  return exitStatus(ctx, "run `deno task demo --help` for the flags", async () => {
-    const flags = parseFlags(DEMO_FLAGS, argv);
-    if (flags.help) {
-      ctx.print(formatHelp(USAGE, DESCRIPTION, DEMO_FLAGS));
-      return 0;
-    }
+  return runTask(SPEC, argv, context, async (flags, ctx) => {
     const plan = PLANS[flags.quick ? "quick" : "full"];
     const out = resolve(ctx.cwd, flags.out);
     const t0 = performance.now();
@@ -226,7 +224,12 @@ export function missedTargets(summary: DemoSummary): string[] {
   return out;
 }
 
-function progressOf(ctx: Required<TaskContext>, label: string, unit: string, total: number) {
+function progressOf(
+  ctx: { readonly tty: boolean; readonly print: (line: string) => void },
+  label: string,
+  unit: string,
+  total: number,
+) {
   return new Progress({
     total,
     label: `    ${label}`,
@@ -249,9 +252,16 @@ async function listDir(dir: string): Promise<string[]> {
 
 /** Replaces directory `to` with a copy of the files of `from` (flat). */
 async function copyDir(from: string, to: string): Promise<void> {
-  await writeDirAtomic(to, async (tmp) => {
-    for (const name of await listDir(from)) await Deno.copyFile(join(from, name), join(tmp, name));
-  }, { force: true, what: "demo" });
+  const pending = await beginDir(to, { replace: true });
+  try {
+    for (const name of await listDir(from)) {
+      await Deno.copyFile(join(from, name), join(pending.tmp, name));
+    }
+    await pending.commit();
+  } catch (error) {
+    await pending.abort();
+    throw error;
+  }
 }
 
 if (import.meta.main) Deno.exit(await runDemo(Deno.args));

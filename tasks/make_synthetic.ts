@@ -13,53 +13,56 @@
  *
  * @module
  */
-import { HELP_FLAG } from "../src/cli/common_flags.ts";
-import { formatHelp, parseFlags } from "../src/cli/flags.ts";
-import { exitStatus, type TaskContext, withDefaults } from "../src/cli/task.ts";
-import { writeSynthetic } from "../src/data/synthetic/write.ts";
 import { resolve } from "node:path";
+import { HELP_FLAG } from "../src/cli/flags.ts";
+import { runTask, type TaskContext } from "../src/cli/task.ts";
+import { writeSynthetic } from "../src/data/synthetic/write.ts";
 
-/** The flags of `deno task make-synthetic`. */
-export const MAKE_SYNTHETIC_FLAGS = {
-  out: { names: ["--out"], type: "string", required: true, metavar: "DIR", help: "data root" },
-  nTrain: {
-    names: ["--n-train"],
-    type: "int",
-    default: 1000,
-    min: 1,
-    help: "training records",
+const SPEC = {
+  name: "make-synthetic",
+  usage: "deno task make-synthetic --out DIR [options]",
+  description:
+    "Writes the synthetic benchmark as a data root in the E-VQA layout: easy-edit-mm/vqa/\n" +
+    "vqa_train.json and vqa_eval.json, PNG images under easy-edit-mm/images/synthetic/, and\n" +
+    "synthetic.json with the settings. The same settings give the same files.",
+  flags: {
+    out: { names: ["--out"], type: "string", required: true, metavar: "DIR", help: "data root" },
+    nTrain: {
+      names: ["--n-train"],
+      type: "int",
+      default: 1000,
+      min: 1,
+      metavar: "N",
+      help: "training records",
+    },
+    nEval: {
+      names: ["--n-eval"],
+      type: "int",
+      default: 100,
+      min: 1,
+      metavar: "M",
+      help: "evaluation records",
+    },
+    seed: { names: ["--seed"], type: "int", default: 0, min: 0, metavar: "S", help: "seed" },
+    imageSize: {
+      names: ["--image-size"],
+      type: "int",
+      default: 32,
+      min: 8,
+      metavar: "P",
+      help: "side of the images in pixels",
+    },
+    force: { names: ["--force"], type: "boolean", help: "replace a non-empty DIR" },
+    ...HELP_FLAG,
   },
-  nEval: { names: ["--n-eval"], type: "int", default: 100, min: 1, help: "evaluation records" },
-  seed: { names: ["--seed"], type: "int", default: 0, min: 0, help: "seed of everything" },
-  imageSize: {
-    names: ["--image-size"],
-    type: "int",
-    default: 32,
-    min: 8,
-    help: "side of the images in pixels",
-  },
-  force: { names: ["--force"], type: "boolean", help: "replace a non-empty DIR" },
-  ...HELP_FLAG,
 } as const;
-
-const USAGE = "deno task make-synthetic --out DIR [options]";
-const DESCRIPTION =
-  "Writes the synthetic benchmark as a data root in the E-VQA layout: easy-edit-mm/vqa/\n" +
-  "vqa_train.json and vqa_eval.json, PNG images under easy-edit-mm/images/synthetic/, and\n" +
-  "synthetic.json with the settings. The same settings give the same files.";
 
 /** Runs `deno task make-synthetic` with `argv`; resolves with the exit status. */
 export function runMakeSynthetic(
   argv: readonly string[],
   context: TaskContext = {},
 ): Promise<number> {
-  const ctx = withDefaults(context);
-  return exitStatus(ctx, "run `deno task make-synthetic --help` for the flags", async () => {
-    const flags = parseFlags(MAKE_SYNTHETIC_FLAGS, argv);
-    if (flags.help) {
-      ctx.print(formatHelp(USAGE, DESCRIPTION, MAKE_SYNTHETIC_FLAGS));
-      return 0;
-    }
+  return runTask(SPEC, argv, context, async (flags, ctx) => {
     const summary = await writeSynthetic(resolve(ctx.cwd, flags.out), {
       nTrain: flags.nTrain,
       nEval: flags.nEval,

@@ -39,6 +39,26 @@ export interface PendingDir {
   abort(): Promise<void>;
 }
 
+/**
+ * Whether `path` is absent, an empty directory or a directory with entries; throws naming it
+ * (prefixed with `what`) when it is a file.
+ */
+export async function directoryState(
+  path: string,
+  what: string,
+): Promise<"absent" | "empty" | "full"> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return "absent";
+    throw e;
+  }
+  if (!info.isDirectory) throw new Error(`${what}: ${path} exists and is not a directory`);
+  for await (const _ of Deno.readDir(path)) return "full";
+  return "empty";
+}
+
 /** Options of {@linkcode beginDir}. */
 export interface BeginDirOptions {
   /** Replace an existing target on commit (default false: committing onto one fails). */

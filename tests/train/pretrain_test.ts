@@ -4,7 +4,7 @@ import { answeredExamples } from "../../src/data/synthetic/answers.ts";
 import { writeSynthetic } from "../../src/data/synthetic/write.ts";
 import { writeTinyModel } from "../../src/models/tiny/write.ts";
 import { loadVllm, VllmRunner } from "../../src/models/vllm/mod.ts";
-import { VLLM_INPUTS } from "../../src/models/vllm/vllm.ts";
+import { VLLM_INPUTS } from "../../src/models/vllm/processor.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { pretrainGraph, pretrainUntil, VllmPretrainer } from "../../src/train/pretrain.ts";
 

@@ -23,7 +23,8 @@ import { TINY_CORPUS } from "../../models/tiny/tokenizer.ts";
 import { writeTinyModel } from "../../models/tiny/write.ts";
 import { loadVllm } from "../../models/vllm/mod.ts";
 import { VllmRunner } from "../../models/vllm/runner.ts";
-import type { ImageInput, Request, Vllm } from "../../models/vllm/vllm.ts";
+import type { ImageInput, Request } from "../../models/vllm/processor.ts";
+import type { Vllm } from "../../models/vllm/vllm.ts";
 import { type PretrainScore, pretrainUntil, VllmPretrainer } from "../../train/pretrain.ts";
 
 /** The demo model's sizes and pretraining settings (all part of the cache key). */

@@ -8,7 +8,7 @@
  * @module
  */
 import { join } from "node:path";
-import { isPlainObject } from "../../io/safetensors/header.ts";
+import { isPlainObject } from "../../io/json.ts";
 import { DATASETS } from "../datasets.ts";
 import { resolveImagePath } from "../image_paths.ts";
 import { PROMPT_RULES } from "../prompts.ts";

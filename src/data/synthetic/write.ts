@@ -9,7 +9,8 @@
  */
 import { dirname, join, resolve } from "node:path";
 import sharp from "sharp";
-import { writeDirAtomic, writeJsonAtomic } from "../../io/atomic.ts";
+import { writeJsonAtomic } from "../../io/atomic.ts";
+import { beginDir, directoryState } from "../../io/atomic_dir.ts";
 import { Rng } from "../../tensor/rng.ts";
 import { DATASETS } from "../datasets.ts";
 import { type SyntheticImage, syntheticSplit } from "./generate.ts";
@@ -101,17 +102,26 @@ export async function writeSynthetic(
     eval: syntheticSplit("eval", manifest.nEval, root.fork(), manifest.imageSize),
   };
   const images = [...splits.train.images, ...splits.eval.images];
-  await writeDirAtomic(dir, async (tmp) => {
+  const state = await directoryState(dir, "make-synthetic");
+  if (state === "full" && !options.force) {
+    throw new Error(`make-synthetic: ${dir} is not empty (pass --force to replace it)`);
+  }
+  const pending = await beginDir(dir, { replace: true });
+  try {
     const layout = DATASETS.EVQA;
-    const imageRoot = join(tmp, layout.imageDir);
-    await renderAll(imageRoot, images, options.onProgress);
+    await renderAll(join(pending.tmp, layout.imageDir), images, options.onProgress);
     for (const split of ["train", "eval"] as const) {
-      const file = join(tmp, layout.files[split]!);
+      const file = join(pending.tmp, layout.files[split]!);
       await Deno.mkdir(dirname(file), { recursive: true });
       await writeJsonAtomic(file, splits[split].records);
     }
-    await writeJsonAtomic(join(tmp, SYNTHETIC_MANIFEST), manifest);
-  }, { force: options.force, what: "make-synthetic" });
+    await writeJsonAtomic(join(pending.tmp, SYNTHETIC_MANIFEST), manifest);
+    if (state === "empty") await Deno.remove(dir);
+    await pending.commit();
+  } catch (error) {
+    await pending.abort();
+    throw error;
+  }
   return { ...manifest, dir, images: images.length };
 }
 

@@ -9,7 +9,7 @@
  */
 import { join, resolve } from "node:path";
 import { writeJsonAtomic } from "../../io/atomic.ts";
-import { beginDir } from "../../io/atomic_dir.ts";
+import { beginDir, directoryState } from "../../io/atomic_dir.ts";
 import { writeSafetensors } from "../../io/safetensors.ts";
 import { SINGLE_FILE } from "../../io/sharded.ts";
 import { type TinyArch, tinyConfigJson, type TinyDims, tinyDims } from "./configs.ts";
@@ -135,20 +135,6 @@ async function writeFiles(
   return Object.values(weights).map((t) => t.size);
 }
 
-/** Whether `path` exists, and if it is a directory, whether it is empty. */
-async function targetState(path: string): Promise<"absent" | "empty" | "full"> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return "absent";
-    throw e;
-  }
-  if (!info.isDirectory) throw new Error(`make-tiny: ${path} exists and is not a directory`);
-  for await (const _ of Deno.readDir(path)) return "full";
-  return "empty";
-}
-
 /**
  * Writes the tiny `options.arch` model into directory `out` (created, with its parent if
  * needed). The files are built in a temporary directory next to `out` and renamed into place;
@@ -181,7 +167,7 @@ export async function writeTinyModel(
   const pending = await beginDir(dir, { replace: true });
   let sizes: number[];
   try {
-    const state = await targetState(dir);
+    const state = await directoryState(dir, "make-tiny");
     if (state === "full" && !options.force) {
       throw new Error(`make-tiny: ${dir} is not empty (pass --force to replace it)`);
     }
