@@ -51,8 +51,16 @@ export function summaryTable(mean: MeanResults): string {
     ["greedy acc %", ...columns.map(([, get]) => pct(get("greedy_acc"))), ""],
   ];
   if (columns.every(([, get]) => get("greedy_acc") === undefined)) rows.pop(); // not scored
+  return alignedTable(rows);
+}
+
+/**
+ * `rows` as aligned text lines: the first column left-aligned, the others right-aligned, two
+ * spaces apart, and a rule of dashes under the first row (the header).
+ */
+export function alignedTable(rows: readonly (readonly string[])[]): string {
   const widths = rows[0].map((_, j) => Math.max(...rows.map((r) => r[j].length)));
-  const line = (r: string[]) =>
+  const line = (r: readonly string[]) =>
     r.map((c, j) => j === 0 ? c.padEnd(widths[j]) : c.padStart(widths[j])).join("  ");
   const rule = widths.map((w) => "-".repeat(w)).join("  ");
   return [line(rows[0]), rule, ...rows.slice(1).map(line)].join("\n");

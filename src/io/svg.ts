@@ -13,6 +13,20 @@
  * @module
  */
 
+/** Line colours of the charts, in order (matplotlib's "tab10"). */
+export const PALETTE: readonly string[] = [
+  "#1f77b4",
+  "#ff7f0e",
+  "#2ca02c",
+  "#d62728",
+  "#9467bd",
+  "#8c564b",
+  "#e377c2",
+  "#7f7f7f",
+  "#bcbd22",
+  "#17becf",
+];
+
 /** `text` with `&`, `<`, `>` and `"` escaped for SVG text and attribute values. */
 export function escapeXml(text: string): string {
   return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;")

@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { coord, escapeXml, extent, niceTicks, tickLabel } from "../io/svg.ts";
+import { coord, escapeXml, extent, niceTicks, PALETTE, tickLabel } from "../io/svg.ts";
 
 /** One curve: `[step, value]` points in step order. */
 export interface Series {
@@ -48,19 +48,6 @@ export interface PlotOptions {
   readonly smoothing?: number;
 }
 
-const COLOURS = [
-  "#1f77b4",
-  "#ff7f0e",
-  "#2ca02c",
-  "#d62728",
-  "#9467bd",
-  "#8c564b",
-  "#e377c2",
-  "#7f7f7f",
-  "#bcbd22",
-  "#17becf",
-];
-
 /** The SVG document of `series` (see the module documentation). */
 export function lossPlotSvg(series: readonly Series[], options: PlotOptions = {}): string {
   const { title = "training losses", width = 900, panelHeight = 220 } = options;
@@ -82,7 +69,7 @@ export function lossPlotSvg(series: readonly Series[], options: PlotOptions = {}
       w: panelWidth,
       h: panelHeight,
     };
-    out.push(...panel(s, box, COLOURS[i % COLOURS.length], options));
+    out.push(...panel(s, box, PALETTE[i % PALETTE.length], options));
   });
   out.push("</svg>");
   return out.join("\n") + "\n";

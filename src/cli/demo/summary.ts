@@ -7,6 +7,8 @@
  * @module
  */
 import type { MeanResults } from "../../eval/results.ts";
+import { alignedTable, metricColumns } from "../../eval/table.ts";
+import { coord, PALETTE } from "../../io/svg.ts";
 
 /** The metric names, in table order. */
 export const METRICS = ["Rel", "T-Gen", "M-Gen", "T-Loc", "M-Loc"] as const;
@@ -40,17 +42,11 @@ export interface DemoSummary {
  * ```
  */
 export function metricsOf(mean: MeanResults): Metrics {
-  const values: Record<Metric, number | undefined> = {
-    "Rel": mean.reliability.acc,
-    "T-Gen": mean.generality.text_rephrase?.acc,
-    "M-Gen": mean.generality.image_rephrase?.acc,
-    "T-Loc": mean.locality.text_loc?.acc,
-    "M-Loc": mean.locality.image_loc?.acc,
-  };
-  for (const [k, v] of Object.entries(values)) {
-    if (typeof v !== "number") throw new Error(`evaluation result has no ${k} (acc)`);
+  const values = Object.fromEntries(metricColumns(mean).map(([name, get]) => [name, get("acc")]));
+  for (const m of METRICS) {
+    if (typeof values[m] !== "number") throw new Error(`evaluation result has no ${m} (acc)`);
   }
-  return values as Metrics;
+  return Object.fromEntries(METRICS.map((m) => [m, values[m]])) as Metrics;
 }
 
 /** The summary as a table: one row for the unedited model and one per N, percentages. */
@@ -60,24 +56,18 @@ export function summaryRows(summary: DemoSummary, ns: readonly number[]): string
     ["unedited", ...METRICS.map((m) => pct(summary.unedited[m]))],
     ...ns.map((n) => [`N = ${n}`, ...METRICS.map((m) => pct(summary[`${n}`][m]))]),
   ];
-  const widths = rows[0].map((_, j) => Math.max(...rows.map((r) => r[j].length)));
-  const line = (r: string[]) =>
-    r.map((c, j) => j === 0 ? c.padEnd(widths[j]) : c.padStart(widths[j])).join("  ");
-  return [line(rows[0]), widths.map((w) => "-".repeat(w)).join("  "), ...rows.slice(1).map(line)]
-    .join("\n");
+  return alignedTable(rows);
 }
 
 function pct(v: number): string {
   return (100 * v).toFixed(1);
 }
 
-const COLOURS: Readonly<Record<Metric, string>> = {
-  "Rel": "#1f77b4",
-  "T-Gen": "#ff7f0e",
-  "M-Gen": "#2ca02c",
-  "T-Loc": "#d62728",
-  "M-Loc": "#9467bd",
-};
+/** Each metric's line colour. */
+const COLOURS = Object.fromEntries(METRICS.map((m, i) => [m, PALETTE[i]])) as Record<
+  Metric,
+  string
+>;
 
 /**
  * An SVG line chart of each metric against N (log scale, one point per evaluated N), y from 0
@@ -97,7 +87,6 @@ export function metricsPlotSvg(summary: DemoSummary, ns: readonly number[]): str
   const lo = Math.log10(Math.min(...ns)), hi = Math.log10(Math.max(...ns));
   const sx = (n: number) => left + (hi > lo ? (Math.log10(n) - lo) / (hi - lo) : 0.5) * pw;
   const sy = (v: number) => top + (1 - v) * ph;
-  const f = (v: number) => v.toFixed(1);
   const out = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" ` +
     `viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
@@ -108,14 +97,16 @@ export function metricsPlotSvg(summary: DemoSummary, ns: readonly number[]): str
   ];
   for (const v of [0, 0.2, 0.4, 0.6, 0.8, 1]) {
     out.push(
-      `<line x1="${left}" y1="${f(sy(v))}" x2="${left + pw}" y2="${f(sy(v))}" stroke="#eee"/>`,
-      `<text x="${left - 6}" y="${f(sy(v))}" text-anchor="end" dominant-baseline="middle">` +
+      `<line x1="${left}" y1="${coord(sy(v))}" x2="${left + pw}" y2="${
+        coord(sy(v))
+      }" stroke="#eee"/>`,
+      `<text x="${left - 6}" y="${coord(sy(v))}" text-anchor="end" dominant-baseline="middle">` +
         `${v.toFixed(1)}</text>`,
     );
   }
   for (const n of ns) {
     out.push(
-      `<text x="${f(sx(n))}" y="${top + ph + 16}" text-anchor="middle">${n}</text>`,
+      `<text x="${coord(sx(n))}" y="${top + ph + 16}" text-anchor="middle">${n}</text>`,
     );
   }
   out.push(
@@ -124,16 +115,18 @@ export function metricsPlotSvg(summary: DemoSummary, ns: readonly number[]): str
   );
   const base = sy(summary.unedited.Rel);
   out.push(
-    `<line x1="${left}" y1="${f(base)}" x2="${left + pw}" y2="${f(base)}" ` +
+    `<line x1="${left}" y1="${coord(base)}" x2="${left + pw}" y2="${coord(base)}" ` +
       `stroke="${COLOURS.Rel}" stroke-dasharray="5,4"/>`,
   );
   METRICS.forEach((m, i) => {
-    const pts = ns.map((n) => `${f(sx(n))},${f(sy(summary[`${n}`][m]))}`).join(" ");
+    const pts = ns.map((n) => `${coord(sx(n))},${coord(sy(summary[`${n}`][m]))}`).join(" ");
     const ly = top + 12 + i * 18;
     out.push(
       `<polyline fill="none" stroke="${COLOURS[m]}" stroke-width="2" points="${pts}"/>`,
       ...ns.map((n) =>
-        `<circle cx="${f(sx(n))}" cy="${f(sy(summary[`${n}`][m]))}" r="3" fill="${COLOURS[m]}"/>`
+        `<circle cx="${coord(sx(n))}" cy="${coord(sy(summary[`${n}`][m]))}" r="3" fill="${
+          COLOURS[m]
+        }"/>`
       ),
       `<line x1="${left + pw + 12}" y1="${ly}" x2="${left + pw + 32}" y2="${ly}" ` +
         `stroke="${COLOURS[m]}" stroke-width="3"/>`,
