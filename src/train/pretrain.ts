@@ -34,8 +34,9 @@ export interface PretrainGraph extends VllmGraph {
 /**
  * The training graph of `vllm` (with images or text-only): the VLLM's inputs plus `label_ids`,
  * `label_masks` and every weight (by its checkpoint key) in; `loss` (mean cross-entropy over
- * the answer tokens, the LM head run on the label positions only), `correct` and `count` (answer tokens whose argmax is the label, and all
- * answer tokens, as f32 scalars) and, with `grads`, `grad/<key>` for every weight out.
+ * the answer tokens, the LM head run on the label positions only), `correct` and `count`
+ * (answer tokens whose argmax is the label, and all answer tokens, as f32 scalars) and, with
+ * `grads`, `grad/<key>` for every weight out.
  */
 export function pretrainGraph(
   vllm: Vllm,
