@@ -43,7 +43,7 @@ import {
 } from "../src/cli/common_flags.ts";
 import { type Flags, formatFlags, HELP_FLAG, UsageError } from "../src/cli/flags.ts";
 import { loadTaskData } from "../src/cli/input_checks.ts";
-import { openEditingModel } from "../src/cli/open_model.ts";
+import { openEditingModel, resolveCheckpoint } from "../src/cli/open_model.ts";
 import { Progress } from "../src/cli/progress.ts";
 import { exitWithParent, runReplicaProcesses } from "../src/cli/replica_processes.ts";
 import { parseShardFlags, SHARD_FLAGS } from "../src/cli/sharding.ts";
@@ -71,7 +71,6 @@ import {
 } from "../src/eval/shards.ts";
 import { summaryTable } from "../src/eval/table.ts";
 import { removeDirLeftovers } from "../src/io/atomic_dir.ts";
-import { findCheckpoint } from "../src/train/records.ts";
 
 /** The flags of `deno task test-edit`. */
 const TEST_EDIT_FLAGS = {
@@ -244,9 +243,12 @@ async function planEvaluation(
   if (flags.ckpt === undefined && entry.createTrainer !== undefined) {
     throw new UsageError(`editor ${editorName} needs a trained checkpoint: pass -ckpt PATH`);
   }
-  const checkpoint = flags.ckpt === undefined
-    ? null
-    : await findCheckpoint(resolve(ctx.cwd, flags.ckpt), (line) => ctx.print(`note: ${line}`));
+  const checkpoint = await resolveCheckpoint(
+    target,
+    flags.ckpt,
+    ctx.cwd,
+    (line) => ctx.print(`note: ${line}`),
+  );
   const evaluation: ResultConfig = {
     editor_name: editorName,
     model_name: model.name,

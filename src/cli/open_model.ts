@@ -41,22 +41,34 @@ export interface OpenedEditingModel {
 }
 
 /**
- * Finds the checkpoint, loads the tokenizer and opens `target`'s edited model. An editor
- * without training (no `createTrainer`, e.g. `none`) loads no checkpoint: a `-ckpt` is ignored,
- * with a note.
+ * The checkpoint file that `-ckpt` (relative to `cwd`) names for `target`'s editor, or null
+ * without `-ckpt`. An editor without training (no `createTrainer`, e.g. `none`) loads no
+ * checkpoint: a `-ckpt` is ignored, with a note.
+ */
+export async function resolveCheckpoint(
+  target: Pick<TaskTarget, "editorName" | "entry">,
+  ckpt: string | undefined,
+  cwd: string,
+  note?: (line: string) => void,
+): Promise<string | null> {
+  if (ckpt === undefined) return null;
+  if (target.entry.createTrainer === undefined) {
+    note?.(`editor ${target.editorName} has no trained weights: -ckpt ${ckpt} is ignored`);
+    return null;
+  }
+  return await findCheckpoint(resolve(cwd, ckpt), note);
+}
+
+/**
+ * Finds the checkpoint ({@linkcode resolveCheckpoint}), loads the tokenizer and opens
+ * `target`'s edited model.
  */
 export async function openEditingModel(
   target: Pick<TaskTarget, "editorName" | "entry" | "model">,
   o: OpenEditingOptions,
 ): Promise<OpenedEditingModel> {
   const { editorName, entry, model } = target;
-  const trained = entry.createTrainer !== undefined;
-  if (!trained && o.ckpt !== undefined) {
-    o.note?.(`editor ${editorName} has no trained weights: -ckpt ${o.ckpt} is ignored`);
-  }
-  const checkpoint = o.ckpt === undefined || !trained
-    ? null
-    : await findCheckpoint(resolve(o.cwd, o.ckpt), o.note);
+  const checkpoint = await resolveCheckpoint(target, o.ckpt, o.cwd, o.note);
   const tokenizer = await loadTokenizer(model.dir);
   const editing = await entry.openModel({
     modelDir: model.dir,
