@@ -4,9 +4,8 @@
  * quickstart notebook on its output. It checks the N = 10 targets on `summary.json`.
  *
  * It runs when `LIVEEDIT_SLOW_TESTS=1`; otherwise it is reported as ignored. It is not part of
- * the default `deno task test` yet: on 2 cores it takes far longer than the rest of the suite
- * together (pretraining the VLLM alone takes about 10 minutes) and the trained editor does not
- * reach the N = 10 targets yet.
+ * the default `deno task test` yet because the trained editor does not reach the N = 10
+ * targets yet (`--quick` itself takes about 2 minutes on 2 quiet cores, pretraining included).
  *
  * @module
  */
