@@ -12,21 +12,10 @@ import { isPlainObject } from "../../io/json.ts";
 import { DATASETS } from "../datasets.ts";
 import { resolveImagePath } from "../image_paths.ts";
 import { PROMPT_RULES } from "../prompts.ts";
-import type { Example } from "../sample.ts";
+import { type Example, RECORD_FIELDS } from "../sample.ts";
 
-/** The fields {@linkcode answeredExamples} reads (E-VQA's, `pred` included). */
-const FIELDS = [
-  "src",
-  "pred",
-  "rephrase",
-  "image",
-  "image_rephrase",
-  "loc",
-  "loc_ans",
-  "m_loc",
-  "m_loc_q",
-  "m_loc_a",
-] as const;
+/** The fields {@linkcode answeredExamples} reads: every record field and the answer `pred`. */
+const FIELDS: readonly string[] = ["pred", ...RECORD_FIELDS];
 
 /**
  * The answered questions of split `split` (`"train"` or `"eval"`) of the E-VQA-layout data

@@ -12,7 +12,13 @@ import { writeJsonAtomic } from "../../io/atomic.ts";
 import { beginDir, directoryState } from "../../io/atomic_dir.ts";
 import { writeSafetensors } from "../../io/safetensors.ts";
 import { SINGLE_FILE } from "../../io/sharded.ts";
-import { type TinyArch, tinyConfigJson, type TinyDims, tinyDims } from "./configs.ts";
+import {
+  type TinyArch,
+  tinyConfigJson,
+  type TinyDims,
+  tinyDims,
+  type TinySizeOptions,
+} from "./configs.ts";
 import { checkLayout, type HfLayout, TINY_FILES } from "./layout.ts";
 import { writeBlipPreprocessor, writeClipPreprocessor } from "./preprocessor.ts";
 import { writeLlamaTokenizer, writeOptTokenizer } from "./tokenizer.ts";
@@ -20,23 +26,11 @@ import type { Tensor } from "../../tensor/tensor.ts";
 import { tinyWeights, tinyWeightSpecs } from "./weights.ts";
 
 /** Options of {@linkcode writeTinyModel}. */
-export interface TinyModelOptions {
+export interface TinyModelOptions extends TinySizeOptions {
   /** The architecture. */
   readonly arch: TinyArch;
   /** Seed of the weights (default 0); the same seed gives the same bytes. */
   readonly seed?: number;
-  /** Decoder layers (default 4). */
-  readonly layers?: number;
-  /** Decoder width (default 64, a multiple of 8). */
-  readonly hidden?: number;
-  /** Side of the (square) images, a multiple of the patch size (default 32). */
-  readonly imageSize?: number;
-  /** Side of the ViT's square patches (default 8). */
-  readonly patchSize?: number;
-  /** Width of the ViT and the Q-Former (default 32). */
-  readonly visionHidden?: number;
-  /** The Q-Former's `cross_attention_frequency` (default 2). */
-  readonly crossAttentionFrequency?: number;
   /** Training text of the tokenizer's merges (default: the built-in English corpus). */
   readonly corpus?: string;
   /**
