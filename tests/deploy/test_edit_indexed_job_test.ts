@@ -14,6 +14,7 @@ import { runTestEdit } from "../../tasks/test_edit.ts";
 import {
   collect,
   makeWorkspace,
+  timeless,
   withTempDir,
   writeEditingCheckpoint,
 } from "../train/_workspace.ts";
@@ -78,17 +79,6 @@ async function runPod(command: readonly string[], env: Record<string, string>) {
   }).output();
   const text = (b: Uint8Array) => new TextDecoder().decode(b);
   return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
-
-/** A result file without its wall-clock fields. */
-async function timeless(path: string): Promise<unknown> {
-  const strip = (v: unknown): unknown =>
-    Array.isArray(v) ? v.map(strip) : v !== null && typeof v === "object"
-      ? Object.fromEntries(
-        Object.entries(v).filter(([k]) => k !== "edit_time").map(([k, x]) => [k, strip(x)]),
-      )
-      : v;
-  return strip(JSON.parse(await Deno.readTextFile(path)));
 }
 
 Deno.test("the Indexed Job's command lines, run as one process per index, then the merge Job's, give a single run's results", async () => {

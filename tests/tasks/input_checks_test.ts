@@ -2,15 +2,17 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { EditorRegistry } from "../../src/editors/api.ts";
 import type { EditSample, Example } from "../../src/data/sample.ts";
-import { saveCheckpoint } from "../../src/train/checkpoint.ts";
-import { Adam } from "../../src/train/adam.ts";
-import { Rng } from "../../src/tensor/rng.ts";
-import { Tensor } from "../../src/tensor/tensor.ts";
 import { runInfer } from "../../tasks/infer.ts";
 import { runTestEdit } from "../../tasks/test_edit.ts";
 import { runTrain } from "../../tasks/train.ts";
 import { FakeModel, fakeRegistry } from "../train/_fake_editor.ts";
-import { collect, listFiles, makeWorkspace, withTempDir } from "../train/_workspace.ts";
+import {
+  collect,
+  fakeCheckpoint,
+  listFiles,
+  makeWorkspace,
+  withTempDir,
+} from "../train/_workspace.ts";
 
 /** The fake editor, counting what it is asked to do. */
 function counting() {
@@ -127,21 +129,6 @@ Deno.test("train --skip-bad-records leaves out bad and too-long records and says
     assert.equal(config.samples, 5);
   });
 });
-
-/** Writes a fake checkpoint of `fake/tiny`; returns its run dir. */
-async function fakeCheckpoint(dir: string): Promise<string> {
-  const w = new Tensor("f32", [6], new Float32Array(6));
-  await saveCheckpoint(join(dir, "ckpt", "checkpoints"), "epoch-1-i-1-ema_loss-1.0000", {
-    model: "fake/tiny",
-    weights: { w },
-    adam: new Adam({ w }).state(),
-    step: 1,
-    epoch: 1,
-    emaLoss: 1,
-    rng: new Rng(0).state(),
-  });
-  return join(dir, "ckpt");
-}
 
 Deno.test("test-edit: a bad image in record 7 and an empty answer are rejected before the first edit", async () => {
   await withTempDir(async (dir) => {

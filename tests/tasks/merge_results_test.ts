@@ -7,29 +7,17 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Adam } from "../../src/train/adam.ts";
-import { saveCheckpoint } from "../../src/train/checkpoint.ts";
-import { Rng } from "../../src/tensor/rng.ts";
-import { Tensor } from "../../src/tensor/tensor.ts";
 import { runMergeResults } from "../../tasks/merge_results.ts";
 import { runTestEdit } from "../../tasks/test_edit.ts";
 import { fakeRegistry } from "../train/_fake_editor.ts";
-import { collect, listFiles, makeWorkspace, withTempDir } from "../train/_workspace.ts";
-
-/** A fake checkpoint under `<dir>/ckpt`; returns the run directory. */
-async function fakeCheckpoint(dir: string): Promise<string> {
-  const w = new Tensor("f32", [6], new Float32Array(6));
-  await saveCheckpoint(join(dir, "ckpt", "checkpoints"), "epoch-1-i-1-ema_loss-1.0000", {
-    model: "fake/tiny",
-    weights: { w },
-    adam: new Adam({ w }).state(),
-    step: 1,
-    epoch: 1,
-    emaLoss: 1,
-    rng: new Rng(0).state(),
-  });
-  return join(dir, "ckpt");
-}
+import {
+  collect,
+  fakeCheckpoint,
+  listFiles,
+  makeWorkspace,
+  timeless,
+  withTempDir,
+} from "../train/_workspace.ts";
 
 async function testEdit(cwd: string, argv: string[]) {
   const out = collect();
@@ -41,20 +29,6 @@ async function merge(cwd: string, argv: string[]) {
   const out = collect();
   const code = await runMergeResults(argv, { cwd, tty: false, ...out });
   return { code, ...out };
-}
-
-/** Wall-clock fields: they differ from run to run. */
-const TIMES = new Set(["edit_time"]);
-
-/** A result file without its wall-clock fields. */
-async function timeless(path: string): Promise<unknown> {
-  const strip = (v: unknown): unknown =>
-    Array.isArray(v) ? v.map(strip) : v !== null && typeof v === "object"
-      ? Object.fromEntries(
-        Object.entries(v).filter(([k]) => !TIMES.has(k)).map(([k, x]) => [k, strip(x)]),
-      )
-      : v;
-  return strip(JSON.parse(await Deno.readTextFile(path)));
 }
 
 Deno.test("test-edit --shard 0/2 + --shards 2 (JOB_COMPLETION_INDEX=1) + merge-results = one run, timing aside", async () => {

@@ -16,6 +16,7 @@ import {
   collect,
   listFiles,
   makeWorkspace,
+  timeless,
   withTempDir,
   writeEditingCheckpoint,
 } from "../train/_workspace.ts";
@@ -28,17 +29,6 @@ async function testEdit(cwd: string, argv: string[]) {
   const code = await runTestEdit([...BASE, ...argv], { cwd, tty: false, ...out });
   assert.equal(code, 0, [...out.lines, ...out.errors].join("\n"));
   return out;
-}
-
-/** A result file without its wall-clock fields. */
-async function timeless(path: string): Promise<unknown> {
-  const strip = (v: unknown): unknown =>
-    Array.isArray(v) ? v.map(strip) : v !== null && typeof v === "object"
-      ? Object.fromEntries(
-        Object.entries(v).filter(([k]) => k !== "edit_time").map(([k, x]) => [k, strip(x)]),
-      )
-      : v;
-  return strip(JSON.parse(await Deno.readTextFile(path)));
 }
 
 Deno.test("test-edit -dvc cpu:0,cpu:1, --replicas 2, and --shard 0/2 + 1/2 + merge-results give the single-device results", async () => {

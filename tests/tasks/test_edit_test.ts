@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { saveCheckpoint } from "../../src/train/checkpoint.ts";
-import { Adam } from "../../src/train/adam.ts";
 import { Rng } from "../../src/tensor/rng.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { runTestEdit } from "../../tasks/test_edit.ts";
@@ -22,23 +20,15 @@ import {
   RECORD_HEADER_BYTES,
 } from "../../src/editors/liveedit/repository/format.ts";
 import { writeSolidPng } from "../data/_helpers.ts";
-import { collect, listFiles, makeWorkspace, withTempDir } from "../train/_workspace.ts";
+import {
+  collect,
+  fakeCheckpoint,
+  listFiles,
+  makeWorkspace,
+  withTempDir,
+  writeCheckpoint,
+} from "../train/_workspace.ts";
 import { TINY_FILES } from "../../src/models/tiny/layout.ts";
-
-/** Writes a fake checkpoint of `model` under `<dir>/ckpt/checkpoints`; returns its run dir. */
-async function fakeCheckpoint(dir: string, model = "fake/tiny"): Promise<string> {
-  const w = new Tensor("f32", [6], new Float32Array(6));
-  await saveCheckpoint(join(dir, "ckpt", "checkpoints"), "epoch-1-i-1-ema_loss-1.0000", {
-    model,
-    weights: { w },
-    adam: new Adam({ w }).state(),
-    step: 1,
-    epoch: 1,
-    emaLoss: 1,
-    rng: new Rng(0).state(),
-  });
-  return join(dir, "ckpt");
-}
 
 async function testEdit(cwd: string, argv: string[]) {
   const out = collect();
@@ -472,16 +462,7 @@ Deno.test("test-edit --edits-dir: after a SIGKILL mid-run every acknowledged edi
     await makeWorkspace(dir, { records: 8 });
     // untrained LiveEdit weights are enough to edit
     const config = await loadConfig("tiny");
-    const weights = initParams(config.dims, new Rng(1));
-    await saveCheckpoint(join(dir, "ckpt", "checkpoints"), "epoch-1-i-1-ema_loss-1.0000", {
-      model: "liveedit/tiny",
-      weights,
-      adam: new Adam(weights).state(),
-      step: 1,
-      epoch: 1,
-      emaLoss: 1,
-      rng: new Rng(0).state(),
-    });
+    await writeCheckpoint(dir, "liveedit/tiny", initParams(config.dims, new Rng(1)));
     const edits = join(dir, "edits");
     const child = new Deno.Command(Deno.execPath(), {
       args: [
@@ -547,16 +528,7 @@ Deno.test("test-edit --edits-dir: a model that fails to open leaves the director
   await withTempDir(async (dir) => {
     await makeWorkspace(dir, { records: 2 });
     const config = await loadConfig("tiny");
-    const weights = initParams(config.dims, new Rng(1));
-    await saveCheckpoint(join(dir, "ckpt", "checkpoints"), "epoch-1-i-1-ema_loss-1.0000", {
-      model: "liveedit/tiny",
-      weights,
-      adam: new Adam(weights).state(),
-      step: 1,
-      epoch: 1,
-      emaLoss: 1,
-      rng: new Rng(0).state(),
-    });
+    await writeCheckpoint(dir, "liveedit/tiny", initParams(config.dims, new Rng(1)));
     // a config whose edit layer the tiny model does not have: opening the model fails
     const misfit = { ...(SHIPPED_CONFIGS.tiny as object), edit_layer_i: 99 };
     await Deno.writeTextFile(join(dir, "misfit.json"), JSON.stringify(misfit));

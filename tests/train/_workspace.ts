@@ -14,6 +14,7 @@ import { configJson, loadConfig } from "../../src/editors/liveedit/mod.ts";
 import { Adam } from "../../src/train/adam.ts";
 import { saveCheckpoint } from "../../src/train/checkpoint.ts";
 import { Rng } from "../../src/tensor/rng.ts";
+import { Tensor } from "../../src/tensor/tensor.ts";
 import { editingParams } from "../editors/liveedit/_tiny_backbone.ts";
 
 /** The files of a workspace. */
@@ -102,6 +103,27 @@ export async function listFiles(dir: string): Promise<string[]> {
   return out.sort();
 }
 
+/** `value` without the object fields named in `keys`, at every depth. */
+export function withoutKeys(value: unknown, keys: ReadonlySet<string>): unknown {
+  if (Array.isArray(value)) return value.map((v) => withoutKeys(v, keys));
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value).filter(([k]) => !keys.has(k)).map((
+        [k, v],
+      ) => [k, withoutKeys(v, keys)]),
+    );
+  }
+  return value;
+}
+
+/** The result files' wall-clock field, which differs from run to run. */
+const EDIT_TIME = new Set(["edit_time"]);
+
+/** The JSON result file at `path` without its wall-clock fields (`edit_time`). */
+export async function timeless(path: string): Promise<unknown> {
+  return withoutKeys(JSON.parse(await Deno.readTextFile(path)), EDIT_TIME);
+}
+
 /** A collecting task context: messages go into `lines`. */
 export function collect(): {
   lines: string[];
@@ -111,6 +133,35 @@ export function collect(): {
 } {
   const lines: string[] = [], errors: string[] = [];
   return { lines, errors, print: (l) => lines.push(l), printError: (l) => errors.push(l) };
+}
+
+/**
+ * Saves `weights` as the one checkpoint (`epoch-1-i-1-ema_loss-1.0000`: step 1, a fresh Adam
+ * state) of the run `<dir>/ckpt` for model id `model`, storing `editorConfig` when given;
+ * returns `<dir>/ckpt`.
+ */
+export async function writeCheckpoint(
+  dir: string,
+  model: string,
+  weights: Record<string, Tensor<"f32">>,
+  editorConfig?: Record<string, unknown>,
+): Promise<string> {
+  await saveCheckpoint(join(dir, "ckpt", "checkpoints"), "epoch-1-i-1-ema_loss-1.0000", {
+    model,
+    ...(editorConfig ? { editorConfig } : {}),
+    weights,
+    adam: new Adam(weights).state(),
+    step: 1,
+    epoch: 1,
+    emaLoss: 1,
+    rng: new Rng(0).state(),
+  });
+  return join(dir, "ckpt");
+}
+
+/** A checkpoint of model `model` (default `fake/tiny`) with one zero weight `w` `[6]`, for the fake editor. */
+export function fakeCheckpoint(dir: string, model = "fake/tiny"): Promise<string> {
+  return writeCheckpoint(dir, model, { w: new Tensor("f32", [6], new Float32Array(6)) });
 }
 
 /**
@@ -124,16 +175,5 @@ export async function writeEditingCheckpoint(
   config = "tiny",
 ): Promise<string> {
   const editor = await loadConfig(config);
-  const weights = editingParams(editor);
-  await saveCheckpoint(join(dir, "ckpt", "checkpoints"), "epoch-1-i-1-ema_loss-1.0000", {
-    model,
-    editorConfig: configJson(editor),
-    weights,
-    adam: new Adam(weights).state(),
-    step: 1,
-    epoch: 1,
-    emaLoss: 1,
-    rng: new Rng(0).state(),
-  });
-  return join(dir, "ckpt");
+  return writeCheckpoint(dir, model, editingParams(editor), configJson(editor));
 }
