@@ -8,6 +8,31 @@
  */
 import type { Tensor } from "../tensor/tensor.ts";
 
+/**
+ * The memory a VLLM's image cache may hold: 256 MiB of `pixel_values`. At BLIP-2's 224 x 224
+ * that is 445 images; at the demo model's 32 x 32, every image of its benchmark, so training
+ * decodes each image once rather than once per epoch.
+ */
+export const IMAGE_CACHE_BYTES = 256 * 2 ** 20;
+
+/**
+ * How many preprocessed `size` x `size` images (f32 `[1, 3, size, size]`) fit in `bytes`
+ * (default {@linkcode IMAGE_CACHE_BYTES}), and at least 64 (the evaluation asks for a sample's
+ * images about five times, and for a chunk's at once).
+ *
+ * @example
+ * ```ts
+ * import { imageCacheCapacity } from "./images.ts";
+ * if (imageCacheCapacity(224) !== 445) throw new Error("BLIP-2");
+ * ```
+ */
+export function imageCacheCapacity(size: number, bytes = IMAGE_CACHE_BYTES): number {
+  if (!Number.isSafeInteger(size) || size < 1) {
+    throw new Error(`imageCacheCapacity: image size must be an integer >= 1, got ${size}`);
+  }
+  return Math.max(64, Math.floor(bytes / (3 * size * size * Float32Array.BYTES_PER_ELEMENT)));
+}
+
 /** Anything that turns an image path into `pixel_values` f32 `[1, 3, H, W]`. */
 export interface ImageSource {
   /** The preprocessed pixels of the image file `path`. */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadDataset } from "../../src/data/datasets.ts";
-import { ImageCache, type ImageSource } from "../../src/data/images.ts";
+import { ImageCache, imageCacheCapacity, type ImageSource } from "../../src/data/images.ts";
 import type { Example } from "../../src/data/sample.ts";
 import { loadImageProcessor } from "../../src/io/image.ts";
 import { CLIP_MEAN, CLIP_STD, writeBlipPreprocessor } from "../../src/models/tiny/preprocessor.ts";
@@ -161,4 +161,13 @@ Deno.test("ImageCache: concurrent requests share one decode; failures are not ca
   fail = false;
   assert.deepEqual((await flaky.loadImage("q")).shape, [1, 3, 1, 1]);
   assert.throws(() => new ImageCache(src, 0), /capacity must be an integer >= 1, got 0/);
+});
+
+Deno.test("imageCacheCapacity: 256 MiB of f32 pixels, at least 64 images", () => {
+  assert.equal(imageCacheCapacity(224), Math.floor(2 ** 28 / (3 * 224 * 224 * 4)));
+  assert.equal(imageCacheCapacity(224), 445);
+  assert.equal(imageCacheCapacity(32), 21845);
+  assert.equal(imageCacheCapacity(4096), 64, "never below 64");
+  assert.equal(imageCacheCapacity(2, 3 * 2 * 2 * 4 * 100), 100);
+  assert.throws(() => imageCacheCapacity(0), /image size must be an integer >= 1, got 0/);
 });

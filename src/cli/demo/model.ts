@@ -26,7 +26,6 @@ import { writeTinyModel } from "../../models/tiny/write.ts";
 import { Tensor } from "../../tensor/tensor.ts";
 import { loadVllm } from "../../models/vllm/mod.ts";
 import { VllmRunner } from "../../models/vllm/runner.ts";
-import type { ImageInput, Request } from "../../models/vllm/processor.ts";
 import type { Vllm } from "../../models/vllm/vllm.ts";
 import { type PretrainScore, pretrainUntil, VllmPretrainer } from "../../train/pretrain.ts";
 
@@ -160,9 +159,9 @@ export async function demoModel(o: DemoModelOptions): Promise<DemoModel> {
   let result;
   try {
     await checkOneTokenAnswers(vllm, o.dataRoot);
-    const pixels = new PixelCache(vllm);
-    const examples = await pixels.load(await answeredExamples(o.dataRoot, "train"));
-    const heldOut = await pixels.load(await answeredExamples(o.dataRoot, "eval"));
+    // every image is decoded once: the VLLM's image cache holds all of the benchmark's
+    const examples = await answeredExamples(o.dataRoot, "train");
+    const heldOut = await answeredExamples(o.dataRoot, "eval");
     o.print(
       `pretraining the VLLM on ${examples.length} questions (${heldOut.length} held out), ` +
         `until ${(100 * settings.target).toFixed(0)} % held-out accuracy`,
@@ -241,33 +240,5 @@ async function checkOneTokenAnswers(vllm: Vllm, dataRoot: string): Promise<void>
     if (ids.length !== 2) {
       throw new Error(`demo tokenizer: answer "${a}" is ${ids.length - 1} tokens, expected one`);
     }
-  }
-}
-
-/** Decoded images by path, each read once. */
-class PixelCache {
-  readonly #vllm: Vllm;
-  readonly #cache = new Map<string, ImageInput>();
-
-  constructor(vllm: Vllm) {
-    this.#vllm = vllm;
-  }
-
-  /** `examples` with their image paths replaced by pixel values. */
-  async load(examples: readonly Request[]): Promise<Request[]> {
-    const out: Request[] = [];
-    for (const e of examples) {
-      if (typeof e.image !== "string") {
-        out.push(e);
-        continue;
-      }
-      let pixels = this.#cache.get(e.image);
-      if (pixels === undefined) {
-        pixels = await this.#vllm.pixelValues([e.image]);
-        this.#cache.set(e.image, pixels);
-      }
-      out.push({ ...e, image: pixels });
-    }
-    return out;
   }
 }

@@ -239,8 +239,8 @@ export async function prepareRequests(
 
 /**
  * `pixel_values` `[b, 3, H, W]` of `images`: paths go through `src.images` (the directory's
- * image processor behind a cache); tensors must be `[3, H, W]` or `[1, 3, H, W]` of this
- * model's size.
+ * image processor behind a cache), all decoded at once; tensors must be `[3, H, W]` or
+ * `[1, 3, H, W]` of this model's size. A failure names the first image at fault, in order.
  */
 export async function pixelValuesOf(
   src: ProcessorSource,
@@ -248,8 +248,13 @@ export async function pixelValuesOf(
 ): Promise<Tensor<"f32">> {
   const size = src.imageSize, plane = 3 * size * size;
   const out = new Float32Array(images.length * plane);
+  const loaded = await Promise.allSettled(
+    images.map((image) => typeof image === "string" ? src.images.loadImage(image) : image),
+  );
   for (const [i, image] of images.entries()) {
-    const t = typeof image === "string" ? await src.images.loadImage(image) : image;
+    const result = loaded[i];
+    if (result.status === "rejected") throw result.reason;
+    const t = result.value;
     const dims = t.shape.length === 4 ? t.shape.slice(1) : t.shape;
     const ok = t.dtype === "f32" && (t.shape.length === 3 || t.shape[0] === 1) &&
       dims.join() === `3,${size},${size}`;

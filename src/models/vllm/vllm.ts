@@ -29,7 +29,7 @@
  *
  * @module
  */
-import { ImageCache } from "../../data/images.ts";
+import { ImageCache, imageCacheCapacity } from "../../data/images.ts";
 import { Graph, type Value } from "../../graph/ir.ts";
 import * as op from "../../graph/ops.ts";
 import type { TracedGraph } from "../../graph/runner.ts";
@@ -119,12 +119,10 @@ export abstract class Vllm {
   /** The image placeholder of prompts, or null when the architecture has none. */
   readonly imagePlaceholder: string | null;
   /**
-   * The preprocessed images of paths, each decoded once while among the last 64 used (the
-   * evaluation asks for a sample's images about five times).
+   * The preprocessed images of paths, each decoded once while among the last
+   * {@linkcode imageCacheCapacity} used (256 MiB of pixels).
    */
-  readonly images: ImageCache = new ImageCache({
-    loadImage: async (path) => (await this.imageProcessor()).loadImage(path),
-  }, 64);
+  readonly images: ImageCache;
 
   /** Wraps the parts an architecture file loaded. */
   protected constructor(parts: VllmParts) {
@@ -133,6 +131,9 @@ export abstract class Vllm {
     this.numImageTokens = parts.numImageTokens;
     this.imageSize = parts.imageSize;
     this.imagePlaceholder = parts.imagePlaceholder;
+    this.images = new ImageCache({
+      loadImage: async (path) => (await this.imageProcessor()).loadImage(path),
+    }, imageCacheCapacity(parts.imageSize));
   }
 
   /** The language model's config. */

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { imageCacheCapacity } from "../../../src/data/images.ts";
 import { loadVllm } from "../../../src/models/vllm/mod.ts";
 import { expandImageToken } from "../../../src/models/vllm/llava.ts";
 import { labelTensors } from "../../../src/models/vllm/processor.ts";
@@ -156,5 +157,16 @@ Deno.test("images given as paths go through the directory's image processor", as
       vllm.pixelValues([`${vllm.dir.dir}/none.png`]),
       /none\.png: does not exist/,
     );
+    // decoded at once, but the error names the first image at fault in order
+    await assert.rejects(
+      vllm.pixelValues([file, `${vllm.dir.dir}/first.png`, `${vllm.dir.dir}/second.png`]),
+      /first\.png: does not exist/,
+    );
+    // a decoded image is kept: 256 MiB of 32 x 32 pixels hold 21845 of them
+    assert.equal(vllm.images.capacity, imageCacheCapacity(32));
+    assert.equal(vllm.images.capacity, 21845);
+    const misses = vllm.images.misses;
+    await vllm.pixelValues([file, file]);
+    assert.equal(vllm.images.misses, misses, "red.png decoded once");
   });
 });
