@@ -10,6 +10,12 @@
  * with images and, when there are text-only examples, one without, and adds the gradients
  * (each batch's loss is its mean over answer tokens, the two weighted by their token counts).
  *
+ * With several runners (one per CPU worker, say), each of the two groups is cut into one
+ * contiguous slice per runner (`replicaSlices`); every runner runs its slices in turn, the
+ * runners at once, and the gradients are added up weighted by token counts in a fixed order
+ * (group, then slice), whatever order the runners finish in. Held-out scoring deals its batches
+ * out to the runners the same way.
+ *
  * @module
  */
 import { grad } from "../graph/grad.ts";
@@ -24,6 +30,7 @@ import { toNumbers } from "../tensor/elements.ts";
 import { Rng } from "../tensor/rng.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { Adam, type AdamOptions } from "./adam.ts";
+import { replicaSlices } from "./data_parallel.ts";
 
 /** {@linkcode pretrainGraph} with the names of its weight inputs. */
 export interface PretrainGraph extends VllmGraph {
@@ -84,25 +91,44 @@ export interface PretrainScore {
  * directory's checkpoint when created; {@linkcode VllmPretrainer.weights} are the trained ones.
  */
 export class VllmPretrainer {
-  /** The runner whose sessions run the graphs. */
+  /** The runner whose sessions run the graphs (the first of {@linkcode VllmPretrainer.runners}). */
   readonly runner: VllmRunner;
+  /** The runners that share each step's batch (see the module docs). */
+  readonly runners: readonly VllmRunner[];
   readonly #weights: Record<string, Tensor<"f32">>;
   readonly #adam: Adam;
 
-  private constructor(runner: VllmRunner, weights: Record<string, Tensor<"f32">>, adam: Adam) {
-    this.runner = runner;
+  private constructor(
+    runners: readonly VllmRunner[],
+    weights: Record<string, Tensor<"f32">>,
+    adam: Adam,
+  ) {
+    this.runner = runners[0];
+    this.runners = runners;
     this.#weights = weights;
     this.#adam = adam;
   }
 
-  /** Reads every weight of `runner.vllm`'s checkpoint as f32 and sets up Adam over them. */
-  static async create(runner: VllmRunner, adam: AdamOptions = {}): Promise<VllmPretrainer> {
-    const checkpoint = runner.vllm.dir.checkpoint;
+  /**
+   * Reads every weight of the first runner's VLLM checkpoint as f32 and sets up Adam over them.
+   * `runners` are one runner, or several of the same VLLM (each step's batch is shared out among
+   * them); throws when there is none or they run different VLLMs.
+   */
+  static async create(
+    runners: VllmRunner | readonly VllmRunner[],
+    adam: AdamOptions = {},
+  ): Promise<VllmPretrainer> {
+    const list: readonly VllmRunner[] = Array.isArray(runners) ? runners : [runners];
+    if (list.length === 0) throw new Error("VllmPretrainer.create: no runner given");
+    if (list.some((r) => r.vllm !== list[0].vllm)) {
+      throw new Error("VllmPretrainer.create: the runners must run the same VLLM object");
+    }
+    const checkpoint = list[0].vllm.dir.checkpoint;
     const weights: Record<string, Tensor<"f32">> = {};
     for (const name of checkpoint.listTensors()) {
       weights[name] = await checkpoint.readAs(name, "f32");
     }
-    return new VllmPretrainer(runner, weights, new Adam(weights, adam));
+    return new VllmPretrainer(list, weights, new Adam(weights, adam));
   }
 
   /** The current weights by checkpoint key (live: updated in place by each step). */
@@ -122,11 +148,14 @@ export class VllmPretrainer {
    */
   async step(examples: readonly Request[], lr: number): Promise<PretrainScore> {
     const grads: Record<string, Float32Array> = {};
-    const parts: { out: Record<string, Tensor>; count: number }[] = [];
-    for (const group of byImage(examples)) {
-      const out = await this.#run(group, true);
-      parts.push({ out, count: scalar(out.count) });
-    }
+    const n = this.runners.length;
+    const pieces = byImage(examples).flatMap((group) =>
+      replicaSlices(group.length, n).map((s, k) => ({ rows: group.slice(s.start, s.end), k }))
+    );
+    const parts = (await this.#runAll(pieces, true)).map((out) => ({
+      out,
+      count: scalar(out.count),
+    }));
     const total = parts.reduce((a, p) => a + p.count, 0);
     for (const { out, count } of parts) {
       for (const [key, t] of Object.entries(out)) {
@@ -157,21 +186,45 @@ export class VllmPretrainer {
 
   /** Loss and accuracy of `examples` under the current weights, in batches of `batchSize`. */
   async score(examples: readonly Request[], batchSize: number): Promise<PretrainScore> {
-    const outs: Record<string, Tensor>[] = [];
+    const pieces: { rows: readonly Request[]; k: number }[] = [];
     for (const group of byImage(examples)) {
       for (let i = 0; i < group.length; i += batchSize) {
-        outs.push(await this.#run(group.slice(i, i + batchSize), false));
+        pieces.push({
+          rows: group.slice(i, i + batchSize),
+          k: pieces.length % this.runners.length,
+        });
       }
     }
-    return combine(outs);
+    return combine(await this.#runAll(pieces, false));
+  }
+
+  /**
+   * Runs every piece on its runner (`k`): each runner's pieces in turn, the runners at once;
+   * the outputs in the order of `pieces`.
+   */
+  async #runAll(
+    pieces: readonly { readonly rows: readonly Request[]; readonly k: number }[],
+    grads: boolean,
+  ): Promise<Record<string, Tensor>[]> {
+    const outs: Record<string, Tensor>[] = new Array(pieces.length);
+    await Promise.all(this.runners.map(async (runner, k) => {
+      for (const [i, piece] of pieces.entries()) {
+        if (piece.k === k) outs[i] = await this.#run(runner, piece.rows, grads);
+      }
+    }));
+    return outs;
   }
 
   /** Runs the training (or scoring) graph on one batch of examples all with or without images. */
-  async #run(examples: readonly Request[], grads: boolean): Promise<Record<string, Tensor>> {
-    const vllm = this.runner.vllm;
+  async #run(
+    runner: VllmRunner,
+    examples: readonly Request[],
+    grads: boolean,
+  ): Promise<Record<string, Tensor>> {
+    const vllm = runner.vllm;
     const batch = await vllm.prepare(examples);
     const image = batch.hasImages;
-    return await this.runner.run(
+    return await runner.run(
       `pretrain:${image}:${grads}`,
       () => pretrainGraph(vllm, { image, grads }),
       {

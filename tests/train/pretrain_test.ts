@@ -4,6 +4,7 @@ import { answeredExamples } from "../../src/data/synthetic/answers.ts";
 import { writeSynthetic } from "../../src/data/synthetic/write.ts";
 import { writeTinyModel } from "../../src/models/tiny/write.ts";
 import { loadVllm, VllmRunner } from "../../src/models/vllm/mod.ts";
+import { placeVllm } from "../../src/models/vllm/place.ts";
 import { VLLM_INPUTS } from "../../src/models/vllm/processor.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { pretrainGraph, pretrainUntil, VllmPretrainer } from "../../src/train/pretrain.ts";
@@ -166,5 +167,44 @@ Deno.test("pretrainUntil: stops at the target, reports the held-out score; check
       }),
       /no training examples/,
     );
+  });
+});
+
+Deno.test("VllmPretrainer on two CPU workers: the losses, scores and weights of one runner", async () => {
+  await withSetup(async ({ runner, dataRoot, dir }) => {
+    const examples = (await answeredExamples(dataRoot, "train")).slice(0, 15); // 3 text-only
+    const cacheDir = join(dir, "graphs");
+    const placed = [
+      await placeVllm(runner.vllm, { devices: ["cpu:0"], workers: true, cacheDir }),
+      await placeVllm(runner.vllm, { devices: ["cpu:1"], workers: true, cacheDir }),
+    ];
+    try {
+      const one = await VllmPretrainer.create(runner);
+      const two = await VllmPretrainer.create(placed.map((p) => p.runner));
+      assert.equal(two.runners.length, 2);
+      for (let i = 0; i < 3; i++) {
+        const a = await one.step(examples, 3e-3), b = await two.step(examples, 3e-3);
+        assert.ok(
+          Math.abs(a.loss - b.loss) <= 1e-5 * Math.abs(a.loss),
+          `step ${i}: ${a.loss} ${b.loss}`,
+        );
+        assert.equal(a.tokens, b.tokens);
+      }
+      // Adam moves an element whose gradient is about 0 by up to lr either way, so a rounding
+      // difference in such a gradient may show; the other elements agree to 1e-5
+      let off = 0, total = 0;
+      for (const [name, w] of Object.entries(one.weights())) {
+        const v = two.weights()[name].data;
+        w.data.forEach((x, k) => off += Math.abs(x - v[k]) > 1e-5 ? 1 : 0);
+        total += w.size;
+      }
+      assert.ok(off <= 0.01 * total, `${off} of ${total} weights differ by more than 1e-5`);
+      const [s1, s2] = [await one.score(examples, 4), await two.score(examples, 4)];
+      assert.deepEqual([s2.accuracy, s2.tokens], [s1.accuracy, s1.tokens]);
+      assert.ok(Math.abs(s1.loss - s2.loss) <= 1e-5 * s1.loss, `${s1.loss} ${s2.loss}`);
+      await assert.rejects(VllmPretrainer.create([]), /no runner given/);
+    } finally {
+      for (const p of placed) await p.close();
+    }
   });
 });
