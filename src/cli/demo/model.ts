@@ -1,8 +1,9 @@
 /**
  * The demo's VLLM: a tiny BLIP-2 OPT (the library's own model code at small sizes, `make-tiny`'s
  * layout) with a tokenizer whose words are the benchmark's, pretrained on the synthetic
- * benchmark's training questions with their true answers (`src/train/pretrain.ts`) until it
- * answers the held-out questions, then saved as a Hugging Face model directory.
+ * benchmark's training questions with their true answers (`src/train/pretrain.ts`) for a fixed
+ * number of steps, the learning rate decayed to a tenth by the last, on two CPU workers, then
+ * saved as a Hugging Face model directory.
  *
  * The result is cached under the graph cache (`<cache>/demo-models/<key>/`), keyed by a hash of
  * the benchmark's manifest, the model sizes and the pretraining settings, with
@@ -25,7 +26,7 @@ import { tinyWeights } from "../../models/tiny/weights.ts";
 import { writeTinyModel } from "../../models/tiny/write.ts";
 import { Tensor } from "../../tensor/tensor.ts";
 import { loadVllm } from "../../models/vllm/mod.ts";
-import { VllmRunner } from "../../models/vllm/runner.ts";
+import { type PlacedVllm, placeVllm } from "../../models/vllm/place.ts";
 import type { Vllm } from "../../models/vllm/vllm.ts";
 import { type PretrainScore, pretrainUntil, VllmPretrainer } from "../../train/pretrain.ts";
 
@@ -35,28 +36,34 @@ export interface DemoModelSettings {
   readonly seed: number;
   /** Examples per step. */
   readonly batchSize: number;
-  /** Most steps. */
+  /** Steps (the learning rate decays linearly to a tenth of its peak by the last). */
   readonly maxSteps: number;
   /** Peak learning rate (Adam, beta2 0.98, linear warm-up). */
   readonly lr: number;
   /** Score the held-out questions every this many steps. */
   readonly evalEvery: number;
-  /** Held-out accuracy to reach. */
+  /** Stop early once the held-out accuracy reaches this. */
   readonly target: number;
 }
 
-/** The default settings. */
+/**
+ * The default settings: 600 steps to the end of the decay. (Stopping once 93 % of the held-out
+ * questions were right, as the demo once did, left the learning rate at two thirds of its peak
+ * and the model less settled: the demo's editor then reached N = 10 Rel 0.91 and 0.95 on two
+ * such models, stopped at 93 % and 95 %, against 0.98 on this one, which answers 99.4 % of the
+ * held-out questions.)
+ */
 export const DEMO_MODEL_SETTINGS: DemoModelSettings = {
   seed: 0,
   batchSize: 64,
-  maxSteps: 1500,
+  maxSteps: 600,
   lr: 3e-3,
   evalEvery: 50,
-  target: 0.93,
+  target: 1,
 };
 
 /** Version of the demo model's recipe (sizes, tokenizer, training code); part of the key. */
-const RECIPE = 2;
+const RECIPE = 3;
 
 /** The token embeddings' initial scale, relative to `make-tiny`'s (see `initialWeights`). */
 const TOKEN_EMBEDDING_SCALE = 8;
@@ -70,6 +77,13 @@ const SIZES = {
   visionHidden: 64,
   crossAttentionFrequency: 1,
 } as const;
+
+/**
+ * The devices pretraining shares each batch among (see `VllmPretrainer`): two single-threaded
+ * CPU workers, whatever the machine, so the model comes out the same everywhere (on 2 cores a
+ * step takes about 60 % of the time it takes on one two-threaded session).
+ */
+const PRETRAIN_DEVICES = ["cpu:0", "cpu:1"] as const;
 
 /** The file marking a complete cache entry, with how pretraining went. */
 export const PRETRAIN_FILE = "pretrain.json";
@@ -154,19 +168,24 @@ export async function demoModel(o: DemoModelOptions): Promise<DemoModel> {
   });
   const t0 = performance.now();
   const vllm = await loadVllm(dir);
-  const runner = new VllmRunner(vllm, { cacheDir: o.cacheDir });
+  const placed: PlacedVllm[] = [];
   let weights;
   let result;
   try {
+    for (const device of PRETRAIN_DEVICES) {
+      placed.push(
+        await placeVllm(vllm, { devices: [device], workers: true, cacheDir: o.cacheDir }),
+      );
+    }
     await checkOneTokenAnswers(vllm, o.dataRoot);
     // every image is decoded once: the VLLM's image cache holds all of the benchmark's
     const examples = await answeredExamples(o.dataRoot, "train");
     const heldOut = await answeredExamples(o.dataRoot, "eval");
     o.print(
       `pretraining the VLLM on ${examples.length} questions (${heldOut.length} held out), ` +
-        `until ${(100 * settings.target).toFixed(0)} % held-out accuracy`,
+        `for ${settings.maxSteps} steps`,
     );
-    const trainer = await VllmPretrainer.create(runner, { beta2: 0.98 });
+    const trainer = await VllmPretrainer.create(placed.map((p) => p.runner), { beta2: 0.98 });
     result = await pretrainUntil(trainer, {
       examples,
       heldOut,
@@ -185,7 +204,7 @@ export async function demoModel(o: DemoModelOptions): Promise<DemoModel> {
     });
     weights = trainer.weights();
   } finally {
-    await runner.close();
+    for (const p of placed) await p.close();
     vllm.close();
   }
   await writeTinyModel(dir, { ...SIZES, imageSize, corpus: corpus(), weights, force: true });
