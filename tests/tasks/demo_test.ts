@@ -1,29 +1,35 @@
 /**
- * The one slow test: `deno task demo` (the README's first command, at its full size) end to end
- * in a temporary directory, with a temporary graph cache (so the VLLM is pretrained here, as on
- * a fresh machine), then the quickstart notebook on its output. It checks the N = 10 targets on
- * `summary.json`. About 6 minutes on 2 cores, pretraining included. (`--quick` trains the editor
- * a quarter as long and does not reach the targets, so it is not what this test runs.)
+ * The one slow test: `deno task demo --quick` (the README's first command, the editor trained
+ * 3000 steps) end to end in a temporary directory, with a temporary graph cache (so the VLLM is
+ * pretrained here, as on a fresh machine), then the quickstart notebook on its output. It checks
+ * the N = 10 targets on `summary.json`. About 2½ minutes on 2 cores, pretraining included.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { METRICS } from "../../src/cli/demo/summary.ts";
-import { DEMO_TARGETS } from "../../tasks/demo.ts";
+import { parseConfig } from "../../src/editors/liveedit/config.ts";
+import {
+  DEMO_TARGETS,
+  demoEditorConfig,
+  missedTargets,
+  PLANS,
+  trainingDevices,
+} from "../../tasks/demo.ts";
 import { runNotebook } from "../examples/_notebook.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 
 Deno.test({
-  name: "deno task demo meets the N = 10 targets; the notebook runs on its output",
+  name: "deno task demo --quick meets the N = 10 targets; the notebook runs on its output",
 }, async () => {
   const dir = await Deno.makeTempDir({ prefix: "liveedit-demo-" });
   try {
     const out = join(dir, "demo"), cache = join(dir, "cache");
     const t0 = performance.now();
     const run = await new Deno.Command(Deno.execPath(), {
-      args: ["task", "demo", "--out", out],
+      args: ["task", "demo", "--quick", "--out", out],
       cwd: ROOT,
       env: { LIVEEDIT_CACHE: cache },
       stdout: "piped",
@@ -59,5 +65,44 @@ Deno.test({
     assert.equal(notebook.code, 0, notebook.stderr);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("demo: the editor trains on two CPU workers when there are two cores", () => {
+  assert.deepEqual(trainingDevices(1), []);
+  assert.deepEqual(trainingDevices(2), ["-dvc", "cpu:0", "-edvc", "cpu:1"]);
+  assert.deepEqual(trainingDevices(16), ["-dvc", "cpu:0", "-edvc", "cpu:1"]);
+});
+
+Deno.test("demo: missedTargets names each N = 10 metric below its target", () => {
+  const m = (rel: number, mLoc: number) => ({
+    "Rel": rel,
+    "T-Gen": 0.8,
+    "M-Gen": 0.7,
+    "T-Loc": 1,
+    "M-Loc": mLoc,
+  });
+  const summary = (ten: ReturnType<typeof m>, unedited: ReturnType<typeof m>) => ({
+    vllm_accuracy: 1,
+    unedited,
+    "1": ten,
+    "10": ten,
+    "100": ten,
+  });
+  assert.deepEqual(missedTargets(summary(m(0.9, 0.9), m(0.3, 1))), []);
+  assert.deepEqual(missedTargets(summary(m(0.89, 0.95), m(0.31, 1))), [
+    "Rel 0.89 < 0.9",
+    "unedited Rel 0.31 > 0.3",
+  ]);
+  assert.deepEqual(missedTargets(summary(m(0.95, NaN), m(0, 1))), ["M-Loc NaN < 0.9"]);
+});
+
+Deno.test("demo: the editor config is tiny's with lora_scale 1, the lr cut after 2/3 of the steps", () => {
+  for (const [plan, steps] of [[PLANS.quick, 3000], [PLANS.full, 6000]] as const) {
+    assert.equal(plan.editorEpochs * Math.ceil(plan.nTrain / plan.editorBatch), steps);
+    const config = parseConfig(demoEditorConfig(plan), "demo");
+    assert.equal(config.dims.loraScale, 1);
+    assert.equal(config.train.lr, 2e-3);
+    assert.deepEqual(config.train.lrCutIt, [steps * 2 / 3]);
   }
 });
