@@ -16,6 +16,7 @@ import {
   missedTargets,
   PLANS,
   trainingDevices,
+  weakVllmWarning,
 } from "../../tasks/demo.ts";
 import { runNotebook } from "../examples/_notebook.ts";
 
@@ -45,7 +46,10 @@ Deno.test({
       assert.deepEqual(Object.keys(summary[key]).sort(), [...METRICS].sort(), key);
     }
     console.log(JSON.stringify(summary));
-    assert.ok(summary.vllm_accuracy >= 0.9, `VLLM accuracy ${summary.vllm_accuracy}`);
+    assert.ok(
+      summary.vllm_accuracy >= DEMO_TARGETS.vllmAccuracy,
+      `VLLM accuracy ${summary.vllm_accuracy}`,
+    );
     const ten = summary["10"];
     assert.ok(ten.Rel >= DEMO_TARGETS.Rel, `Rel ${ten.Rel}`);
     assert.ok(ten["T-Gen"] >= DEMO_TARGETS["T-Gen"], `T-Gen ${ten["T-Gen"]}`);
@@ -58,6 +62,7 @@ Deno.test({
     );
     assert.match(await Deno.readTextFile(join(out, "metrics.svg")), /^<svg/);
     assert.match(stdout, /N = 10 targets met/);
+    assert.match(stdout, /N = 100 is past the benchmark's 32 looks/);
 
     const notebook = await runNotebook(join(ROOT, "examples", "quickstart.ipynb"), {
       env: { LIVEEDIT_DEMO: out, LIVEEDIT_CACHE: cache },
@@ -74,7 +79,7 @@ Deno.test("demo: the editor trains on two CPU workers when there are two cores",
   assert.deepEqual(trainingDevices(16), ["-dvc", "cpu:0", "-edvc", "cpu:1"]);
 });
 
-Deno.test("demo: missedTargets names each N = 10 metric below its target", () => {
+Deno.test("demo: missedTargets names each N = 10 metric and the VLLM accuracy below its target", () => {
   const m = (rel: number, mLoc: number) => ({
     "Rel": rel,
     "T-Gen": 0.8,
@@ -95,6 +100,22 @@ Deno.test("demo: missedTargets names each N = 10 metric below its target", () =>
     "unedited Rel 0.31 > 0.3",
   ]);
   assert.deepEqual(missedTargets(summary(m(0.95, NaN), m(0, 1))), ["M-Loc NaN < 0.9"]);
+  assert.deepEqual(missedTargets({ ...summary(m(0.9, 0.9), m(0, 1)), vllm_accuracy: 0.89 }), [
+    "VLLM held-out accuracy 0.89 < 0.9",
+  ]);
+  assert.deepEqual(missedTargets({ ...summary(m(0.9, 0.9), m(0, 1)), vllm_accuracy: NaN }), [
+    "VLLM held-out accuracy NaN < 0.9",
+  ]);
+});
+
+Deno.test("demo: a VLLM below 90 % held-out accuracy is warned of before the editor trains", () => {
+  assert.equal(weakVllmWarning(0.9), undefined);
+  assert.equal(weakVllmWarning(0.994), undefined);
+  assert.match(
+    weakVllmWarning(0.875) ?? "",
+    /answers 87\.5 % of the held-out questions, below the 90 %/,
+  );
+  assert.match(weakVllmWarning(NaN) ?? "", /answers NaN %/);
 });
 
 Deno.test("demo: the editor config is tiny's with lora_scale 1, the lr cut after 2/3 of the steps", () => {

@@ -10,7 +10,11 @@
  * set for): within a group the edit scenes look different (no two share colour and kind, see
  * `lookKey`) and no locality scene looks like any of the group's edit scenes, as the pictures
  * of a real benchmark are different pictures. Count and position are drawn at random. Question
- * kinds take turns (colour, shape).
+ * kinds take turns (colour, shape). Across groups looks repeat, as there are only
+ * `LOOK_COUNT` (32, in `scene.ts`): past about that many sequential edits, edits of one look
+ * asking one kind of question give it different counterfactual answers (they cannot all
+ * hold), and most locality scenes look like an edited scene, those asking its kind of question
+ * no different from its image rephrasings. The demo's N = 100 Rel and M-Loc measure this.
  *
  * @module
  */

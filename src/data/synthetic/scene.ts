@@ -73,6 +73,13 @@ export function allSpecs(): SceneSpec[] {
   return out;
 }
 
+/**
+ * How many looks (colour and kind, see {@linkcode lookKey}) a scene can have: 32. The questions
+ * ask for the colour or the kind, so scenes of one look answer alike; after more edits than
+ * this, most new scenes look like an edited one.
+ */
+export const LOOK_COUNT: number = SHAPES.length * Object.keys(COLORS).length;
+
 /** A key naming what a scene looks like at a glance: its colour and kind, e.g. `red-circle`. */
 export function lookKey(spec: Pick<SceneSpec, "color" | "shape">): string {
   return `${spec.color}-${spec.shape}`;
