@@ -29,6 +29,7 @@
 import { demoModel } from "../src/cli/demo/model.ts";
 import {
   type DemoSummary,
+  METRICS,
   type Metrics,
   metricsOf,
   metricsPlotSvg,
@@ -294,7 +295,7 @@ export function missedTargets(summary: DemoSummary): string[] {
     out.push(`VLLM held-out accuracy ${summary.vllm_accuracy} < ${DEMO_TARGETS.vllmAccuracy}`);
   }
   const ten = summary["10"];
-  for (const m of ["Rel", "T-Gen", "M-Gen", "T-Loc", "M-Loc"] as const) {
+  for (const m of METRICS) {
     if (!(ten[m] >= DEMO_TARGETS[m])) out.push(`${m} ${ten[m]} < ${DEMO_TARGETS[m]}`);
   }
   if (!(summary.unedited.Rel <= DEMO_TARGETS.uneditedRel)) {
